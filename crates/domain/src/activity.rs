@@ -1,0 +1,394 @@
+//! Activities and the measured values they carry.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ActivityId, UserId, Visibility};
+
+/// What kind of activity it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sport {
+    Run,
+    Ride,
+    Swim,
+    Walk,
+    Hike,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("sport must be one of run, ride, swim, walk, hike, other")]
+pub struct SportError;
+
+impl Sport {
+    pub const ALL: [Sport; 6] = [
+        Sport::Run,
+        Sport::Ride,
+        Sport::Swim,
+        Sport::Walk,
+        Sport::Hike,
+        Sport::Other,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Sport::Run => "run",
+            Sport::Ride => "ride",
+            Sport::Swim => "swim",
+            Sport::Walk => "walk",
+            Sport::Hike => "hike",
+            Sport::Other => "other",
+        }
+    }
+}
+
+impl FromStr for Sport {
+    type Err = SportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Sport::ALL
+            .into_iter()
+            .find(|sport| sport.as_str() == s)
+            .ok_or(SportError)
+    }
+}
+
+impl fmt::Display for Sport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A distance in metres: finite and between 0 and 10,000 km.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Distance(f64);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("distance_m must be a finite number from 0 to 10000000")]
+pub struct DistanceError;
+
+impl Distance {
+    pub const MAX_METRES: f64 = 10_000_000.0;
+
+    pub fn from_metres(metres: f64) -> Result<Self, DistanceError> {
+        if metres.is_finite() && (0.0..=Self::MAX_METRES).contains(&metres) {
+            // Normalise -0.0 so that equality and storage never see two zeros.
+            Ok(Self(metres + 0.0))
+        } else {
+            Err(DistanceError)
+        }
+    }
+
+    pub fn metres(&self) -> f64 {
+        self.0
+    }
+}
+
+/// A moving time in whole seconds: at least 1 s, at most 30 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Duration(u32);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("duration_s must be a whole number of seconds from 1 to 2592000")]
+pub struct DurationError;
+
+impl Duration {
+    pub const MAX_SECONDS: i64 = 2_592_000;
+
+    pub fn from_seconds(seconds: i64) -> Result<Self, DurationError> {
+        if (1..=Self::MAX_SECONDS).contains(&seconds) {
+            Ok(Self(seconds as u32))
+        } else {
+            Err(DurationError)
+        }
+    }
+
+    pub fn seconds(&self) -> u32 {
+        self.0
+    }
+}
+
+/// When an activity started, with the UTC offset the client reported.
+///
+/// The offset is kept because it fixes the activity's [`LocalDate`] for good: a user who moves
+/// from Paris to Tokyo keeps their Paris run on the day they ran it. Sub-microsecond precision
+/// is dropped on parse so that what is stored round-trips exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StartedAt(DateTime<FixedOffset>);
+
+impl StartedAt {
+    pub fn new(at: DateTime<FixedOffset>) -> Self {
+        Self(at.trunc_subsecs(6))
+    }
+
+    /// Rebuilds a stored value from its UTC microseconds and offset; `None` if out of range.
+    pub fn from_parts(utc_micros: i64, offset_seconds: i32) -> Option<Self> {
+        let offset = FixedOffset::east_opt(offset_seconds)?;
+        let utc = DateTime::<Utc>::from_timestamp_micros(utc_micros)?;
+        Some(Self(utc.with_timezone(&offset)))
+    }
+
+    pub fn utc_micros(&self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    pub fn offset_seconds(&self) -> i32 {
+        self.0.offset().local_minus_utc()
+    }
+
+    pub fn local_date(&self) -> LocalDate {
+        LocalDate(self.0.date_naive())
+    }
+
+    pub fn as_datetime(&self) -> DateTime<FixedOffset> {
+        self.0
+    }
+}
+
+/// The calendar date of an activity in the offset it was submitted with; streaks count these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct LocalDate(NaiveDate);
+
+impl LocalDate {
+    pub fn new(date: NaiveDate) -> Self {
+        Self(date)
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        self.0
+    }
+}
+
+/// A free-text title of at most 200 characters, stored verbatim (emoji, quotes and all).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
+pub struct Title(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "title must be at most 200 characters and contain no control characters other than newlines"
+)]
+pub struct TitleError;
+
+impl Title {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, TitleError> {
+        let too_long = raw.chars().count() > Self::MAX_CHARS;
+        let has_control = raw
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t');
+        if too_long || has_control {
+            return Err(TitleError);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Everything a user supplies to create an activity, already parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityDraft {
+    pub sport: Sport,
+    pub title: Title,
+    pub started_at: StartedAt,
+    pub duration: Duration,
+    pub distance: Distance,
+    pub visibility: Visibility,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityPatch {
+    pub sport: Option<Sport>,
+    pub title: Option<Title>,
+    pub started_at: Option<StartedAt>,
+    pub duration: Option<Duration>,
+    pub distance: Option<Distance>,
+    pub visibility: Option<Visibility>,
+}
+
+impl ActivityPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A stored activity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    pub id: ActivityId,
+    pub user_id: UserId,
+    pub sport: Sport,
+    pub title: Title,
+    pub started_at: StartedAt,
+    pub duration: Duration,
+    pub distance: Distance,
+    pub visibility: Visibility,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Activity {
+    pub fn create(id: ActivityId, owner: UserId, draft: ActivityDraft, now: DateTime<Utc>) -> Self {
+        let now = now.trunc_subsecs(6);
+        Self {
+            id,
+            user_id: owner,
+            sport: draft.sport,
+            title: draft.title,
+            started_at: draft.started_at,
+            duration: draft.duration,
+            distance: draft.distance,
+            visibility: draft.visibility,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn local_date(&self) -> LocalDate {
+        self.started_at.local_date()
+    }
+
+    /// Applies a patch; the local date follows `started_at` and nothing else.
+    pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) {
+        let ActivityPatch {
+            sport,
+            title,
+            started_at,
+            duration,
+            distance,
+            visibility,
+        } = patch;
+        if let Some(v) = sport {
+            self.sport = v;
+        }
+        if let Some(v) = title {
+            self.title = v;
+        }
+        if let Some(v) = started_at {
+            self.started_at = v;
+        }
+        if let Some(v) = duration {
+            self.duration = v;
+        }
+        if let Some(v) = distance {
+            self.distance = v;
+        }
+        if let Some(v) = visibility {
+            self.visibility = v;
+        }
+        self.updated_at = now.trunc_subsecs(6);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> StartedAt {
+        StartedAt::new(DateTime::parse_from_rfc3339(rfc3339).unwrap())
+    }
+
+    #[test]
+    fn local_date_is_the_date_in_the_submitted_offset() {
+        let late_evening_in_seattle = at("2026-03-01T23:30:00-08:00");
+        assert_eq!(
+            late_evening_in_seattle.local_date().date().to_string(),
+            "2026-03-01"
+        );
+        let as_utc = late_evening_in_seattle.as_datetime().with_timezone(&Utc);
+        assert_eq!(as_utc.date_naive().to_string(), "2026-03-02");
+    }
+
+    #[test]
+    fn started_at_round_trips_through_its_stored_parts() {
+        let original = at("2026-03-01T23:30:00.123456789+05:45");
+        let rebuilt =
+            StartedAt::from_parts(original.utc_micros(), original.offset_seconds()).unwrap();
+        assert_eq!(rebuilt, original);
+        assert_eq!(
+            rebuilt.as_datetime().to_rfc3339(),
+            "2026-03-01T23:30:00.123456+05:45"
+        );
+    }
+
+    #[test]
+    fn distances_must_be_finite_and_in_range() {
+        assert!(Distance::from_metres(f64::NAN).is_err());
+        assert!(Distance::from_metres(f64::INFINITY).is_err());
+        assert!(Distance::from_metres(-1.0).is_err());
+        assert!(Distance::from_metres(10_000_000.5).is_err());
+        assert_eq!(
+            Distance::from_metres(-0.0).unwrap().metres().to_bits(),
+            0.0f64.to_bits()
+        );
+        assert!(Distance::from_metres(10_000_000.0).is_ok());
+    }
+
+    #[test]
+    fn durations_are_whole_seconds_from_one_second_to_thirty_days() {
+        assert!(Duration::from_seconds(0).is_err());
+        assert!(Duration::from_seconds(2_592_001).is_err());
+        assert_eq!(
+            Duration::from_seconds(2_592_000).unwrap().seconds(),
+            2_592_000
+        );
+    }
+
+    #[test]
+    fn titles_keep_emoji_and_sql_metacharacters_verbatim() {
+        let raw = "Robert'); DROP TABLE activities;-- 🏃‍♀️";
+        assert_eq!(Title::parse(raw).unwrap().as_str(), raw);
+        assert!(Title::parse(&"é".repeat(200)).is_ok());
+        assert!(Title::parse(&"é".repeat(201)).is_err());
+        assert!(Title::parse("nul\u{0}byte").is_err());
+    }
+
+    #[test]
+    fn sports_parse_only_from_their_names() {
+        assert_eq!("swim".parse::<Sport>(), Ok(Sport::Swim));
+        assert_eq!("Swim".parse::<Sport>(), Err(SportError));
+        assert_eq!("skate".parse::<Sport>(), Err(SportError));
+    }
+
+    #[test]
+    fn moving_an_activity_moves_its_local_date_and_nothing_else_does() {
+        let owner = UserId::new();
+        let draft = ActivityDraft {
+            sport: Sport::Run,
+            title: Title::default(),
+            started_at: at("2026-03-01T08:00:00+01:00"),
+            duration: Duration::from_seconds(60).unwrap(),
+            distance: Distance::from_metres(100.0).unwrap(),
+            visibility: Visibility::Public,
+        };
+        let mut activity = Activity::create(ActivityId::new(), owner, draft, Utc::now());
+        activity.apply(
+            ActivityPatch {
+                title: Some(Title::parse("x").unwrap()),
+                ..Default::default()
+            },
+            Utc::now(),
+        );
+        assert_eq!(activity.local_date().date().to_string(), "2026-03-01");
+        activity.apply(
+            ActivityPatch {
+                started_at: Some(at("2026-03-04T08:00:00+01:00")),
+                ..Default::default()
+            },
+            Utc::now(),
+        );
+        assert_eq!(activity.local_date().date().to_string(), "2026-03-04");
+    }
+}

@@ -1,0 +1,28 @@
+//! The bottom layer of Stride: the vocabulary every other crate speaks.
+//!
+//! Everything here is pure — no I/O, no async runtime, no clock reads (callers pass `now`).
+//! Values are *parsed* at the edge (`Username::parse`, `Distance::from_metres`, …) and are
+//! impossible to construct in an invalid state afterwards, so the layers above never re-check
+//! them. Rules that must be decided in exactly one place (who may see an activity, how a local
+//! date is derived, how a page cursor is encoded) live here too.
+//!
+//! Architecture Invariant: this crate depends on no other Stride crate and on nothing that
+//! performs I/O.
+
+mod activity;
+mod cursor;
+mod ids;
+mod user;
+mod visibility;
+
+pub use activity::{
+    Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, Duration, DurationError,
+    LocalDate, Sport, SportError, StartedAt, Title, TitleError,
+};
+pub use cursor::{ActivityCursor, CursorError};
+pub use ids::{ActivityId, IdError, UserId};
+pub use user::{
+    DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User,
+    Username, UsernameError,
+};
+pub use visibility::{Relationship, Visibility, VisibilityError, can_view};

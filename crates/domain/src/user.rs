@@ -1,0 +1,241 @@
+//! Users and the values a user is made of.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::UserId;
+
+/// A login name: 3–32 characters of `[a-z0-9_]`.
+///
+/// Accepted case-insensitively and always stored lower-case, so `Alice` and `alice` name the
+/// same user: the database's unique index can then be a plain one on the stored value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UsernameError {
+    #[error("username must be 3 to 32 characters long")]
+    Length,
+    #[error("username may contain only letters a-z, digits and underscores")]
+    Characters,
+}
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, UsernameError> {
+        let lowered = raw.to_ascii_lowercase();
+        if !lowered
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(UsernameError::Characters);
+        }
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&lowered.len()) {
+            return Err(UsernameError::Length);
+        }
+        Ok(Self(lowered))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name shown to other people: 1–64 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DisplayNameError {
+    #[error("display_name must be 1 to 64 characters long")]
+    Length,
+    #[error("display_name must not contain control characters")]
+    Control,
+}
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, DisplayNameError> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS {
+            return Err(DisplayNameError::Length);
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(DisplayNameError::Control);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// A user who gives no display name is shown by their username.
+    pub fn from_username(username: &Username) -> Self {
+        Self(username.as_str().to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A plain-text password on its way to the hasher: 8–128 characters.
+///
+/// Deliberately not `Serialize` and with a redacting `Debug`, so it can never end up in a log
+/// line or a response by accident.
+#[derive(Clone)]
+pub struct Password(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("password must be 8 to 128 characters long")]
+    Length,
+}
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, PasswordError> {
+        let chars = raw.chars().count();
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
+            return Err(PasswordError::Length);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An IANA time zone such as `Europe/Paris`; it decides what "today" means for a user's streak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(chrono_tz::Tz);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("timezone must be an IANA time zone name such as Europe/Paris")]
+pub struct TimeZoneError;
+
+impl TimeZone {
+    pub fn parse(raw: &str) -> Result<Self, TimeZoneError> {
+        raw.parse::<chrono_tz::Tz>()
+            .map(Self)
+            .map_err(|_| TimeZoneError)
+    }
+
+    pub fn utc() -> Self {
+        Self(chrono_tz::UTC)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.0
+    }
+
+    /// The calendar date it is in this zone at `now`.
+    pub fn today(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
+        now.with_timezone(&self.0).date_naive()
+    }
+}
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        Self::utc()
+    }
+}
+
+impl Serialize for TimeZone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A registered user as the rest of the system sees it (no credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub timezone: TimeZone,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_case_insensitive_and_stored_lower_case() {
+        assert_eq!(
+            Username::parse("Alice").unwrap(),
+            Username::parse("alice").unwrap()
+        );
+        assert_eq!(Username::parse("Alice_99").unwrap().as_str(), "alice_99");
+    }
+
+    #[test]
+    fn usernames_outside_the_alphabet_or_length_are_rejected() {
+        assert_eq!(Username::parse("ab"), Err(UsernameError::Length));
+        assert_eq!(Username::parse(&"a".repeat(33)), Err(UsernameError::Length));
+        assert_eq!(Username::parse("bob smith"), Err(UsernameError::Characters));
+        assert_eq!(
+            Username::parse("robert'); drop"),
+            Err(UsernameError::Characters)
+        );
+        assert_eq!(Username::parse("émile"), Err(UsernameError::Characters));
+        assert!(Username::parse(&"a".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn passwords_are_counted_in_characters_and_never_printed() {
+        assert_eq!(Password::parse("short").unwrap_err(), PasswordError::Length);
+        assert!(Password::parse("ünïcødé!").is_ok());
+        assert_eq!(
+            Password::parse(&"x".repeat(129)).unwrap_err(),
+            PasswordError::Length
+        );
+        let p = Password::parse("hunter2hunter2").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn time_zones_must_be_iana_names() {
+        assert_eq!(
+            TimeZone::parse("Europe/Paris").unwrap().name(),
+            "Europe/Paris"
+        );
+        assert_eq!(TimeZone::parse("Mars/Olympus"), Err(TimeZoneError));
+        assert_eq!(TimeZone::parse(""), Err(TimeZoneError));
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  Ann ").unwrap().as_str(), "Ann");
+        assert_eq!(DisplayName::parse("   "), Err(DisplayNameError::Length));
+        assert_eq!(
+            DisplayName::parse("a\u{0007}b"),
+            Err(DisplayNameError::Control)
+        );
+    }
+}
