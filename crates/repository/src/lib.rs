@@ -1,1 +1,37 @@
+//! The persistence layer: what Stride remembers, behind traits the services are generic over.
+//!
+//! It sits between `domain` (whose types it stores) and `services` (which compose its units of
+//! work). Two backends implement the same traits with the same SQL text — SQLite for the
+//! one-binary laptop install and PostgreSQL for scaled-out deployments — and one contract test
+//! suite (`tests/contract.rs`) runs against both.
+//!
+//! Every database interaction happens inside a [`UnitOfWork`]: one transaction on one pooled
+//! connection, bounded by the caller's [`Deadline`](stride_workers::Deadline). A unit of work
+//! that is dropped before [`UnitOfWork::commit`] — because the request was cancelled or timed
+//! out — rolls back, and its connection is closed instead of being returned to the pool, so a
+//! half-read protocol stream or a half-open transaction can never leak into the next request.
+//!
+//! Architecture Invariant: `sqlx` types never appear in this crate's public API; callers see
+//! domain types and [`RepoError`].
 
+#[macro_use]
+mod queries;
+mod config;
+mod error;
+mod postgres;
+mod rows;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod traits;
+mod tx;
+
+pub use config::{Backend, StoreConfig};
+pub use error::{RepoError, RepoResult};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use traits::{
+    ActivityRepo, Credentials, IdempotencyRecord, IdempotencyRepo, NewSession, PoolStats,
+    SessionRepo, Store, UnitOfWork, UserRepo,
+};
+pub use tx::SqlxUnitOfWork;

@@ -1,0 +1,95 @@
+//! The scaled-out backend: PostgreSQL, shared by many stateless replicas.
+//!
+//! A dropped future stops the client from waiting but not the server from working, so every
+//! unit of work starts with `SET LOCAL statement_timeout` set to the time left until the
+//! caller's deadline: abandoned statements end on the server too, at the same moment the
+//! client gives up on them.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres};
+use stride_workers::Deadline;
+
+use crate::tx::bounded;
+use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, StoreConfig};
+
+impl_repositories!(Postgres, lock_clause = " FOR UPDATE");
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    statement_timeout: Duration,
+}
+
+impl PgStore {
+    pub async fn connect(config: &StoreConfig) -> RepoResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.statement_timeout)
+            .connect(&config.url)
+            .await?;
+        Ok(Self {
+            pool,
+            statement_timeout: config.statement_timeout,
+        })
+    }
+
+    /// Safe to run from several replicas at once: sqlx serialises migrators with an advisory lock.
+    pub async fn migrate(&self) -> RepoResult<()> {
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|e| RepoError::Other(format!("migration failed: {e}")))
+    }
+
+    async fn begin(&self, deadline: Deadline, mode: &str) -> RepoResult<SqlxUnitOfWork<Postgres>> {
+        let deadline = deadline.tightened_by(self.statement_timeout);
+        let conn = bounded(deadline, self.pool.acquire()).await?;
+        // `statement_timeout = 0` would mean "no limit": never send less than 1 ms.
+        let budget_ms = deadline.remaining().as_millis().max(1);
+        let mut uow = SqlxUnitOfWork::new(conn, deadline);
+        // Both statements travel in one round trip. The interpolated values are a fixed
+        // keyword and an integer, never client input.
+        let begin = format!("BEGIN {mode}; SET LOCAL statement_timeout = {budget_ms}");
+        bounded(
+            deadline,
+            sqlx::raw_sql(AssertSqlSafe(begin)).execute(&mut *uow.conn),
+        )
+        .await?;
+        Ok(uow)
+    }
+}
+
+impl Store for PgStore {
+    type Uow = SqlxUnitOfWork<Postgres>;
+
+    async fn read(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
+        self.begin(deadline, "READ ONLY").await
+    }
+
+    async fn write(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
+        self.begin(deadline, "READ WRITE").await
+    }
+
+    async fn ping(&self, deadline: Deadline) -> RepoResult<()> {
+        bounded(deadline, sqlx::raw_sql("SELECT 1").execute(&self.pool)).await?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![PoolStats {
+            pool: "postgres",
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+        }]
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

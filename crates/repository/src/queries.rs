@@ -1,0 +1,289 @@
+//! The SQL of every repository method, written once and instantiated for both backends.
+//!
+//! Both schemas use the same column names and types (integers for instants and day numbers,
+//! UUIDs bound natively), and both engines accept `$N` placeholders, so one query text serves
+//! both; `lock_clause` is the only dialect difference (`FOR UPDATE` on PostgreSQL, nothing on
+//! SQLite, whose write transactions already hold the database's single write lock).
+
+macro_rules! user_columns {
+    () => {
+        "users.id, users.username, users.display_name, users.timezone, users.created_at_us"
+    };
+}
+
+macro_rules! activity_columns {
+    () => {
+        "id, user_id, sport, title, started_at_us, utc_offset_s, duration_s, distance_m, visibility, \
+         created_at_us, updated_at_us"
+    };
+}
+
+macro_rules! impl_repositories {
+    ($db:ty, lock_clause = $lock:literal) => {
+        impl $crate::UserRepo for $crate::SqlxUnitOfWork<$db> {
+            async fn insert_user(&mut self, user: &stride_domain::User, password_hash: &str) -> $crate::RepoResult<()> {
+                let query = sqlx::query(
+                    "INSERT INTO users (id, username, display_name, timezone, password_hash, created_at_us) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(user.id.as_uuid())
+                .bind(user.username.as_str())
+                .bind(user.display_name.as_str())
+                .bind(user.timezone.name())
+                .bind(password_hash)
+                .bind($crate::rows::micros(user.created_at));
+                $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                Ok(())
+            }
+
+            async fn user_by_id(&mut self, id: stride_domain::UserId) -> $crate::RepoResult<Option<stride_domain::User>> {
+                let query = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE id = $1"
+                ))
+                .bind(id.as_uuid());
+                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn credentials_by_username(
+                &mut self,
+                username: &stride_domain::Username,
+            ) -> $crate::RepoResult<Option<$crate::Credentials>> {
+                let query = sqlx::query_as::<_, $crate::rows::CredentialsRow>(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    ", users.password_hash FROM users WHERE username = $1"
+                ))
+                .bind(username.as_str());
+                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                row.map(|row| Ok($crate::Credentials { user: row.user.try_into()?, password_hash: row.password_hash }))
+                    .transpose()
+            }
+
+            async fn update_user_profile(&mut self, user: &stride_domain::User) -> $crate::RepoResult<()> {
+                let query = sqlx::query("UPDATE users SET display_name = $2, timezone = $3 WHERE id = $1")
+                    .bind(user.id.as_uuid())
+                    .bind(user.display_name.as_str())
+                    .bind(user.timezone.name());
+                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                if done.rows_affected() == 0 { Err($crate::RepoError::NotFound) } else { Ok(()) }
+            }
+        }
+
+        impl $crate::SessionRepo for $crate::SqlxUnitOfWork<$db> {
+            async fn insert_session(&mut self, session: &$crate::NewSession) -> $crate::RepoResult<()> {
+                let query = sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at_us, expires_at_us) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&session.token_hash[..])
+                .bind(session.user_id.as_uuid())
+                .bind($crate::rows::micros(session.created_at))
+                .bind($crate::rows::micros(session.expires_at));
+                $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                Ok(())
+            }
+
+            async fn user_by_session(
+                &mut self,
+                token_hash: &[u8; 32],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::RepoResult<Option<stride_domain::User>> {
+                let query = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM sessions JOIN users ON users.id = sessions.user_id \
+                     WHERE sessions.token_hash = $1 AND sessions.expires_at_us > $2"
+                ))
+                .bind(&token_hash[..])
+                .bind($crate::rows::micros(now));
+                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn delete_session(&mut self, token_hash: &[u8; 32]) -> $crate::RepoResult<bool> {
+                let query = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(&token_hash[..]);
+                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+
+        impl $crate::ActivityRepo for $crate::SqlxUnitOfWork<$db> {
+            async fn insert_activity(&mut self, activity: &stride_domain::Activity) -> $crate::RepoResult<()> {
+                let query = sqlx::query(concat!(
+                    "INSERT INTO activities (",
+                    activity_columns!(),
+                    ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ))
+                .bind(activity.id.as_uuid())
+                .bind(activity.user_id.as_uuid())
+                .bind(activity.sport.as_str())
+                .bind(activity.title.as_str())
+                .bind(activity.started_at.utc_micros())
+                .bind(activity.started_at.offset_seconds())
+                .bind(activity.duration.seconds() as i32)
+                .bind(activity.distance.metres())
+                .bind(activity.visibility.as_str())
+                .bind($crate::rows::micros(activity.created_at))
+                .bind($crate::rows::micros(activity.updated_at))
+                .bind($crate::rows::day_number(activity.local_date().date()));
+                $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                Ok(())
+            }
+
+            async fn activity_by_id(
+                &mut self,
+                id: stride_domain::ActivityId,
+            ) -> $crate::RepoResult<Option<stride_domain::Activity>> {
+                let query = sqlx::query_as::<_, $crate::rows::ActivityRow>(concat!(
+                    "SELECT ",
+                    activity_columns!(),
+                    " FROM activities WHERE id = $1"
+                ))
+                .bind(id.as_uuid());
+                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn activity_by_id_for_update(
+                &mut self,
+                id: stride_domain::ActivityId,
+            ) -> $crate::RepoResult<Option<stride_domain::Activity>> {
+                let query = sqlx::query_as::<_, $crate::rows::ActivityRow>(concat!(
+                    "SELECT ",
+                    activity_columns!(),
+                    " FROM activities WHERE id = $1",
+                    $lock
+                ))
+                .bind(id.as_uuid());
+                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_activities(
+                &mut self,
+                owner: stride_domain::UserId,
+                after: Option<stride_domain::ActivityCursor>,
+                limit: u32,
+            ) -> $crate::RepoResult<Vec<stride_domain::Activity>> {
+                let rows = match after {
+                    None => {
+                        let query = sqlx::query_as::<_, $crate::rows::ActivityRow>(concat!(
+                            "SELECT ",
+                            activity_columns!(),
+                            " FROM activities WHERE user_id = $1 \
+                             ORDER BY started_at_us DESC, id DESC LIMIT $2"
+                        ))
+                        .bind(owner.as_uuid())
+                        .bind(i64::from(limit));
+                        $crate::tx::bounded(self.deadline, query.fetch_all(&mut *self.conn)).await?
+                    }
+                    Some(cursor) => {
+                        let query = sqlx::query_as::<_, $crate::rows::ActivityRow>(concat!(
+                            "SELECT ",
+                            activity_columns!(),
+                            " FROM activities WHERE user_id = $1 \
+                             AND (started_at_us < $2 OR (started_at_us = $2 AND id < $3)) \
+                             ORDER BY started_at_us DESC, id DESC LIMIT $4"
+                        ))
+                        .bind(owner.as_uuid())
+                        .bind(cursor.started_at_utc_micros)
+                        .bind(cursor.id.as_uuid())
+                        .bind(i64::from(limit));
+                        $crate::tx::bounded(self.deadline, query.fetch_all(&mut *self.conn)).await?
+                    }
+                };
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn update_activity(&mut self, activity: &stride_domain::Activity) -> $crate::RepoResult<()> {
+                let query = sqlx::query(
+                    "UPDATE activities SET sport = $2, title = $3, started_at_us = $4, utc_offset_s = $5, \
+                     local_day = $6, duration_s = $7, distance_m = $8, visibility = $9, updated_at_us = $10 \
+                     WHERE id = $1",
+                )
+                .bind(activity.id.as_uuid())
+                .bind(activity.sport.as_str())
+                .bind(activity.title.as_str())
+                .bind(activity.started_at.utc_micros())
+                .bind(activity.started_at.offset_seconds())
+                .bind($crate::rows::day_number(activity.local_date().date()))
+                .bind(activity.duration.seconds() as i32)
+                .bind(activity.distance.metres())
+                .bind(activity.visibility.as_str())
+                .bind($crate::rows::micros(activity.updated_at));
+                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                if done.rows_affected() == 0 { Err($crate::RepoError::NotFound) } else { Ok(()) }
+            }
+
+            async fn delete_activity(&mut self, id: stride_domain::ActivityId) -> $crate::RepoResult<bool> {
+                let query = sqlx::query("DELETE FROM activities WHERE id = $1").bind(id.as_uuid());
+                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+
+        impl $crate::IdempotencyRepo for $crate::SqlxUnitOfWork<$db> {
+            async fn find_idempotency_key(
+                &mut self,
+                user: stride_domain::UserId,
+                key: &str,
+                not_before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::RepoResult<Option<$crate::IdempotencyRecord>> {
+                let query = sqlx::query_as::<_, (Vec<u8>, uuid::Uuid)>(
+                    "SELECT fingerprint, activity_id FROM idempotency_keys \
+                     WHERE user_id = $1 AND key = $2 AND created_at_us >= $3",
+                )
+                .bind(user.as_uuid())
+                .bind(key)
+                .bind($crate::rows::micros(not_before));
+                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                Ok(row.map(|(fingerprint, activity_id)| $crate::IdempotencyRecord {
+                    fingerprint,
+                    activity_id: stride_domain::ActivityId::from_uuid(activity_id),
+                }))
+            }
+
+            async fn record_idempotency_key(
+                &mut self,
+                user: stride_domain::UserId,
+                key: &str,
+                record: &$crate::IdempotencyRecord,
+                now: chrono::DateTime<chrono::Utc>,
+                not_before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::RepoResult<()> {
+                // Only an expired record may be overwritten; a live one means another request
+                // with this key committed first.
+                let query = sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, key, fingerprint, activity_id, created_at_us) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (user_id, key) DO UPDATE \
+                     SET fingerprint = excluded.fingerprint, activity_id = excluded.activity_id, \
+                         created_at_us = excluded.created_at_us \
+                     WHERE idempotency_keys.created_at_us < $6",
+                )
+                .bind(user.as_uuid())
+                .bind(key)
+                .bind(&record.fingerprint[..])
+                .bind(record.activity_id.as_uuid())
+                .bind($crate::rows::micros(now))
+                .bind($crate::rows::micros(not_before));
+                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                if done.rows_affected() == 0 {
+                    Err($crate::RepoError::Conflict { constraint: "idempotency_keys_pkey".into() })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+
+        impl $crate::UnitOfWork for $crate::SqlxUnitOfWork<$db> {
+            async fn commit(mut self) -> $crate::RepoResult<()> {
+                $crate::tx::bounded(self.deadline, sqlx::raw_sql("COMMIT").execute(&mut *self.conn)).await?;
+                self.committed();
+                Ok(())
+            }
+        }
+    };
+}

@@ -1,0 +1,452 @@
+//! One contract, two backends: every test here is a generic function over `Store`, and the
+//! `contract!` macro runs each against a fresh SQLite file and a fresh PostgreSQL database.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use stride_domain::{
+    Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving,
+    Sport, StartedAt, TimeZone, Title, User, UserId, Username, Visibility,
+};
+use stride_repository::testing::TestDatabase;
+use stride_repository::{
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, Store,
+    UnitOfWork, UserRepo,
+};
+use stride_workers::Deadline;
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDatabase::sqlite();
+                    super::$name(db.sqlite_store().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDatabase::postgres().await;
+                    let store = db.postgres_store().await;
+                    super::$name(store.clone()).await;
+                    stride_repository::Store::close(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    users_round_trip_and_usernames_are_unique,
+    profiles_can_be_updated,
+    sessions_expire_and_can_be_revoked,
+    activities_round_trip_verbatim,
+    activity_updates_and_deletes_report_missing_rows,
+    pages_are_newest_first_ties_by_id_and_never_repeat_an_item,
+    a_dropped_unit_of_work_rolls_back_every_repository,
+    a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool_usable,
+    idempotency_keys_are_per_user_and_expire,
+    concurrent_writers_all_commit,
+);
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(10))
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
+}
+
+fn user(name: &str) -> User {
+    let username = Username::parse(name).unwrap();
+    User {
+        id: UserId::new(),
+        display_name: DisplayName::from_username(&username),
+        username,
+        timezone: TimeZone::parse("Europe/Paris").unwrap(),
+        created_at: now(),
+    }
+}
+
+fn activity(owner: UserId, started_at: &str, title: &str) -> Activity {
+    let draft = ActivityDraft {
+        sport: Sport::Run,
+        title: Title::parse(title).unwrap(),
+        started_at: StartedAt::new(DateTime::parse_from_rfc3339(started_at).unwrap()),
+        duration: Moving::from_seconds(1800).unwrap(),
+        distance: Distance::from_metres(5012.5).unwrap(),
+        visibility: Visibility::Public,
+    };
+    Activity::create(ActivityId::new(), owner, draft, now())
+}
+
+async fn insert_user<S: Store>(store: &S, name: &str) -> User {
+    let user = user(name);
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_user(&user, "hash").await.unwrap();
+    uow.commit().await.unwrap();
+    user
+}
+
+async fn users_round_trip_and_usernames_are_unique<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.user_by_id(alice.id).await.unwrap(), Some(alice.clone()));
+    let creds = uow
+        .credentials_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (creds.user, creds.password_hash.as_str()),
+        (alice.clone(), "hash")
+    );
+    assert!(uow.user_by_id(UserId::new()).await.unwrap().is_none());
+    drop(uow);
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    let err = uow.insert_user(&user("ALICE"), "other").await.unwrap_err();
+    assert!(matches!(err, RepoError::Conflict { .. }), "{err:?}");
+}
+
+async fn profiles_can_be_updated<S: Store>(store: S) {
+    let mut alice = insert_user(&store, "alice").await;
+    alice.display_name = DisplayName::parse("Alice 🏔").unwrap();
+    alice.timezone = TimeZone::parse("Asia/Tokyo").unwrap();
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.update_user_profile(&alice).await.unwrap();
+    assert!(matches!(
+        uow.update_user_profile(&user("ghost")).await,
+        Err(RepoError::NotFound)
+    ));
+    uow.commit().await.unwrap();
+
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.user_by_id(alice.id).await.unwrap(), Some(alice));
+}
+
+async fn sessions_expire_and_can_be_revoked<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let session = NewSession {
+        token_hash: [7; 32],
+        user_id: alice.id,
+        created_at: now(),
+        expires_at: now() + TimeDelta::hours(1),
+    };
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_session(&session).await.unwrap();
+    uow.commit().await.unwrap();
+
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(
+        uow.user_by_session(&[7; 32], now()).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        uow.user_by_session(&[7; 32], now() + TimeDelta::hours(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(uow.user_by_session(&[8; 32], now()).await.unwrap(), None);
+    drop(uow);
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.delete_session(&[7; 32]).await.unwrap());
+    assert!(!uow.delete_session(&[7; 32]).await.unwrap());
+    uow.commit().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.user_by_session(&[7; 32], now()).await.unwrap(), None);
+}
+
+async fn activities_round_trip_verbatim<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let title = "Robert'); DROP TABLE activities;-- \"quoted\" 🏃‍♀️💨";
+    let run = activity(alice.id, "2026-03-01T23:30:00.123456-08:00", title);
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_activity(&run).await.unwrap();
+    uow.commit().await.unwrap();
+
+    let mut uow = store.read(deadline()).await.unwrap();
+    let stored = uow.activity_by_id(run.id).await.unwrap().unwrap();
+    assert_eq!(stored, run);
+    assert_eq!(stored.title.as_str(), title);
+    assert_eq!(
+        stored.started_at.as_datetime().to_rfc3339(),
+        "2026-03-01T23:30:00.123456-08:00"
+    );
+    assert_eq!(stored.local_date().date().to_string(), "2026-03-01");
+    assert_eq!(uow.activity_by_id(ActivityId::new()).await.unwrap(), None);
+}
+
+async fn activity_updates_and_deletes_report_missing_rows<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let mut run = activity(alice.id, "2026-03-01T08:00:00Z", "morning");
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_activity(&run).await.unwrap();
+    run.title = Title::parse("renamed").unwrap();
+    run.visibility = Visibility::Private;
+    uow.update_activity(&run).await.unwrap();
+    assert_eq!(
+        uow.activity_by_id_for_update(run.id).await.unwrap(),
+        Some(run.clone())
+    );
+    let ghost = activity(alice.id, "2026-03-01T08:00:00Z", "ghost");
+    assert!(matches!(
+        uow.update_activity(&ghost).await,
+        Err(RepoError::NotFound)
+    ));
+    assert!(uow.delete_activity(run.id).await.unwrap());
+    assert!(!uow.delete_activity(run.id).await.unwrap());
+    uow.commit().await.unwrap();
+}
+
+async fn pages_are_newest_first_ties_by_id_and_never_repeat_an_item<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let bob = insert_user(&store, "bob").await;
+    // Two pairs share an instant expressed in different offsets; ids break those ties.
+    let starts = [
+        "2026-01-01T10:00:00Z",
+        "2026-01-01T11:00:00+01:00",
+        "2026-01-02T10:00:00Z",
+        "2026-01-03T10:00:00Z",
+        "2026-01-03T05:00:00-05:00",
+        "2026-01-04T10:00:00Z",
+        "2026-01-05T10:00:00Z",
+    ];
+    let mut uow = store.write(deadline()).await.unwrap();
+    for start in starts {
+        uow.insert_activity(&activity(alice.id, start, ""))
+            .await
+            .unwrap();
+    }
+    uow.insert_activity(&activity(bob.id, "2026-01-03T10:00:00Z", "not alice's"))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+
+    let mut seen: Vec<Activity> = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let mut uow = store.read(deadline()).await.unwrap();
+        let page = uow.list_activities(alice.id, cursor, 3).await.unwrap();
+        drop(uow);
+        pages += 1;
+        if pages == 2 {
+            // A new activity arriving mid-pagination, newer than everything, must not shift pages.
+            let mut uow = store.write(deadline()).await.unwrap();
+            uow.insert_activity(&activity(alice.id, "2026-02-01T10:00:00Z", "late"))
+                .await
+                .unwrap();
+            uow.commit().await.unwrap();
+        }
+        let Some(last) = page.last() else { break };
+        cursor = Some(ActivityCursor {
+            started_at_utc_micros: last.started_at.utc_micros(),
+            id: last.id,
+        });
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), starts.len(), "every item exactly once");
+    let keys: Vec<_> = seen
+        .iter()
+        .map(|a| (a.started_at.utc_micros(), a.id))
+        .collect();
+    let mut expected = keys.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    expected.dedup();
+    assert_eq!(
+        keys, expected,
+        "newest first, ties by id descending, no repeats"
+    );
+    assert!(seen.iter().all(|a| a.user_id == alice.id));
+}
+
+async fn a_dropped_unit_of_work_rolls_back_every_repository<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let run = activity(alice.id, "2026-03-01T08:00:00Z", "never committed");
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_activity(&run).await.unwrap();
+    let record = IdempotencyRecord {
+        fingerprint: vec![1],
+        activity_id: run.id,
+    };
+    uow.record_idempotency_key(alice.id, "k", &record, now(), now() - TimeDelta::hours(24))
+        .await
+        .unwrap();
+    drop(uow);
+
+    // The next unit of work may well get a fresh connection; either way nothing leaked.
+    for _ in 0..3 {
+        let mut uow = store.read(deadline()).await.unwrap();
+        assert_eq!(uow.activity_by_id(run.id).await.unwrap(), None);
+        assert_eq!(
+            uow.find_idempotency_key(alice.id, "k", now() - TimeDelta::hours(24))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    // And the writer is free again: a dropped write never holds the lock.
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_activity(&run).await.unwrap();
+    uow.commit().await.unwrap();
+}
+
+/// A statement that takes about a second on either engine.
+const SLOW_SQL: &[(&str, &str)] = &[
+    (
+        "sqlite",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) SELECT count(*) FROM c",
+    ),
+    ("postgres", "SELECT pg_sleep(1.5)"),
+];
+
+async fn a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool_usable<S: Store>(
+    store: S,
+) where
+    S::Uow: RawSql,
+{
+    let alice = insert_user(&store, "alice").await;
+    let slow = SLOW_SQL
+        .iter()
+        .find(|(b, _)| *b == store.backend().name())
+        .unwrap()
+        .1;
+
+    let mut uow = store
+        .write(Deadline::after(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "half done"))
+        .await
+        .unwrap();
+    let err = uow.raw(slow).await.unwrap_err();
+    assert!(matches!(err, RepoError::Timeout), "{err:?}");
+    drop(uow);
+
+    // Every connection of the pool, used in turn and all at once, still works.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut uow = store.read(deadline()).await.unwrap();
+        assert_eq!(
+            uow.list_activities(alice.id, None, 10).await.unwrap(),
+            vec![],
+            "the write was rolled back"
+        );
+        held.push(uow);
+    }
+    drop(held);
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "after"))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+}
+
+async fn idempotency_keys_are_per_user_and_expire<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let bob = insert_user(&store, "bob").await;
+    let day_ago = now() - TimeDelta::hours(24);
+    let first = IdempotencyRecord {
+        fingerprint: vec![1, 2],
+        activity_id: ActivityId::new(),
+    };
+    let second = IdempotencyRecord {
+        fingerprint: vec![3],
+        activity_id: ActivityId::new(),
+    };
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.record_idempotency_key(
+        alice.id,
+        "key-1",
+        &first,
+        now() - TimeDelta::hours(25),
+        day_ago - TimeDelta::hours(25),
+    )
+    .await
+    .unwrap();
+    // Bob may use the same key.
+    uow.record_idempotency_key(bob.id, "key-1", &second, now(), day_ago)
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert_eq!(
+        uow.find_idempotency_key(alice.id, "key-1", day_ago)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        uow.find_idempotency_key(bob.id, "key-1", day_ago)
+            .await
+            .unwrap(),
+        Some(second.clone())
+    );
+    // An expired key is replaced; a live one is a conflict.
+    uow.record_idempotency_key(alice.id, "key-1", &second, now(), day_ago)
+        .await
+        .unwrap();
+    let err = uow
+        .record_idempotency_key(alice.id, "key-1", &first, now(), day_ago)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RepoError::Conflict { .. }), "{err:?}");
+}
+
+async fn concurrent_writers_all_commit<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = store.clone();
+        writers.spawn(async move {
+            let mut uow = store.write(deadline()).await?;
+            // Read, then write: the pattern that makes deferred SQLite transactions fail with
+            // "database is locked".
+            let existing = uow.list_activities(alice.id, None, 1).await?;
+            let start = format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
+            uow.insert_activity(&activity(
+                alice.id,
+                &start,
+                &format!("#{i} after {}", existing.len()),
+            ))
+            .await?;
+            uow.commit().await
+        });
+    }
+    while let Some(result) = writers.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(
+        uow.list_activities(alice.id, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
+/// Lets the generic tests reach the test-only raw SQL hook of either backend.
+trait RawSql {
+    async fn raw(&mut self, sql: &'static str) -> Result<(), RepoError>;
+}
+
+impl<DB: sqlx::Database> RawSql for stride_repository::SqlxUnitOfWork<DB>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    async fn raw(&mut self, sql: &'static str) -> Result<(), RepoError> {
+        self.execute_raw_for_tests(sql).await
+    }
+}
