@@ -1,1 +1,44 @@
+//! The HTTP edge of Stride: turns requests into service calls and service results into JSON.
+//!
+//! This crate sits directly above `services` and knows nothing of databases: it parses
+//! request bodies into domain values (`TryFrom` on each request DTO), mints one
+//! [`Deadline`](stride_workers::Deadline) per request that the services carry down to every
+//! database statement, maps every failure — its own, the services', and axum's own rejections —
+//! into one JSON envelope `{"error": {"code", "message"}}`, and documents every route in an
+//! OpenAPI 3.1 document generated from the handlers themselves.
+//!
+//! Architecture Invariant: `http` depends on `services` and `domain` only (plus the generic
+//! toolkit for `Deadline`); it never names a repository type.
 
+mod dto;
+mod error;
+mod extract;
+mod middleware;
+mod openapi;
+mod routes;
+
+use std::time::Duration;
+
+pub use error::ApiError;
+pub use middleware::{InFlight, install_metrics_recorder};
+pub use openapi::ApiDoc;
+pub use routes::{ROUTES, router};
+
+/// Knobs of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The whole time a request may take; it becomes the deadline every database call
+    /// inherits. A request that overruns it is answered with 504.
+    pub request_timeout: Duration,
+    /// The largest JSON body accepted; larger bodies are answered with 413.
+    pub json_body_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            json_body_limit: 1024 * 1024,
+        }
+    }
+}

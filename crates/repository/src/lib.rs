@@ -15,6 +15,8 @@
 //! domain types and [`RepoError`].
 
 #[macro_use]
+mod tx;
+#[macro_use]
 mod queries;
 mod config;
 mod error;
@@ -24,7 +26,6 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod traits;
-mod tx;
 
 pub use config::{Backend, StoreConfig};
 pub use error::{RepoError, RepoResult};

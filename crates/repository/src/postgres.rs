@@ -43,20 +43,28 @@ impl PgStore {
             .map_err(|e| RepoError::Other(format!("migration failed: {e}")))
     }
 
-    async fn begin(&self, deadline: Deadline, mode: &str) -> RepoResult<SqlxUnitOfWork<Postgres>> {
+    /// A unit of work whose every statement ends, on the server too, by the deadline. Writes
+    /// open a transaction and bound it with `SET LOCAL`; reads run in autocommit mode with a
+    /// session-level timeout, which every later unit of work on the connection overwrites.
+    async fn unit_of_work(
+        &self,
+        deadline: Deadline,
+        write: bool,
+    ) -> RepoResult<SqlxUnitOfWork<Postgres>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
         let conn = bounded(deadline, self.pool.acquire()).await?;
         // `statement_timeout = 0` would mean "no limit": never send less than 1 ms.
         let budget_ms = deadline.remaining().as_millis().max(1);
         let mut uow = SqlxUnitOfWork::new(conn, deadline);
-        // Both statements travel in one round trip. The interpolated values are a fixed
-        // keyword and an integer, never client input.
-        let begin = format!("BEGIN {mode}; SET LOCAL statement_timeout = {budget_ms}");
-        bounded(
-            deadline,
-            sqlx::raw_sql(AssertSqlSafe(begin)).execute(&mut *uow.conn),
-        )
-        .await?;
+        // The interpolated value is an integer, never client input; BEGIN and SET travel in
+        // one round trip.
+        let setup = if write {
+            uow.transaction_open = true;
+            format!("BEGIN READ WRITE; SET LOCAL statement_timeout = {budget_ms}")
+        } else {
+            format!("SET statement_timeout = {budget_ms}")
+        };
+        run!(uow, sqlx::raw_sql(AssertSqlSafe(setup)), execute)?;
         Ok(uow)
     }
 }
@@ -65,15 +73,16 @@ impl Store for PgStore {
     type Uow = SqlxUnitOfWork<Postgres>;
 
     async fn read(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
-        self.begin(deadline, "READ ONLY").await
+        self.unit_of_work(deadline, false).await
     }
 
     async fn write(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
-        self.begin(deadline, "READ WRITE").await
+        self.unit_of_work(deadline, true).await
     }
 
     async fn ping(&self, deadline: Deadline) -> RepoResult<()> {
-        bounded(deadline, sqlx::raw_sql("SELECT 1").execute(&self.pool)).await?;
+        let mut uow = self.read(deadline).await?;
+        run!(uow, sqlx::raw_sql("SELECT 1"), execute)?;
         Ok(())
     }
 

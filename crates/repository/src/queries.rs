@@ -32,7 +32,7 @@ macro_rules! impl_repositories {
                 .bind(user.timezone.name())
                 .bind(password_hash)
                 .bind($crate::rows::micros(user.created_at));
-                $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                run!(self, query, execute)?;
                 Ok(())
             }
 
@@ -43,7 +43,7 @@ macro_rules! impl_repositories {
                     " FROM users WHERE id = $1"
                 ))
                 .bind(id.as_uuid());
-                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                let row = run!(self, query, fetch_optional)?;
                 row.map(TryInto::try_into).transpose()
             }
 
@@ -57,7 +57,7 @@ macro_rules! impl_repositories {
                     ", users.password_hash FROM users WHERE username = $1"
                 ))
                 .bind(username.as_str());
-                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                let row = run!(self, query, fetch_optional)?;
                 row.map(|row| Ok($crate::Credentials { user: row.user.try_into()?, password_hash: row.password_hash }))
                     .transpose()
             }
@@ -67,7 +67,7 @@ macro_rules! impl_repositories {
                     .bind(user.id.as_uuid())
                     .bind(user.display_name.as_str())
                     .bind(user.timezone.name());
-                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                let done = run!(self, query, execute)?;
                 if done.rows_affected() == 0 { Err($crate::RepoError::NotFound) } else { Ok(()) }
             }
         }
@@ -81,7 +81,7 @@ macro_rules! impl_repositories {
                 .bind(session.user_id.as_uuid())
                 .bind($crate::rows::micros(session.created_at))
                 .bind($crate::rows::micros(session.expires_at));
-                $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                run!(self, query, execute)?;
                 Ok(())
             }
 
@@ -98,13 +98,13 @@ macro_rules! impl_repositories {
                 ))
                 .bind(&token_hash[..])
                 .bind($crate::rows::micros(now));
-                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                let row = run!(self, query, fetch_optional)?;
                 row.map(TryInto::try_into).transpose()
             }
 
             async fn delete_session(&mut self, token_hash: &[u8; 32]) -> $crate::RepoResult<bool> {
                 let query = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(&token_hash[..]);
-                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                let done = run!(self, query, execute)?;
                 Ok(done.rows_affected() > 0)
             }
         }
@@ -128,7 +128,7 @@ macro_rules! impl_repositories {
                 .bind($crate::rows::micros(activity.created_at))
                 .bind($crate::rows::micros(activity.updated_at))
                 .bind($crate::rows::day_number(activity.local_date().date()));
-                $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                run!(self, query, execute)?;
                 Ok(())
             }
 
@@ -142,7 +142,7 @@ macro_rules! impl_repositories {
                     " FROM activities WHERE id = $1"
                 ))
                 .bind(id.as_uuid());
-                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                let row = run!(self, query, fetch_optional)?;
                 row.map(TryInto::try_into).transpose()
             }
 
@@ -157,7 +157,7 @@ macro_rules! impl_repositories {
                     $lock
                 ))
                 .bind(id.as_uuid());
-                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                let row = run!(self, query, fetch_optional)?;
                 row.map(TryInto::try_into).transpose()
             }
 
@@ -177,7 +177,7 @@ macro_rules! impl_repositories {
                         ))
                         .bind(owner.as_uuid())
                         .bind(i64::from(limit));
-                        $crate::tx::bounded(self.deadline, query.fetch_all(&mut *self.conn)).await?
+                        run!(self, query, fetch_all)?
                     }
                     Some(cursor) => {
                         let query = sqlx::query_as::<_, $crate::rows::ActivityRow>(concat!(
@@ -191,7 +191,7 @@ macro_rules! impl_repositories {
                         .bind(cursor.started_at_utc_micros)
                         .bind(cursor.id.as_uuid())
                         .bind(i64::from(limit));
-                        $crate::tx::bounded(self.deadline, query.fetch_all(&mut *self.conn)).await?
+                        run!(self, query, fetch_all)?
                     }
                 };
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -213,13 +213,13 @@ macro_rules! impl_repositories {
                 .bind(activity.distance.metres())
                 .bind(activity.visibility.as_str())
                 .bind($crate::rows::micros(activity.updated_at));
-                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                let done = run!(self, query, execute)?;
                 if done.rows_affected() == 0 { Err($crate::RepoError::NotFound) } else { Ok(()) }
             }
 
             async fn delete_activity(&mut self, id: stride_domain::ActivityId) -> $crate::RepoResult<bool> {
                 let query = sqlx::query("DELETE FROM activities WHERE id = $1").bind(id.as_uuid());
-                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                let done = run!(self, query, execute)?;
                 Ok(done.rows_affected() > 0)
             }
         }
@@ -238,7 +238,7 @@ macro_rules! impl_repositories {
                 .bind(user.as_uuid())
                 .bind(key)
                 .bind($crate::rows::micros(not_before));
-                let row = $crate::tx::bounded(self.deadline, query.fetch_optional(&mut *self.conn)).await?;
+                let row = run!(self, query, fetch_optional)?;
                 Ok(row.map(|(fingerprint, activity_id)| $crate::IdempotencyRecord {
                     fingerprint,
                     activity_id: stride_domain::ActivityId::from_uuid(activity_id),
@@ -269,7 +269,7 @@ macro_rules! impl_repositories {
                 .bind(record.activity_id.as_uuid())
                 .bind($crate::rows::micros(now))
                 .bind($crate::rows::micros(not_before));
-                let done = $crate::tx::bounded(self.deadline, query.execute(&mut *self.conn)).await?;
+                let done = run!(self, query, execute)?;
                 if done.rows_affected() == 0 {
                     Err($crate::RepoError::Conflict { constraint: "idempotency_keys_pkey".into() })
                 } else {
@@ -279,9 +279,12 @@ macro_rules! impl_repositories {
         }
 
         impl $crate::UnitOfWork for $crate::SqlxUnitOfWork<$db> {
+            /// Commits a write; for a read there is nothing to commit.
             async fn commit(mut self) -> $crate::RepoResult<()> {
-                $crate::tx::bounded(self.deadline, sqlx::raw_sql("COMMIT").execute(&mut *self.conn)).await?;
-                self.committed();
+                if self.transaction_open {
+                    run!(self, sqlx::raw_sql("COMMIT"), execute)?;
+                    self.transaction_open = false;
+                }
                 Ok(())
             }
         }

@@ -70,11 +70,12 @@ impl SqliteStore {
             .map_err(|e| RepoError::Other(format!("migration failed: {e}")))
     }
 
-    async fn begin(
+    /// A unit of work on `pool`; `begin` is the statement that opens its transaction, if any.
+    async fn unit_of_work(
         &self,
         pool: &SqlitePool,
         deadline: Deadline,
-        begin: &'static str,
+        begin: Option<&'static str>,
     ) -> RepoResult<SqlxUnitOfWork<Sqlite>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
         let conn = bounded(deadline, pool.acquire()).await?;
@@ -82,14 +83,19 @@ impl SqliteStore {
         // SQLite's counterpart of PostgreSQL's statement_timeout: the engine calls this every
         // few thousand VM steps and aborts the statement (SQLITE_INTERRUPT) once the deadline
         // has passed, so a cancelled request cannot keep the single writer busy. Each unit of
-        // work installs its own handler before `BEGIN`, replacing the previous one.
+        // work installs its own handler first, replacing the previous one.
         let stop_at = deadline.instant().into_std();
+        uow.statement_in_flight = true;
         let mut handle = bounded(deadline, uow.conn.lock_handle()).await?;
         handle.set_progress_handler(PROGRESS_CHECK_EVERY_OPS, move || {
             std::time::Instant::now() < stop_at
         });
         drop(handle);
-        bounded(deadline, sqlx::raw_sql(begin).execute(&mut *uow.conn)).await?;
+        uow.statement_in_flight = false;
+        if let Some(begin) = begin {
+            uow.transaction_open = true;
+            run!(uow, sqlx::raw_sql(begin), execute)?;
+        }
         Ok(uow)
     }
 }
@@ -98,15 +104,17 @@ impl Store for SqliteStore {
     type Uow = SqlxUnitOfWork<Sqlite>;
 
     async fn read(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
-        self.begin(&self.readers, deadline, "BEGIN").await
+        self.unit_of_work(&self.readers, deadline, None).await
     }
 
     async fn write(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
-        self.begin(&self.writer, deadline, "BEGIN IMMEDIATE").await
+        self.unit_of_work(&self.writer, deadline, Some("BEGIN IMMEDIATE"))
+            .await
     }
 
     async fn ping(&self, deadline: Deadline) -> RepoResult<()> {
-        bounded(deadline, sqlx::raw_sql("SELECT 1").execute(&self.readers)).await?;
+        let mut uow = self.read(deadline).await?;
+        run!(uow, sqlx::raw_sql("SELECT 1"), execute)?;
         Ok(())
     }
 

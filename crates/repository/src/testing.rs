@@ -166,7 +166,7 @@ where
     /// Runs arbitrary SQL inside this unit of work, for tests that need a slow statement or a
     /// look behind the repository API.
     pub async fn execute_raw_for_tests(&mut self, sql: &'static str) -> RepoResult<()> {
-        crate::tx::bounded(self.deadline, sqlx::raw_sql(sql).execute(&mut *self.conn)).await?;
+        run!(self, sqlx::raw_sql(sql), execute)?;
         Ok(())
     }
 }

@@ -16,7 +16,8 @@ use crate::{Backend, RepoResult};
 pub trait Store: Clone + Send + Sync + 'static {
     type Uow: UnitOfWork;
 
-    /// A read-only unit of work: a consistent snapshot for several reads.
+    /// A unit of work for reads. It holds no transaction: each statement sees the latest
+    /// committed data. Dropping it is the normal way to end it.
     fn read(&self, deadline: Deadline) -> impl Future<Output = RepoResult<Self::Uow>> + Send;
 
     /// A read-write unit of work. On SQLite it holds the single write lock from its first
@@ -41,7 +42,8 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
-/// One transaction across every repository. Dropping it without `commit` rolls back.
+/// One connection, and for writes one transaction, across every repository. Dropping a write
+/// without `commit` rolls it back.
 pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + Send {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 }

@@ -51,6 +51,7 @@ contract!(
     a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool_usable,
     idempotency_keys_are_per_user_and_expire,
     concurrent_writers_all_commit,
+    finished_units_of_work_return_their_connection_to_the_pool,
 );
 
 fn deadline() -> Deadline {
@@ -448,5 +449,29 @@ where
 {
     async fn raw(&mut self, sql: &'static str) -> Result<(), RepoError> {
         self.execute_raw_for_tests(sql).await
+    }
+}
+
+async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    for _ in 0..5 {
+        let mut uow = store.read(deadline()).await.unwrap();
+        uow.user_by_id(alice.id).await.unwrap();
+        drop(uow);
+        let mut uow = store.write(deadline()).await.unwrap();
+        uow.user_by_id(alice.id).await.unwrap();
+        uow.commit().await.unwrap();
+    }
+    // Closing a connection is asynchronous, so a pool that closed instead of recycling would
+    // show fewer live connections than it handed out; a recycling one keeps them all idle.
+    for pool in store.pool_stats() {
+        assert!(
+            pool.size >= 1,
+            "{pool:?}: connections were closed instead of reused"
+        );
+        assert_eq!(
+            pool.idle, pool.size,
+            "{pool:?}: a connection was not returned"
+        );
     }
 }

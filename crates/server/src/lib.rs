@@ -1,1 +1,15 @@
+//! The top of the layer cake: turns configuration into a running Stride.
+//!
+//! `server` is the only crate that knows every other one. It reads the configuration, sets up
+//! telemetry, picks the storage backend from the database URL (once — everything below is
+//! generic over it), applies migrations, binds the listener and serves until a shutdown
+//! signal, then drains in-flight requests within a grace period and closes the pools.
+//! Tests build the same [`Application`] on port 0, so they exercise exactly what production runs.
 
+mod app;
+mod config;
+mod telemetry;
+
+pub use app::{Application, migrate};
+pub use config::{Config, LogFormat};
+pub use telemetry::init_telemetry;

@@ -1,1 +1,57 @@
+//! The use cases of Stride, in domain terms.
+//!
+//! Services sit above `repository` and below `http`: they are generic over the repository's
+//! [`Store`](stride_repository::Store) (the backend is picked once, in `server`), decide every
+//! rule that needs I/O (authentication, who may see what, idempotent creation) and speak
+//! [`ServiceError`], never SQL or HTTP. Every method takes a [`Deadline`](stride_workers::Deadline)
+//! that it hands down to each repository call, so the time a request may take is decided at
+//! the edge and enforced all the way into the database; dropping a service future cancels the
+//! database work beneath it (an uncommitted unit of work rolls back).
+//!
+//! Architecture Invariant: services never depend on `http` and never see `sqlx` types.
 
+mod access;
+mod activities;
+mod auth;
+mod clock;
+mod error;
+mod health;
+mod password;
+
+pub use access::relationship;
+pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
+pub use auth::{AuthConfig, AuthService, Registration, SessionToken};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ServiceError, ServiceResult};
+pub use health::HealthService;
+/// Re-exported so the http layer can name the backend bound without depending on `repository`.
+pub use stride_repository::{PoolStats, Store};
+
+use std::sync::Arc;
+
+/// Every use case of one running Stride, over one backend.
+pub struct Stride<S> {
+    pub auth: AuthService<S>,
+    pub activities: ActivityService<S>,
+    pub health: HealthService<S>,
+}
+
+impl<S: Clone> Clone for Stride<S> {
+    fn clone(&self) -> Self {
+        Self {
+            auth: self.auth.clone(),
+            activities: self.activities.clone(),
+            health: self.health.clone(),
+        }
+    }
+}
+
+impl<S: Store> Stride<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, auth: AuthConfig) -> Self {
+        Self {
+            auth: AuthService::new(store.clone(), clock.clone(), auth),
+            activities: ActivityService::new(store.clone(), clock),
+            health: HealthService::new(store),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Request and response shapes of the public API, and their conversion to domain values.
+//!
+//! Requests reject unknown fields, so no client can smuggle in `id`, `user_id` or timestamps.
+//! Enumerations and instants arrive as strings and are parsed here, so that a bad value is
+//! answered with a message that names the field.
+
+use chrono::{DateTime, SecondsFormat};
+use serde::{Deserialize, Serialize};
+use stride_domain::{
+    Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, Duration, Sport, StartedAt,
+    TimeZone, Title, User, Visibility,
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ApiError;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–32 characters of a-z, 0-9 and `_`; case-insensitive.
+    #[schema(example = "alice")]
+    pub username: String,
+    /// 8–128 characters.
+    pub password: String,
+    pub display_name: Option<String>,
+    /// IANA time zone; default `UTC`.
+    #[schema(example = "Europe/Paris")]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub display_name: Option<String>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub timezone: String,
+    pub created_at: String,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username.to_string(),
+            display_name: user.display_name.as_str().to_owned(),
+            timezone: user.timezone.name().to_owned(),
+            created_at: user.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: UserBody,
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateActivityRequest {
+    #[schema(example = "run")]
+    pub sport: String,
+    pub title: Option<String>,
+    /// RFC 3339 with the local UTC offset, e.g. `2026-03-01T07:30:00+01:00`.
+    #[schema(example = "2026-03-01T07:30:00+01:00")]
+    pub started_at: String,
+    #[schema(example = 1800)]
+    pub duration_s: i64,
+    #[schema(example = 5000.0)]
+    pub distance_m: f64,
+    /// `private`, `friends` (default) or `public`.
+    pub visibility: Option<String>,
+}
+
+/// Every field optional; an absent field is left unchanged.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateActivityRequest {
+    pub sport: Option<String>,
+    pub title: Option<String>,
+    pub started_at: Option<String>,
+    pub duration_s: Option<i64>,
+    pub distance_m: Option<f64>,
+    pub visibility: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityBody {
+    pub id: String,
+    pub user_id: String,
+    pub sport: String,
+    pub title: String,
+    /// RFC 3339 in the offset the client submitted.
+    pub started_at: String,
+    /// The calendar date in that offset (`YYYY-MM-DD`).
+    pub local_date: String,
+    pub duration_s: u32,
+    pub distance_m: f64,
+    pub visibility: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Activity> for ActivityBody {
+    fn from(a: &Activity) -> Self {
+        Self {
+            id: a.id.to_string(),
+            user_id: a.user_id.to_string(),
+            sport: a.sport.to_string(),
+            title: a.title.as_str().to_owned(),
+            started_at: a
+                .started_at
+                .as_datetime()
+                .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+            local_date: a.local_date().date().format("%Y-%m-%d").to_string(),
+            duration_s: a.duration.seconds(),
+            distance_m: a.distance.metres(),
+            visibility: a.visibility.to_string(),
+            created_at: a.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            updated_at: a.updated_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityPageBody {
+    pub items: Vec<ActivityBody>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListActivitiesQuery {
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+pub(crate) fn parse_sport(raw: &str) -> Result<Sport, ApiError> {
+    raw.parse().map_err(|e| ApiError::invalid("sport", e))
+}
+
+pub(crate) fn parse_title(raw: &str) -> Result<Title, ApiError> {
+    Title::parse(raw).map_err(|e| ApiError::invalid("title", e))
+}
+
+pub(crate) fn parse_started_at(raw: &str) -> Result<StartedAt, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(StartedAt::new)
+        .map_err(|_| {
+            ApiError::invalid(
+                "started_at",
+                "must be an RFC 3339 date-time with offset, e.g. 2026-03-01T07:30:00+01:00",
+            )
+        })
+}
+
+pub(crate) fn parse_duration(raw: i64) -> Result<Duration, ApiError> {
+    Duration::from_seconds(raw).map_err(|e| ApiError::invalid("duration_s", e))
+}
+
+pub(crate) fn parse_distance(raw: f64) -> Result<Distance, ApiError> {
+    Distance::from_metres(raw).map_err(|e| ApiError::invalid("distance_m", e))
+}
+
+pub(crate) fn parse_visibility(raw: &str) -> Result<Visibility, ApiError> {
+    raw.parse().map_err(|e| ApiError::invalid("visibility", e))
+}
+
+pub(crate) fn parse_display_name(raw: &str) -> Result<DisplayName, ApiError> {
+    DisplayName::parse(raw).map_err(|e| ApiError::invalid("display_name", e))
+}
+
+pub(crate) fn parse_timezone(raw: &str) -> Result<TimeZone, ApiError> {
+    TimeZone::parse(raw).map_err(|e| ApiError::invalid("timezone", e))
+}
+
+impl TryFrom<CreateActivityRequest> for ActivityDraft {
+    type Error = ApiError;
+    fn try_from(req: CreateActivityRequest) -> Result<Self, Self::Error> {
+        Ok(ActivityDraft {
+            sport: parse_sport(&req.sport)?,
+            title: req
+                .title
+                .as_deref()
+                .map(parse_title)
+                .transpose()?
+                .unwrap_or_default(),
+            started_at: parse_started_at(&req.started_at)?,
+            duration: parse_duration(req.duration_s)?,
+            distance: parse_distance(req.distance_m)?,
+            visibility: req
+                .visibility
+                .as_deref()
+                .map(parse_visibility)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl TryFrom<UpdateActivityRequest> for ActivityPatch {
+    type Error = ApiError;
+    fn try_from(req: UpdateActivityRequest) -> Result<Self, Self::Error> {
+        Ok(ActivityPatch {
+            sport: req.sport.as_deref().map(parse_sport).transpose()?,
+            title: req.title.as_deref().map(parse_title).transpose()?,
+            started_at: req
+                .started_at
+                .as_deref()
+                .map(parse_started_at)
+                .transpose()?,
+            duration: req.duration_s.map(parse_duration).transpose()?,
+            distance: req.distance_m.map(parse_distance).transpose()?,
+            visibility: req
+                .visibility
+                .as_deref()
+                .map(parse_visibility)
+                .transpose()?,
+        })
+    }
+}

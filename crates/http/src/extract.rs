@@ -1,0 +1,165 @@
+//! Extractors that reject in the house envelope with the statuses of the API contract:
+//! malformed JSON 400, well-formed but invalid 422, wrong content type 415, too large 413,
+//! bad query 422, missing or bad token 401.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use stride_domain::User;
+use stride_services::Store;
+use stride_workers::Deadline;
+
+use crate::ApiError;
+use crate::routes::AppState;
+
+/// `axum::Json` with the contract's rejections.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let detail = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            strip_prefix(&detail),
+        ),
+        // serde_json reports numbers beyond f64 (1e400) as a syntax error, yet the document is
+        // well-formed JSON: it is a value out of range.
+        JsonRejection::JsonSyntaxError(_) if detail.contains("number out of range") => {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                strip_prefix(&detail),
+            )
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request(format!("malformed JSON: {}", strip_prefix(&detail)))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// axum prefixes serde's message with a sentence about deserialising; the field path and the
+/// problem that follow are what a client needs.
+fn strip_prefix(detail: &str) -> String {
+    detail
+        .split_once(": ")
+        .map_or(detail, |(_, rest)| rest)
+        .to_owned()
+}
+
+/// `axum::extract::Query` answering 422 on a bad parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                strip_prefix(&e.body_text()),
+            )),
+            Err(other) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                other.body_text(),
+            )),
+        }
+    }
+}
+
+/// The request's deadline, minted by the deadline middleware when the request arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestDeadline(pub Deadline);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestDeadline {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<RequestDeadline>()
+            .copied()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "request has no deadline",
+                )
+            })
+    }
+}
+
+/// The raw bearer token of the request (logout needs it to revoke exactly this session).
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthenticated("missing Authorization: Bearer <token> header")
+        })?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+        let (scheme, token) = value
+            .split_once(' ')
+            .ok_or_else(|| ApiError::unauthenticated("malformed Authorization header"))?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(ApiError::unauthenticated(
+                "expected Authorization: Bearer <token>",
+            ));
+        }
+        Ok(Self(token.trim().to_owned()))
+    }
+}
+
+/// The authenticated caller. Resolving the token is a database read bounded by the request's
+/// deadline, like any other.
+pub struct AuthUser(pub User);
+
+impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        let RequestDeadline(deadline) = RequestDeadline::from_request_parts(parts, state).await?;
+        let user = state.stride.auth.authenticate(deadline, &token).await?;
+        Ok(Self(user))
+    }
+}

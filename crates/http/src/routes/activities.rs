@@ -1,0 +1,185 @@
+//! `/api/v1/activities`: create (idempotently), list own, read, change, delete.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch};
+use stride_services::{IdempotencyKey, Store};
+
+use crate::ApiError;
+use crate::dto::{
+    ActivityBody, ActivityPageBody, CreateActivityRequest, ListActivitiesQuery,
+    UpdateActivityRequest,
+};
+use crate::error::ErrorBody;
+use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline};
+use crate::routes::{AppState, parse_id};
+
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+#[utoipa::path(
+    post, path = "/api/v1/activities", tag = "activities",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes retries safe: the same key (same user, within 24 h) returns the first result")),
+    request_body = CreateActivityRequest,
+    responses(
+        (status = 201, description = "Created (or the first result of an idempotent retry)", body = ActivityBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused for a different request", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_activity<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateActivityRequest>,
+) -> Result<(StatusCode, Json<ActivityBody>), ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let raw = value
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            Some(IdempotencyKey::parse(raw)?)
+        }
+    };
+    let draft = ActivityDraft::try_from(req)?;
+    let created = app
+        .stride
+        .activities
+        .create(deadline, user.id, draft, key)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ActivityBody::from(created.activity())),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/activities", tag = "activities",
+    security(("bearer" = [])),
+    params(ListActivitiesQuery),
+    responses(
+        (status = 200, description = "The caller's activities, newest first", body = ActivityPageBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_activities<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(user): AuthUser,
+    ApiQuery(query): ApiQuery<ListActivitiesQuery>,
+) -> Result<Json<ActivityPageBody>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be from 1 to {MAX_PAGE}"),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(ActivityCursor::decode)
+        .transpose()
+        .map_err(|e| ApiError::invalid("cursor", e))?;
+    let page = app
+        .stride
+        .activities
+        .list_own(deadline, user.id, after, limit)
+        .await?;
+    Ok(Json(ActivityPageBody {
+        items: page.items.iter().map(ActivityBody::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/activities/{id}", tag = "activities",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Activity id")),
+    responses(
+        (status = 200, description = "The activity", body = ActivityBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such activity, or not visible to the caller", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_activity<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<ActivityBody>, ApiError> {
+    let id: ActivityId = parse_id(&id)?;
+    let activity = app.stride.activities.get(deadline, user.id, id).await?;
+    Ok(Json(ActivityBody::from(&activity)))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/activities/{id}", tag = "activities",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Activity id")),
+    request_body = UpdateActivityRequest,
+    responses(
+        (status = 200, description = "The updated activity", body = ActivityBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such activity, or not the caller's", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn update_activity<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateActivityRequest>,
+) -> Result<Json<ActivityBody>, ApiError> {
+    let id: ActivityId = parse_id(&id)?;
+    let patch = ActivityPatch::try_from(req)?;
+    let activity = app
+        .stride
+        .activities
+        .update(deadline, user.id, id, patch)
+        .await?;
+    Ok(Json(ActivityBody::from(&activity)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/activities/{id}", tag = "activities",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Activity id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such activity, or not the caller's", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_activity<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: ActivityId = parse_id(&id)?;
+    app.stride.activities.delete(deadline, user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,148 @@
+//! Configuration: defaults, then an optional TOML file, then `STRIDE_*` environment variables
+//! (each layer overrides the one before). The names are part of the operator contract.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `STRIDE_LISTEN`: address to serve on.
+    pub listen: SocketAddr,
+    /// `STRIDE_DATA_DIR`: where the embedded database (and later blobs) live.
+    pub data_dir: PathBuf,
+    /// `STRIDE_DATABASE_URL`: `sqlite://…` or `postgres://…`; default a SQLite file in the data dir.
+    pub database_url: Option<String>,
+    /// `STRIDE_LOG`: a tracing filter such as `info,stride=debug`.
+    pub log: String,
+    /// `STRIDE_LOG_FORMAT`: `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// `STRIDE_REQUEST_TIMEOUT_MS`: the deadline of every request (504 past it).
+    pub request_timeout_ms: u64,
+    /// `STRIDE_DB_TIMEOUT_MS`: the most any one unit of database work may take.
+    pub db_timeout_ms: u64,
+    /// `STRIDE_DB_MAX_CONNECTIONS`: size of the database (reader) pool.
+    pub db_max_connections: u32,
+    /// `STRIDE_SHUTDOWN_GRACE_MS`: how long in-flight requests may run after a shutdown signal.
+    pub shutdown_grace_ms: u64,
+    /// `STRIDE_JSON_BODY_LIMIT`: the largest accepted JSON body, in bytes (413 past it).
+    pub json_body_limit: usize,
+    /// `STRIDE_SESSION_TTL_HOURS`: lifetime of a bearer token.
+    pub session_ttl_hours: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            log: "info,sqlx=warn".into(),
+            log_format: LogFormat::Pretty,
+            request_timeout_ms: 10_000,
+            db_timeout_ms: 5_000,
+            db_max_connections: 10,
+            shutdown_grace_ms: 15_000,
+            json_body_limit: 1024 * 1024,
+            session_ttl_hours: 24 * 30,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` (if given) ← `STRIDE_*` environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        // STRIDE_CONFIG names the file, it is not a setting.
+        figment = figment.merge(Env::prefixed("STRIDE_").ignore(&["config"]));
+        figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("stride.db").display()))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_override_defaults_and_environment_overrides_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "stride.toml",
+                "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n",
+            )?;
+            jail.set_env("STRIDE_LOG", "warn");
+            jail.set_env("STRIDE_DATABASE_URL", "postgres://db/stride");
+            let config = Config::load(Some(Path::new("stride.toml"))).expect("valid");
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.log, "warn");
+            assert_eq!(config.database_url(), "postgres://db/stride");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_default_database_is_a_sqlite_file_in_the_data_dir() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STRIDE_DATA_DIR", "/var/lib/stride");
+            let config = Config::load(None).expect("valid");
+            assert_eq!(config.database_url(), "sqlite:///var/lib/stride/stride.db");
+            assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_or_malformed_settings_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STRIDE_LISTEN", "not an address");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("stride.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+            assert!(Config::load(Some(Path::new("stride.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,9 @@
+//! The one place that decides how a viewer stands to an owner. Friendships are not modelled
+//! yet, so everyone but the owner is a stranger; when they arrive, this function consults them
+//! and every caller (get, update, delete, stats) follows without change.
+
+use stride_domain::{Relationship, UserId};
+
+pub fn relationship(viewer: UserId, owner: UserId) -> Relationship {
+    Relationship::between(viewer, owner, false)
+}

@@ -1,0 +1,258 @@
+//! Activity use cases: create (idempotently), read, list, change and delete.
+//!
+//! Who may see or change an activity is decided by [`relationship`](crate::relationship) and
+//! the domain's `can_view`; anything the caller may not see answers `NotFound`, exactly like
+//! something that does not exist, so hidden activities cannot be probed for.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use sha2::{Digest, Sha256};
+use stride_domain::{
+    Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId, can_view,
+};
+use stride_repository::{
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, RepoError, Store, UnitOfWork,
+};
+use stride_workers::Deadline;
+
+use crate::{Clock, ServiceError, ServiceResult, relationship};
+
+/// How long a client may safely retry a create with the same `Idempotency-Key`.
+const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
+
+/// A client-chosen key making `create` safe to retry: 1–255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, ServiceError> {
+        let valid = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ServiceError::Invalid {
+                field: "Idempotency-Key",
+                message: "must be 1 to 255 visible ASCII characters".into(),
+            })
+        }
+    }
+}
+
+/// The outcome of an idempotent create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(Activity),
+    /// A retry: the activity the first request with this key created.
+    Replayed(Activity),
+}
+
+impl Created {
+    pub fn activity(&self) -> &Activity {
+        match self {
+            Created::New(a) | Created::Replayed(a) => a,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityPage {
+    pub items: Vec<Activity>,
+    /// `None` on the last page.
+    pub next_cursor: Option<ActivityCursor>,
+}
+
+pub struct ActivityService<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: Clone> Clone for ActivityService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<S: Store> ActivityService<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Creates an activity. With a key, a retry of the same request within 24 hours returns
+    /// the first result and creates nothing; the same key with a different request is refused.
+    pub async fn create(
+        &self,
+        deadline: Deadline,
+        owner: UserId,
+        draft: ActivityDraft,
+        key: Option<IdempotencyKey>,
+    ) -> ServiceResult<Created> {
+        let now = self.clock.now();
+        let activity = Activity::create(ActivityId::new(), owner, draft, now);
+        let Some(IdempotencyKey(key)) = key else {
+            let mut uow = self.store.write(deadline).await?;
+            uow.insert_activity(&activity).await?;
+            uow.commit().await?;
+            return Ok(Created::New(activity));
+        };
+
+        let record = IdempotencyRecord {
+            fingerprint: fingerprint(&activity),
+            activity_id: activity.id,
+        };
+        let not_before = now - IDEMPOTENCY_WINDOW;
+        let mut uow = self.store.write(deadline).await?;
+        if let Some(first) = uow.find_idempotency_key(owner, &key, not_before).await? {
+            return replay(&mut uow, &record, first).await;
+        }
+        // The key is recorded before the activity: if a concurrent request with the same key
+        // committed in between, this fails, the unit of work rolls back, and we answer with
+        // the winner's result instead of creating a twin.
+        match uow
+            .record_idempotency_key(owner, &key, &record, now, not_before)
+            .await
+        {
+            Ok(()) => {}
+            Err(RepoError::Conflict { .. }) => {
+                drop(uow);
+                let mut uow = self.store.read(deadline).await?;
+                let first = uow
+                    .find_idempotency_key(owner, &key, not_before)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Internal("idempotency key vanished after a conflict".into())
+                    })?;
+                return replay(&mut uow, &record, first).await;
+            }
+            Err(other) => return Err(other.into()),
+        }
+        uow.insert_activity(&activity).await?;
+        uow.commit().await?;
+        Ok(Created::New(activity))
+    }
+
+    /// An activity the viewer may see.
+    pub async fn get(
+        &self,
+        deadline: Deadline,
+        viewer: UserId,
+        id: ActivityId,
+    ) -> ServiceResult<Activity> {
+        let mut uow = self.store.read(deadline).await?;
+        let activity = uow
+            .activity_by_id(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if can_view(relationship(viewer, activity.user_id), activity.visibility) {
+            Ok(activity)
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
+
+    /// One page of the owner's own activities, newest first.
+    pub async fn list_own(
+        &self,
+        deadline: Deadline,
+        owner: UserId,
+        after: Option<ActivityCursor>,
+        limit: u32,
+    ) -> ServiceResult<ActivityPage> {
+        let mut uow = self.store.read(deadline).await?;
+        // One extra row tells whether another page exists, so the last page says so itself.
+        let mut items = uow.list_activities(owner, after, limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|last| ActivityCursor {
+                started_at_utc_micros: last.started_at.utc_micros(),
+                id: last.id,
+            })
+        } else {
+            None
+        };
+        Ok(ActivityPage { items, next_cursor })
+    }
+
+    pub async fn update(
+        &self,
+        deadline: Deadline,
+        viewer: UserId,
+        id: ActivityId,
+        patch: ActivityPatch,
+    ) -> ServiceResult<Activity> {
+        let mut uow = self.store.write(deadline).await?;
+        let mut activity = self.modifiable(&mut uow, viewer, id).await?;
+        activity.apply(patch, self.clock.now());
+        uow.update_activity(&activity).await?;
+        uow.commit().await?;
+        Ok(activity)
+    }
+
+    pub async fn delete(
+        &self,
+        deadline: Deadline,
+        viewer: UserId,
+        id: ActivityId,
+    ) -> ServiceResult<()> {
+        let mut uow = self.store.write(deadline).await?;
+        self.modifiable(&mut uow, viewer, id).await?;
+        uow.delete_activity(id).await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// The activity, locked for this unit of work, if the viewer may change it.
+    async fn modifiable(
+        &self,
+        uow: &mut S::Uow,
+        viewer: UserId,
+        id: ActivityId,
+    ) -> ServiceResult<Activity> {
+        let activity = uow
+            .activity_by_id_for_update(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if relationship(viewer, activity.user_id).may_modify() {
+            Ok(activity)
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
+}
+
+async fn replay<U: ActivityRepo>(
+    uow: &mut U,
+    retry: &IdempotencyRecord,
+    first: IdempotencyRecord,
+) -> ServiceResult<Created> {
+    if first.fingerprint != retry.fingerprint {
+        return Err(ServiceError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was already used for a different request".into(),
+        });
+    }
+    match uow.activity_by_id(first.activity_id).await? {
+        Some(activity) => Ok(Created::Replayed(activity)),
+        None => Err(ServiceError::Conflict {
+            code: "idempotency_key_reused",
+            message: "the activity created with this Idempotency-Key has since been deleted".into(),
+        }),
+    }
+}
+
+/// What makes two creates "the same request": every client-supplied field.
+fn fingerprint(activity: &Activity) -> Vec<u8> {
+    let canonical = format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        activity.sport,
+        activity.title.as_str(),
+        activity.started_at.as_datetime().to_rfc3339(),
+        activity.duration.seconds(),
+        activity.distance.metres(),
+        activity.visibility,
+    );
+    Sha256::digest(canonical.as_bytes()).to_vec()
+}

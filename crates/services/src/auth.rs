@@ -1,0 +1,351 @@
+//! Registration, login, logout and bearer-token authentication.
+//!
+//! Tokens are 32 random bytes, base64url-encoded, shown to the client once. Only their SHA-256
+//! is stored: it is looked up on every request, so it must be fast (argon2 would cost tens of
+//! milliseconds per request), and 256 random bits need no key stretching to resist guessing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::TimeDelta;
+use sha2::{Digest, Sha256};
+use stride_domain::{DisplayName, Password, TimeZone, User, UserId, Username};
+use stride_repository::{NewSession, RepoError, SessionRepo, Store, UnitOfWork, UserRepo};
+use stride_workers::Deadline;
+use tokio::sync::OnceCell;
+
+use crate::{Clock, ServiceError, ServiceResult, password};
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub session_ttl: Duration,
+    /// Failed logins for one username within `failure_window` before further attempts are
+    /// refused with 429 until the window ends.
+    pub max_failed_logins: u32,
+    pub failure_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_failed_logins: 5,
+            failure_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A freshly issued bearer token. Its `Debug` is redacted so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    fn generate() -> Self {
+        Self(URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// What a new user supplies, already parsed at the edge.
+#[derive(Debug)]
+pub struct Registration {
+    pub username: Username,
+    pub password: Password,
+    pub display_name: Option<DisplayName>,
+    pub timezone: Option<TimeZone>,
+}
+
+pub struct AuthService<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+    throttle: LoginThrottle,
+    /// Verified against when the username is unknown, so both kinds of failed login cost the
+    /// same argon2 work and cannot be told apart by timing. Made once, on first use.
+    dummy_hash: Arc<OnceCell<String>>,
+}
+
+impl<S: Clone> Clone for AuthService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            throttle: self.throttle.clone(),
+            dummy_hash: self.dummy_hash.clone(),
+        }
+    }
+}
+
+impl<S: Store> AuthService<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
+        let throttle = LoginThrottle::new(config.max_failed_logins, config.failure_window);
+        Self {
+            store,
+            clock,
+            config,
+            throttle,
+            dummy_hash: Arc::new(OnceCell::new()),
+        }
+    }
+
+    pub async fn register(
+        &self,
+        deadline: Deadline,
+        registration: Registration,
+    ) -> ServiceResult<(User, SessionToken)> {
+        let Registration {
+            username,
+            password,
+            display_name,
+            timezone,
+        } = registration;
+        let password_hash = deadline.run(password::hash(password)).await??;
+        let user = User {
+            id: UserId::new(),
+            display_name: display_name.unwrap_or_else(|| DisplayName::from_username(&username)),
+            username,
+            timezone: timezone.unwrap_or_default(),
+            created_at: self.clock.now(),
+        };
+        let mut uow = self.store.write(deadline).await?;
+        match uow.insert_user(&user, &password_hash).await {
+            Err(RepoError::Conflict { .. }) => {
+                return Err(ServiceError::Conflict {
+                    code: "username_taken",
+                    message: format!("username {} is already taken", user.username),
+                });
+            }
+            other => other?,
+        }
+        let token = self.open_session(&mut uow, user.id).await?;
+        uow.commit().await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok((user, token))
+    }
+
+    /// Wrong username and wrong password fail alike (`BadCredentials`), in the same time.
+    pub async fn login(
+        &self,
+        deadline: Deadline,
+        username: &str,
+        password: &str,
+    ) -> ServiceResult<(User, SessionToken)> {
+        let throttle_key = username.to_ascii_lowercase();
+        self.throttle.check(&throttle_key)?;
+
+        let credentials = match Username::parse(username) {
+            Ok(username) => {
+                let mut uow = self.store.read(deadline).await?;
+                uow.credentials_by_username(&username).await?
+            }
+            Err(_) => None,
+        };
+        let (user, stored_hash) = match credentials {
+            Some(c) => (Some(c.user), c.password_hash),
+            None => (None, self.dummy_hash().await?),
+        };
+        let matches = deadline
+            .run(password::verify(password.to_owned(), stored_hash))
+            .await??;
+        let user = match (user, matches) {
+            (Some(user), true) => user,
+            _ => {
+                self.throttle.record_failure(&throttle_key);
+                tracing::info!("failed login");
+                return Err(ServiceError::BadCredentials);
+            }
+        };
+        self.throttle.forget(&throttle_key);
+
+        let mut uow = self.store.write(deadline).await?;
+        let token = self.open_session(&mut uow, user.id).await?;
+        uow.commit().await?;
+        Ok((user, token))
+    }
+
+    pub async fn logout(&self, deadline: Deadline, token: &str) -> ServiceResult<()> {
+        let mut uow = self.store.write(deadline).await?;
+        uow.delete_session(&token_hash(token)).await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// The user a bearer token belongs to; `Unauthenticated` if it is unknown, revoked or expired.
+    pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<User> {
+        let mut uow = self.store.read(deadline).await?;
+        uow.user_by_session(&token_hash(token), self.clock.now())
+            .await?
+            .ok_or(ServiceError::Unauthenticated)
+    }
+
+    pub async fn update_profile(
+        &self,
+        deadline: Deadline,
+        user: UserId,
+        display_name: Option<DisplayName>,
+        timezone: Option<TimeZone>,
+    ) -> ServiceResult<User> {
+        let mut uow = self.store.write(deadline).await?;
+        let mut current = uow.user_by_id(user).await?.ok_or(ServiceError::NotFound)?;
+        if let Some(display_name) = display_name {
+            current.display_name = display_name;
+        }
+        if let Some(timezone) = timezone {
+            current.timezone = timezone;
+        }
+        uow.update_user_profile(&current).await?;
+        uow.commit().await?;
+        Ok(current)
+    }
+
+    pub async fn user(&self, deadline: Deadline, id: UserId) -> ServiceResult<User> {
+        let mut uow = self.store.read(deadline).await?;
+        uow.user_by_id(id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    async fn open_session(&self, uow: &mut S::Uow, user_id: UserId) -> ServiceResult<SessionToken> {
+        let token = SessionToken::generate();
+        let now = self.clock.now();
+        let ttl = TimeDelta::from_std(self.config.session_ttl).unwrap_or(TimeDelta::days(30));
+        let session = NewSession {
+            token_hash: token_hash(token.as_str()),
+            user_id,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        uow.insert_session(&session).await?;
+        Ok(token)
+    }
+
+    async fn dummy_hash(&self) -> ServiceResult<String> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                let random = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
+                let password =
+                    Password::parse(&random).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                password::hash(password).await
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Counts failed logins per username in a fixed window.
+///
+/// In-process by design for now: each replica throttles on its own, which bounds guessing to
+/// `replicas × max_failures` per window. moka's atomic `and_compute_with` makes the
+/// read-increment-write of a counter race-free without a lock of our own.
+#[derive(Clone)]
+struct LoginThrottle {
+    failures: moka::sync::Cache<String, FailureWindow>,
+    max_failures: u32,
+    window: Duration,
+}
+
+#[derive(Clone, Copy)]
+struct FailureWindow {
+    count: u32,
+    opened_at: std::time::Instant,
+}
+
+impl LoginThrottle {
+    fn new(max_failures: u32, window: Duration) -> Self {
+        let failures = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(window)
+            .build();
+        Self {
+            failures,
+            max_failures,
+            window,
+        }
+    }
+
+    fn check(&self, username: &str) -> ServiceResult<()> {
+        match self.failures.get(username) {
+            Some(w) if w.count >= self.max_failures => {
+                let retry_after = self
+                    .window
+                    .saturating_sub(w.opened_at.elapsed())
+                    .max(Duration::from_secs(1));
+                Err(ServiceError::Throttled { retry_after })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, username: &str) {
+        use moka::ops::compute::Op;
+        self.failures
+            .entry(username.to_owned())
+            .and_compute_with(|existing| {
+                let window = match existing.map(|e| e.into_value()) {
+                    Some(w) => FailureWindow {
+                        count: w.count + 1,
+                        ..w
+                    },
+                    None => FailureWindow {
+                        count: 1,
+                        opened_at: std::time::Instant::now(),
+                    },
+                };
+                Op::Put(window)
+            });
+    }
+
+    fn forget(&self, username: &str) {
+        self.failures.invalidate(username);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_43_url_safe_characters_and_hash_to_32_bytes() {
+        let token = SessionToken::generate();
+        assert_eq!(token.as_str().len(), 43);
+        assert!(
+            token
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(token, SessionToken::generate());
+        assert_eq!(token_hash(token.as_str()), token_hash(token.as_str()));
+        assert!(!format!("{token:?}").contains(token.as_str()));
+    }
+
+    #[test]
+    fn the_throttle_opens_after_the_configured_failures_and_forgets_on_success() {
+        let throttle = LoginThrottle::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(throttle.check("alice").is_ok());
+            throttle.record_failure("alice");
+        }
+        let Err(ServiceError::Throttled { retry_after }) = throttle.check("alice") else {
+            panic!("not throttled")
+        };
+        assert!(retry_after <= Duration::from_secs(60) && retry_after >= Duration::from_secs(1));
+        assert!(throttle.check("bob").is_ok(), "throttling is per username");
+        throttle.forget("alice");
+        assert!(throttle.check("alice").is_ok());
+    }
+}

@@ -1,0 +1,58 @@
+//! What can go wrong in a use case, in terms a client can act on. The http layer maps each
+//! variant to one status code; infrastructure details stay in the `Internal` text, which is
+//! logged and never sent to clients.
+
+use std::time::Duration;
+
+use stride_repository::RepoError;
+use stride_workers::DeadlineExceeded;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Well-formed input that breaks a rule; `field` names the culprit.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("invalid username or password")]
+    BadCredentials,
+    /// Also the answer for things that exist but the caller may not see or change.
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("too many attempts; retry after {retry_after:?}")]
+    Throttled { retry_after: Duration },
+    #[error("deadline exceeded")]
+    Timeout,
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<RepoError> for ServiceError {
+    fn from(err: RepoError) -> Self {
+        match err {
+            RepoError::NotFound => ServiceError::NotFound,
+            RepoError::Timeout => ServiceError::Timeout,
+            RepoError::Unavailable(why) => ServiceError::Unavailable(why),
+            // A constraint the service did not anticipate is a bug, not the client's fault.
+            RepoError::Conflict { constraint } => {
+                ServiceError::Internal(format!("unexpected conflict on {constraint}"))
+            }
+            RepoError::Corrupt(why) | RepoError::Other(why) => ServiceError::Internal(why),
+        }
+    }
+}
+
+impl From<DeadlineExceeded> for ServiceError {
+    fn from(_: DeadlineExceeded) -> Self {
+        ServiceError::Timeout
+    }
+}
