@@ -462,16 +462,14 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
         uow.user_by_id(alice.id).await.unwrap();
         uow.commit().await.unwrap();
     }
-    // Closing a connection is asynchronous, so a pool that closed instead of recycling would
-    // show fewer live connections than it handed out; a recycling one keeps them all idle.
+    // sqlx returns (or closes) a dropped connection from a background task: wait, bounded,
+    // until the pools settle with every connection idle, then check none was closed.
+    let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.pool_stats().iter().any(|p| p.idle != p.size) {
+        assert!(tokio::time::Instant::now() < settle_by, "pools never settled: {:?}", store.pool_stats());
+        tokio::task::yield_now().await;
+    }
     for pool in store.pool_stats() {
-        assert!(
-            pool.size >= 1,
-            "{pool:?}: connections were closed instead of reused"
-        );
-        assert_eq!(
-            pool.idle, pool.size,
-            "{pool:?}: a connection was not returned"
-        );
+        assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
     }
 }
