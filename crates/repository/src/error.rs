@@ -31,6 +31,27 @@ const SQLITE_BUSY_CODES: [&str; 2] = ["5", "6"];
 /// SQLite's `SQLITE_INTERRUPT`, raised when our progress handler stops a statement at its deadline.
 const SQLITE_INTERRUPT: &str = "9";
 
+/// SQLSTATEs that say "the server cannot serve you now", not "your statement is wrong":
+/// connection exceptions (08), insufficient resources (53), operator intervention such as an
+/// admin shutdown (57P01–57P05).
+fn is_pg_unavailable(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || (code.starts_with("57P") && code != PG_QUERY_CANCELED)
+}
+
+impl RepoError {
+    /// Whatever goes wrong while *getting* a connection means the database is unavailable
+    /// (e.g. PostgreSQL's "database is not accepting connections", 55000), unless it is our
+    /// own deadline.
+    pub(crate) fn from_acquire(err: RepoError) -> RepoError {
+        match err {
+            RepoError::Timeout | RepoError::Unavailable(_) => err,
+            other => RepoError::Unavailable(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for RepoError {
     fn from(err: sqlx::Error) -> Self {
         match err {
@@ -51,6 +72,9 @@ impl From<sqlx::Error> for RepoError {
                 }
                 match db.code().as_deref() {
                     Some(PG_QUERY_CANCELED | SQLITE_INTERRUPT) => RepoError::Timeout,
+                    Some(code) if is_pg_unavailable(code) => {
+                        RepoError::Unavailable(db.message().to_owned())
+                    }
                     Some(code) if SQLITE_BUSY_CODES.contains(&code) => {
                         RepoError::Unavailable(db.message().to_owned())
                     }

@@ -52,7 +52,9 @@ impl PgStore {
         write: bool,
     ) -> RepoResult<SqlxUnitOfWork<Postgres>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
-        let conn = bounded(deadline, self.pool.acquire()).await?;
+        let conn = bounded(deadline, self.pool.acquire())
+            .await
+            .map_err(RepoError::from_acquire)?;
         // `statement_timeout = 0` would mean "no limit": never send less than 1 ms.
         let budget_ms = deadline.remaining().as_millis().max(1);
         let mut uow = SqlxUnitOfWork::new(conn, deadline);

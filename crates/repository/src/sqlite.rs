@@ -78,7 +78,9 @@ impl SqliteStore {
         begin: Option<&'static str>,
     ) -> RepoResult<SqlxUnitOfWork<Sqlite>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
-        let conn = bounded(deadline, pool.acquire()).await?;
+        let conn = bounded(deadline, pool.acquire())
+            .await
+            .map_err(RepoError::from_acquire)?;
         let mut uow = SqlxUnitOfWork::new(conn, deadline);
         // SQLite's counterpart of PostgreSQL's statement_timeout: the engine calls this every
         // few thousand VM steps and aborts the statement (SQLITE_INTERRUPT) once the deadline

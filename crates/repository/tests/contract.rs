@@ -466,10 +466,17 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
     // until the pools settle with every connection idle, then check none was closed.
     let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
     while store.pool_stats().iter().any(|p| p.idle != p.size) {
-        assert!(tokio::time::Instant::now() < settle_by, "pools never settled: {:?}", store.pool_stats());
+        assert!(
+            tokio::time::Instant::now() < settle_by,
+            "pools never settled: {:?}",
+            store.pool_stats()
+        );
         tokio::task::yield_now().await;
     }
     for pool in store.pool_stats() {
-        assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
+        assert!(
+            pool.size >= 1,
+            "{pool:?}: connections were closed instead of reused"
+        );
     }
 }

@@ -1,0 +1,190 @@
+//! Spawns the real Stride on a random port over a fresh database, and talks to it over HTTP.
+
+#![allow(dead_code)]
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use stride_http::InFlight;
+use stride_repository::Backend;
+use stride_repository::testing::TestDatabase;
+use stride_server::{Application, Config};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Runs a test body once per backend: `both_backends!(name, |app| async move { ... })`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(stride_repository::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(stride_repository::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: TestDatabase,
+    pub in_flight: InFlight,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDatabase::create(backend).await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.path().to_owned(),
+            database_url: Some(db.url().to_owned()),
+            log: "warn".into(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let app = Application::build(config).await.expect("build app");
+        let base = format!("http://{}", app.local_addr());
+        let in_flight = app.in_flight();
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            client: Client::new(),
+            db,
+            in_flight,
+            shutdown: Some(tx),
+            server: Some(server),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request reaches the server")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Registers `username` and returns (token, user object).
+    pub async fn register(&self, username: &str) -> (String, Value) {
+        let response = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"username": username, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "register {username}"
+        );
+        let body: Value = response.json().await.unwrap();
+        (
+            body["token"].as_str().unwrap().to_owned(),
+            body["user"].clone(),
+        )
+    }
+
+    pub async fn create_activity(&self, token: &str, body: Value) -> Value {
+        let response = self.post("/api/v1/activities", Some(token), body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// Triggers graceful shutdown and waits for the server to stop.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.take().expect("not yet shut down").send(());
+        self.server.take().expect("running").await?
+    }
+
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        let _ = self.shutdown.take().expect("not yet shut down").send(());
+        self.server.take().expect("running")
+    }
+}
+
+pub fn run(started_at: &str) -> Value {
+    json!({"sport": "run", "started_at": started_at, "duration_s": 1800, "distance_m": 5000.0})
+}
+
+/// Asserts the error envelope and returns its code.
+pub async fn error_code(response: Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/json"),
+        "error responses are JSON"
+    );
+    let body: Value = response.json().await.expect("JSON error body");
+    let message = body["error"]["message"].as_str().expect("error.message");
+    assert!(!message.is_empty());
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned()
+}
+
+pub async fn error_message(response: Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("JSON error body");
+    body["error"]["message"]
+        .as_str()
+        .expect("error.message")
+        .to_owned()
+}
