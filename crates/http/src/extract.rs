@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use stride_domain::User;
 use stride_services::Store;
-use stride_workers::Deadline;
+use stride_services::Deadline;
 
 use crate::ApiError;
 use crate::routes::AppState;

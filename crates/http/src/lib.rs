@@ -2,13 +2,13 @@
 //!
 //! This crate sits directly above `services` and knows nothing of databases: it parses
 //! request bodies into domain values (`TryFrom` on each request DTO), mints one
-//! [`Deadline`](stride_workers::Deadline) per request that the services carry down to every
+//! [`Deadline`](stride_services::Deadline) per request that the services carry down to every
 //! database statement, maps every failure — its own, the services', and axum's own rejections —
 //! into one JSON envelope `{"error": {"code", "message"}}`, and documents every route in an
 //! OpenAPI 3.1 document generated from the handlers themselves.
 //!
-//! Architecture Invariant: `http` depends on `services` and `domain` only (plus the generic
-//! toolkit for `Deadline`); it never names a repository type.
+//! Architecture Invariant: `http` depends on `services` and `domain` only; it never names a
+//! repository type.
 
 mod dto;
 mod error;

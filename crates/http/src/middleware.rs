@@ -9,7 +9,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use stride_workers::Deadline;
+use stride_services::Deadline;
 
 use crate::ApiError;
 use crate::extract::RequestDeadline;

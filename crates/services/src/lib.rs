@@ -26,6 +26,8 @@ pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
+/// Re-exported so the http layer can mint request deadlines without depending on `workers`.
+pub use stride_workers::Deadline;
 
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ use crate::routes::AppState;
         (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
-pub(crate) async fn get_me<S: Store>(AuthUser(user): AuthUser) -> Json<UserBody> {
+pub(crate) async fn get_me(AuthUser(user): AuthUser) -> Json<UserBody> {
     Json(UserBody::from(&user))
 }
 

@@ -68,7 +68,7 @@ pub fn router<S: Store>(
         .route("/auth/register", post(register::<S>))
         .route("/auth/login", post(login::<S>))
         .route("/auth/logout", post(logout::<S>))
-        .route("/me", get(get_me::<S>).patch(update_me::<S>))
+        .route("/me", get(get_me).patch(update_me::<S>))
         .route(
             "/activities",
             post(create_activity::<S>).get(list_activities::<S>),

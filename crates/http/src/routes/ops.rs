@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use stride_services::Store;
-use stride_workers::Deadline;
+use stride_services::Deadline;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::ErrorBody;
