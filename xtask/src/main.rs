@@ -1,1 +1,158 @@
-fn main() {}
+//! `cargo xtask` — every check Stride's CI runs, runnable by anyone with one command.
+//!
+//! Few dependencies on purpose (rust-analyzer's rule): this must build fast and never be the
+//! reason CI is red. Each stage prints its duration; a failure says how to fix it.
+
+mod layers;
+mod services;
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use services::Postgres;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL
+  layers    check that crates depend on each other only as ARCHITECTURE.md allows
+  test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("layers") => layers::check(&project_root()),
+        Some("test") => Stages::default().run("tests", test),
+        None | Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let mut stages = Stages::default();
+    let outcome = (|| {
+        stages.run("fmt", || {
+            cargo(&["fmt", "--all", "--check"]).map_err(|e| format!("{e} (run `cargo fmt --all`)"))
+        })?;
+        stages.run("clippy", || {
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        })?;
+        stages.run("layers", || layers::check(&project_root()))?;
+        stages.run("tests", test)?;
+        Ok(())
+    })();
+    stages.summary();
+    outcome
+}
+
+/// The workspace tests against SQLite and PostgreSQL.
+fn test() -> Result<(), String> {
+    let postgres = Postgres::ensure()?;
+    let mut env = vec![("STRIDE_TEST_DATABASE_URL", postgres.url.clone())];
+    env.push(("RUST_BACKTRACE", "1".to_owned()));
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if nextest {
+        cargo_env(&["nextest", "run", "--workspace", "--no-fail-fast"], &env)
+    } else {
+        cargo_env(&["test", "--workspace", "--no-fail-fast"], &env)
+    }
+}
+
+pub(crate) fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+pub(crate) fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    cargo_env(args, &[])
+}
+
+fn cargo_env(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(project_root()).args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run(&mut command)
+}
+
+pub(crate) fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    println!("$ {shown}");
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+/// Runs named stages, remembering how long each took.
+#[derive(Default)]
+struct Stages {
+    done: Vec<(&'static str, Duration, bool)>,
+}
+
+impl Stages {
+    fn run(
+        &mut self,
+        name: &'static str,
+        stage: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        println!("\n==> {name}");
+        let started = Instant::now();
+        let result = stage();
+        let took = started.elapsed();
+        println!(
+            "<== {name}: {} in {:.1}s",
+            if result.is_ok() { "ok" } else { "FAILED" },
+            took.as_secs_f64()
+        );
+        self.done.push((name, took, result.is_ok()));
+        result.map_err(|e| format!("stage {name} failed: {e}"))
+    }
+
+    fn summary(&self) {
+        println!("\nstage         result   seconds");
+        for (name, took, ok) in &self.done {
+            println!(
+                "{name:<13} {:<8} {:>7.1}",
+                if *ok { "ok" } else { "FAILED" },
+                took.as_secs_f64()
+            );
+        }
+        let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
+        println!("{:<13} {:<8} {:>7.1}", "total", "", total.as_secs_f64());
+    }
+}

@@ -9,8 +9,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use stride_domain::User;
-use stride_services::Store;
 use stride_services::Deadline;
+use stride_services::Store;
 
 use crate::ApiError;
 use crate::routes::AppState;

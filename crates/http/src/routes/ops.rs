@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
-use stride_services::Store;
 use stride_services::Deadline;
+use stride_services::Store;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::ErrorBody;
