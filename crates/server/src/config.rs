@@ -62,6 +62,21 @@ impl Default for Config {
     }
 }
 
+/// Every setting's key; `STRIDE_` plus its upper-case form is its environment variable.
+const SETTINGS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "log",
+    "log_format",
+    "request_timeout_ms",
+    "db_timeout_ms",
+    "db_max_connections",
+    "shutdown_grace_ms",
+    "json_body_limit",
+    "session_ttl_hours",
+];
+
 impl Config {
     /// Defaults ← `file` (if given) ← `STRIDE_*` environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -74,8 +89,9 @@ impl Config {
             );
             figment = figment.merge(Toml::file(file));
         }
-        // STRIDE_CONFIG names the file, it is not a setting.
-        figment = figment.merge(Env::prefixed("STRIDE_").ignore(&["config"]));
+        // Only known settings are read from the environment: other STRIDE_* variables (the
+        // config file's name, the test suite's database URL) are not settings of this server.
+        figment = figment.merge(Env::prefixed("STRIDE_").only(SETTINGS));
         figment
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
@@ -130,6 +146,29 @@ mod tests {
             let config = Config::load(None).expect("valid");
             assert_eq!(config.database_url(), "sqlite:///var/lib/stride/stride.db");
             assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_environment() {
+        let mut fields: Vec<String> = match figment::value::Value::serialize(Config::default()) {
+            Ok(figment::value::Value::Dict(_, dict)) => dict.keys().cloned().collect(),
+            other => panic!("Config serialises to a map, got {other:?}"),
+        };
+        let mut settings: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
+        fields.sort();
+        settings.sort();
+        assert_eq!(fields, settings, "SETTINGS must list every Config field");
+    }
+
+    #[test]
+    fn unrelated_stride_variables_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STRIDE_TEST_DATABASE_URL", "postgres://elsewhere/x");
+            jail.set_env("STRIDE_CONFIG", "stride.toml");
+            let config = Config::load(None).expect("valid");
+            assert_eq!(config.database_url, None);
             Ok(())
         });
     }
