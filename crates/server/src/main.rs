@@ -6,7 +6,7 @@ use stride_server::{Application, Config, init_telemetry, migrate};
 
 /// Stride: self-hostable fitness tracking.
 #[derive(Parser)]
-#[command(name = "stride", version, about)]
+#[command(name = "stride", version)]
 struct Cli {
     /// A TOML configuration file; `STRIDE_*` environment variables override it.
     #[arg(long, env = "STRIDE_CONFIG", global = true)]
