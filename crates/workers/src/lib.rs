@@ -2,11 +2,38 @@
 //!
 //! This crate knows nothing about activities or users: it offers the building blocks that the
 //! repository, service and server layers compose — a [`Deadline`] that travels from an HTTP
-//! request down to a database statement, and (as the toolkit grows) worker pools, pipelines,
-//! bounded fan-out and task groups.
+//! request down to a database statement, a [`WorkerPool`], a staged [`Pipeline`], bounded
+//! fan-out ([`map_concurrent`]) and fan-in ([`fan_in`]), a [`TaskGroup`] with first-error
+//! cancellation, and [`retry`] with backoff. Each type's doc comment states its guarantees:
+//! ordering, cancellation, what happens on panic, and what is never leaked.
+//!
+//! Hand-written synchronisation takes its locks and atomics from the `sync` shim, so the loom
+//! models (`cargo xtask loom`) and ThreadSanitizer (`cargo xtask race`) check the shipping code.
 //!
 //! Architecture Invariant: no dependency on any other Stride crate; nothing domain-specific.
 
-mod deadline;
+#![cfg_attr(not(stride_tsan_canary), forbid(unsafe_code))]
 
+mod counters;
+mod deadline;
+mod fan_out;
+mod first_error;
+#[cfg(stride_loom)]
+mod loom_models;
+mod outcome;
+mod pipeline;
+mod retry;
+mod sync;
+mod task_group;
+#[cfg(stride_tsan_canary)]
+mod tsan_canary;
+mod worker_pool;
+
+pub use counters::{CounterSnapshot, Counters};
 pub use deadline::{Deadline, DeadlineExceeded};
+pub use fan_out::{fan_in, map_concurrent, map_concurrent_unordered, try_map_concurrent};
+pub use outcome::Outcome;
+pub use pipeline::{Pipeline, PipelineBuilder, PipelineClosed, StageFailure};
+pub use retry::{RetryError, RetryPolicy, retry};
+pub use task_group::{GroupError, TaskGroup};
+pub use worker_pool::{JobId, PoolClosed, WorkerPool};
