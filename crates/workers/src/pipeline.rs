@@ -34,8 +34,14 @@ use crate::sync::Arc;
 /// Why an item did not make it out of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StageFailure<E> {
-    Err { stage: &'static str, error: E },
-    Panicked { stage: &'static str, message: String },
+    Err {
+        stage: &'static str,
+        error: E,
+    },
+    Panicked {
+        stage: &'static str,
+        message: String,
+    },
     Cancelled,
 }
 
@@ -93,7 +99,12 @@ where
     E: Send + 'static,
 {
     /// Adds a stage running `work` on up to `concurrency` items at once.
-    pub fn stage<Next, F, Fut>(mut self, name: &'static str, concurrency: usize, work: F) -> PipelineBuilder<In, Next, E>
+    pub fn stage<Next, F, Fut>(
+        mut self,
+        name: &'static str,
+        concurrency: usize,
+        work: F,
+    ) -> PipelineBuilder<In, Next, E>
     where
         Next: Send + 'static,
         F: Fn(Cur) -> Fut + Send + Sync + 'static,
@@ -192,7 +203,9 @@ where
         let mut outcomes = Vec::new();
         let cancel = self.cancel.clone();
         while items.peek().is_some() {
-            let Some(input) = self.input.clone() else { break };
+            let Some(input) = self.input.clone() else {
+                break;
+            };
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
@@ -228,7 +241,9 @@ impl<T, E> From<StageFailure<E>> for Outcome<T, E> {
     fn from(failure: StageFailure<E>) -> Self {
         match failure {
             StageFailure::Err { error, .. } => Outcome::Err(error),
-            StageFailure::Panicked { stage, message } => Outcome::Panicked(format!("stage {stage}: {message}")),
+            StageFailure::Panicked { stage, message } => {
+                Outcome::Panicked(format!("stage {stage}: {message}"))
+            }
             StageFailure::Cancelled => Outcome::Cancelled,
         }
     }
@@ -293,8 +308,13 @@ where
         F: Fn(Cur) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Next, E>> + Send + 'static,
     {
-        let (name, work, downstream, failures, cancel) =
-            (self.name, self.work.clone(), self.downstream.clone(), self.failures.clone(), self.cancel.clone());
+        let (name, work, downstream, failures, cancel) = (
+            self.name,
+            self.work.clone(),
+            self.downstream.clone(),
+            self.failures.clone(),
+            self.cancel.clone(),
+        );
         async move {
             let _slot = slot;
             let run = AssertUnwindSafe(async { work(item).await }).catch_unwind();
@@ -326,7 +346,10 @@ where
                 }
                 Some(Err(panic)) => {
                     cancel.cancel();
-                    StageFailure::Panicked { stage: name, message: panic_message(panic) }
+                    StageFailure::Panicked {
+                        stage: name,
+                        message: panic_message(panic),
+                    }
                 }
             };
             let _ = failures.send((seq, failure));

@@ -61,7 +61,9 @@ impl RetryPolicy {
     /// `min(max_delay, initial_delay × 2^(attempt−1))`.
     pub fn backoff_cap(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_delay.saturating_mul(factor).min(self.max_delay)
+        self.initial_delay
+            .saturating_mul(factor)
+            .min(self.max_delay)
     }
 }
 
@@ -94,7 +96,10 @@ where
         let delay = policy.backoff(attempt);
         let out_of_time = started.elapsed() + delay >= policy.max_elapsed;
         if attempt >= policy.max_attempts || out_of_time {
-            return Err(RetryError::Exhausted { attempts: attempt, last: error });
+            return Err(RetryError::Exhausted {
+                attempts: attempt,
+                last: error,
+            });
         }
         tracing::debug!(attempt, ?delay, "transient failure; backing off");
         tokio::select! {
@@ -123,7 +128,9 @@ mod tests {
     #[test]
     fn caps_double_up_to_the_maximum_and_delays_stay_under_them() {
         let p = policy();
-        let caps: Vec<u64> = (1..=6).map(|a| p.backoff_cap(a).as_millis() as u64).collect();
+        let caps: Vec<u64> = (1..=6)
+            .map(|a| p.backoff_cap(a).as_millis() as u64)
+            .collect();
         assert_eq!(caps, vec![100, 200, 400, 800, 1000, 1000]);
         for attempt in 1..=6 {
             for _ in 0..100 {
@@ -135,10 +142,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn transient_failures_are_retried_until_success() {
         let calls = Cell::new(0);
-        let result = retry(&policy(), &CancellationToken::new(), |_: &&str| true, |attempt| {
-            calls.set(calls.get() + 1);
-            async move { if attempt < 3 { Err("flaky") } else { Ok(attempt) } }
-        })
+        let result = retry(
+            &policy(),
+            &CancellationToken::new(),
+            |_: &&str| true,
+            |attempt| {
+                calls.set(calls.get() + 1);
+                async move {
+                    if attempt < 3 {
+                        Err("flaky")
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(result, Ok(3));
         assert_eq!(calls.get(), 3);
@@ -146,17 +164,34 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn attempts_run_out() {
-        let result: Result<(), _> = retry(&policy(), &CancellationToken::new(), |_: &&str| true, |_| async { Err("down") }).await;
-        assert_eq!(result, Err(RetryError::Exhausted { attempts: 5, last: "down" }));
+        let result: Result<(), _> = retry(
+            &policy(),
+            &CancellationToken::new(),
+            |_: &&str| true,
+            |_| async { Err("down") },
+        )
+        .await;
+        assert_eq!(
+            result,
+            Err(RetryError::Exhausted {
+                attempts: 5,
+                last: "down"
+            })
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
         let calls = Cell::new(0);
-        let result: Result<(), _> = retry(&policy(), &CancellationToken::new(), |e: &&str| *e != "bad input", |_| {
-            calls.set(calls.get() + 1);
-            async { Err("bad input") }
-        })
+        let result: Result<(), _> = retry(
+            &policy(),
+            &CancellationToken::new(),
+            |e: &&str| *e != "bad input",
+            |_| {
+                calls.set(calls.get() + 1);
+                async { Err("bad input") }
+            },
+        )
         .await;
         assert_eq!(result, Err(RetryError::Permanent("bad input")));
         assert_eq!(calls.get(), 1);
@@ -164,15 +199,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_time_budget_bounds_the_whole_retry() {
-        let budget = RetryPolicy { max_elapsed: Duration::from_millis(500), max_attempts: 100, ..policy() };
+        let budget = RetryPolicy {
+            max_elapsed: Duration::from_millis(500),
+            max_attempts: 100,
+            ..policy()
+        };
         let started = Instant::now();
-        let result: Result<(), _> = retry(&budget, &CancellationToken::new(), |_: &&str| true, |_| async {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            Err("slow")
-        })
+        let result: Result<(), _> = retry(
+            &budget,
+            &CancellationToken::new(),
+            |_: &&str| true,
+            |_| async {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                Err("slow")
+            },
+        )
         .await;
         assert!(matches!(result, Err(RetryError::Exhausted { .. })));
-        assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -186,16 +234,21 @@ mod tests {
         };
         let canceller = cancel.clone();
         let started = Instant::now();
-        let result: Result<(), _> = retry(&slow, &cancel, |_: &&str| true, |_| {
-            let canceller = canceller.clone();
-            async move {
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    canceller.cancel();
-                });
-                Err("down")
-            }
-        })
+        let result: Result<(), _> = retry(
+            &slow,
+            &cancel,
+            |_: &&str| true,
+            |_| {
+                let canceller = canceller.clone();
+                async move {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        canceller.cancel();
+                    });
+                    Err("down")
+                }
+            },
+        )
         .await;
         assert_eq!(result, Err(RetryError::Cancelled));
         assert!(started.elapsed() < Duration::from_secs(1));

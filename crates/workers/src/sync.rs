@@ -39,7 +39,9 @@ mod imp {
         }
 
         pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-            self.0.lock().expect("loom mutexes are not poisoned in models")
+            self.0
+                .lock()
+                .expect("loom mutexes are not poisoned in models")
         }
     }
 }

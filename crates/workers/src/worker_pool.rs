@@ -80,7 +80,13 @@ where
         let handler = Arc::new(handler);
         let mut tasks = JoinSet::new();
         for _ in 0..workers_count {
-            tasks.spawn(worker(queue.clone(), result_tx.clone(), handler.clone(), counters.clone(), cancel.clone()));
+            tasks.spawn(worker(
+                queue.clone(),
+                result_tx.clone(),
+                handler.clone(),
+                counters.clone(),
+                cancel.clone(),
+            ));
         }
         Self {
             jobs: Mutex::new(Some(job_tx)),
@@ -131,7 +137,9 @@ where
         let mut inputs = inputs.into_iter().peekable();
         let mut finished = Vec::new();
         while inputs.peek().is_some() {
-            let Some(jobs) = self.jobs.lock().clone() else { break };
+            let Some(jobs) = self.jobs.lock().clone() else {
+                break;
+            };
             tokio::select! {
                 permit = jobs.reserve() => match permit {
                     Ok(permit) => {
