@@ -23,7 +23,7 @@ mod loom_models;
 mod outcome;
 mod pipeline;
 mod retry;
-mod sync;
+pub mod sync;
 mod task_group;
 #[cfg(stride_tsan_canary)]
 mod tsan_canary;

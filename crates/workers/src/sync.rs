@@ -1,4 +1,5 @@
-//! The synchronisation primitives hand-written code in this crate may use.
+//! The synchronisation primitives hand-written code in Stride may use (this crate's and
+//! `stride-cache`'s resource pool).
 //!
 //! Normally parking_lot's (compiled from source, hence visible to ThreadSanitizer, unlike std's
 //! futex-based locks); under `--cfg stride_loom`, loom's, so the loom models explore every
@@ -7,19 +8,19 @@
 
 #[cfg(not(stride_loom))]
 mod imp {
-    pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::Arc;
+    pub use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// A mutex whose `lock` cannot fail (parking_lot has no poisoning).
     #[derive(Debug, Default)]
-    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub struct Mutex<T>(parking_lot::Mutex<T>);
 
     impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Self {
+        pub fn new(value: T) -> Self {
             Self(parking_lot::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+        pub fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
             self.0.lock()
         }
     }
@@ -27,18 +28,18 @@ mod imp {
 
 #[cfg(stride_loom)]
 mod imp {
-    pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::Arc;
+    pub use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
 
     impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Self {
+        pub fn new(value: T) -> Self {
             Self(loom::sync::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        pub fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
             self.0
                 .lock()
                 .expect("loom mutexes are not poisoned in models")
@@ -46,5 +47,4 @@ mod imp {
     }
 }
 
-#[allow(unused_imports)]
-pub(crate) use imp::*;
+pub use imp::*;
