@@ -10,19 +10,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("stride-workers", &[]),
     ("stride-domain", &[]),
     ("stride-cache", &["stride-workers"]),
-    (
-        "stride-repository",
-        &["stride-domain", "stride-workers", "stride-cache"],
-    ),
-    (
-        "stride-services",
-        &[
-            "stride-domain",
-            "stride-workers",
-            "stride-cache",
-            "stride-repository",
-        ],
-    ),
+    ("stride-repository", &["stride-domain", "stride-workers", "stride-cache"]),
+    ("stride-services", &["stride-domain", "stride-workers", "stride-cache", "stride-repository"]),
     ("stride-http", &["stride-services", "stride-domain"]),
 ];
 const ANY: &str = "stride-server";
@@ -34,30 +23,17 @@ pub fn check(root: &Path) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cargo metadata: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cargo metadata output: {e}"))?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
     let graph = graph_of(&metadata);
     let violations = violations(&graph);
     for (krate, deps) in &graph {
-        println!(
-            "{krate} -> {}",
-            if deps.is_empty() {
-                "(none of ours)".to_owned()
-            } else {
-                deps.join(", ")
-            }
-        );
+        println!("{krate} -> {}", if deps.is_empty() { "(none of ours)".to_owned() } else { deps.join(", ") });
     }
     if violations.is_empty() {
-        println!(
-            "layers ok: {} crates, every dependency points down",
-            graph.len()
-        );
+        println!("layers ok: {} crates, every dependency points down", graph.len());
         Ok(())
     } else {
         Err(format!(
@@ -71,10 +47,7 @@ pub fn check(root: &Path) -> Result<(), String> {
 fn graph_of(metadata: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
     let mut graph = BTreeMap::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {
-        let Some(name) = package["name"]
-            .as_str()
-            .filter(|n| n.starts_with("stride-"))
-        else {
+        let Some(name) = package["name"].as_str().filter(|n| n.starts_with("stride-")) else {
             continue;
         };
         let mut deps: Vec<String> = package["dependencies"]
@@ -99,7 +72,8 @@ fn violations(graph: &BTreeMap<String, Vec<String>>) -> Vec<String> {
             continue;
         }
         let Some((_, allowed)) = ALLOWED.iter().find(|(name, _)| name == krate) else {
-            found.push(format!("{krate} is not in the layer table (add it to xtask/src/layers.rs and ARCHITECTURE.md)"));
+            found
+                .push(format!("{krate} is not in the layer table (add it to xtask/src/layers.rs and ARCHITECTURE.md)"));
             continue;
         };
         for dep in deps {
@@ -116,10 +90,7 @@ mod tests {
     use super::*;
 
     fn graph(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        edges
-            .iter()
-            .map(|(k, d)| (k.to_string(), d.iter().map(|s| s.to_string()).collect()))
-            .collect()
+        edges.iter().map(|(k, d)| (k.to_string(), d.iter().map(|s| s.to_string()).collect())).collect()
     }
 
     #[test]
@@ -130,10 +101,7 @@ mod tests {
             ("stride-repository", &["stride-domain", "stride-workers"]),
             ("stride-services", &["stride-repository", "stride-domain"]),
             ("stride-http", &["stride-services", "stride-domain"]),
-            (
-                "stride-server",
-                &["stride-http", "stride-repository", "stride-services"],
-            ),
+            ("stride-server", &["stride-http", "stride-repository", "stride-services"]),
         ]);
         assert_eq!(violations(&ok), Vec::<String>::new());
     }

@@ -44,19 +44,9 @@ fn main() -> ExitCode {
 fn ci() -> Result<(), String> {
     let mut stages = Stages::default();
     let outcome = (|| {
-        stages.run("fmt", || {
-            cargo(&["fmt", "--all", "--check"]).map_err(|e| format!("{e} (run `cargo fmt --all`)"))
-        })?;
-        stages.run("clippy", || {
-            cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ])
-        })?;
+        stages
+            .run("fmt", || cargo(&["fmt", "--all", "--check"]).map_err(|e| format!("{e} (run `cargo fmt --all`)")))?;
+        stages.run("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
         stages.run("layers", || layers::check(&project_root()))?;
         stages.run("tests", test)?;
         Ok(())
@@ -70,10 +60,7 @@ fn test() -> Result<(), String> {
     let postgres = Postgres::ensure()?;
     let mut env = vec![("STRIDE_TEST_DATABASE_URL", postgres.url.clone())];
     env.push(("RUST_BACKTRACE", "1".to_owned()));
-    let nextest = Command::new("cargo")
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     if nextest {
         cargo_env(&["nextest", "run", "--workspace", "--no-fail-fast"], &env)
     } else {
@@ -82,10 +69,7 @@ fn test() -> Result<(), String> {
 }
 
 pub(crate) fn project_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_owned()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()
 }
 
 pub(crate) fn is_ci() -> bool {
@@ -108,14 +92,8 @@ fn cargo_env(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
 pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     println!("$ {shown}");
-    let status = command
-        .status()
-        .map_err(|e| format!("could not start {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({status})"))
-    }
+    let status = command.status().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
 
 /// Runs named stages, remembering how long each took.
@@ -125,20 +103,12 @@ struct Stages {
 }
 
 impl Stages {
-    fn run(
-        &mut self,
-        name: &'static str,
-        stage: impl FnOnce() -> Result<(), String>,
-    ) -> Result<(), String> {
+    fn run(&mut self, name: &'static str, stage: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
         println!("\n==> {name}");
         let started = Instant::now();
         let result = stage();
         let took = started.elapsed();
-        println!(
-            "<== {name}: {} in {:.1}s",
-            if result.is_ok() { "ok" } else { "FAILED" },
-            took.as_secs_f64()
-        );
+        println!("<== {name}: {} in {:.1}s", if result.is_ok() { "ok" } else { "FAILED" }, took.as_secs_f64());
         self.done.push((name, took, result.is_ok()));
         result.map_err(|e| format!("stage {name} failed: {e}"))
     }
@@ -146,11 +116,7 @@ impl Stages {
     fn summary(&self) {
         println!("\nstage         result   seconds");
         for (name, took, ok) in &self.done {
-            println!(
-                "{name:<13} {:<8} {:>7.1}",
-                if *ok { "ok" } else { "FAILED" },
-                took.as_secs_f64()
-            );
+            println!("{name:<13} {:<8} {:>7.1}", if *ok { "ok" } else { "FAILED" }, took.as_secs_f64());
         }
         let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
         println!("{:<13} {:<8} {:>7.1}", "total", "", total.as_secs_f64());

@@ -16,24 +16,16 @@ impl Postgres {
     /// Makes sure the test PostgreSQL answers. Starts the machine's cluster only when the URL is
     /// the default one and it is down; an unreachable server is a failure, naming the URL.
     pub fn ensure() -> Result<Self, String> {
-        let url = std::env::var("STRIDE_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
-        let address = host_port(&url)
-            .ok_or_else(|| format!("cannot read host:port from STRIDE_TEST_DATABASE_URL={url}"))?;
+        let url = std::env::var("STRIDE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+        let address =
+            host_port(&url).ok_or_else(|| format!("cannot read host:port from STRIDE_TEST_DATABASE_URL={url}"))?;
         if reachable(&address) {
             return Ok(Self { url });
         }
-        if url == DEFAULT_TEST_DATABASE_URL
-            && start_local_cluster()
-            && wait_until(&address, Duration::from_secs(30))
-        {
+        if url == DEFAULT_TEST_DATABASE_URL && start_local_cluster() && wait_until(&address, Duration::from_secs(30)) {
             return Ok(Self { url });
         }
-        let hint = if is_ci() {
-            " (CI=true: a missing database is a failure, never a skip)"
-        } else {
-            ""
-        };
+        let hint = if is_ci() { " (CI=true: a missing database is a failure, never a skip)" } else { "" };
         Err(format!(
             "PostgreSQL at {url} is unreachable{hint}. Start it (`pg_ctlcluster --skip-systemctl-redirect \
              $(ls /etc/postgresql) main start`) or set STRIDE_TEST_DATABASE_URL."
@@ -45,11 +37,7 @@ fn host_port(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?']).next()?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    Some(if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    })
+    Some(if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") })
 }
 
 fn reachable(address: &str) -> bool {
@@ -76,21 +64,12 @@ fn start_local_cluster() -> bool {
     let Ok(versions) = std::fs::read_dir("/etc/postgresql") else {
         return false;
     };
-    let Some(version) = versions
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .max()
+    let Some(version) = versions.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).max()
     else {
         return false;
     };
     println!("PostgreSQL is down; starting the local cluster {version}/main");
-    run(Command::new("pg_ctlcluster").args([
-        "--skip-systemctl-redirect",
-        &version,
-        "main",
-        "start",
-    ]))
-    .is_ok()
+    run(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"])).is_ok()
 }
 
 #[cfg(test)]
@@ -99,13 +78,7 @@ mod tests {
 
     #[test]
     fn host_and_port_are_read_from_database_urls() {
-        assert_eq!(
-            host_port(DEFAULT_TEST_DATABASE_URL).as_deref(),
-            Some("127.0.0.1:5432")
-        );
-        assert_eq!(
-            host_port("postgres://u:p@db.local/x?sslmode=off").as_deref(),
-            Some("db.local:5432")
-        );
+        assert_eq!(host_port(DEFAULT_TEST_DATABASE_URL).as_deref(), Some("127.0.0.1:5432"));
+        assert_eq!(host_port("postgres://u:p@db.local/x?sslmode=off").as_deref(), Some("db.local:5432"));
     }
 }

@@ -10,7 +10,7 @@
 
 #![forbid(unsafe_code)]
 
-#[cfg(stride_loom)]
+#[cfg(all(test, stride_loom))]
 mod loom_models;
 mod pool;
 

@@ -60,11 +60,7 @@ pub struct PoolConfig {
 
 impl PoolConfig {
     pub fn new(max_size: usize) -> Self {
-        Self {
-            max_size: max_size.max(1),
-            acquire_timeout: Duration::from_secs(5),
-            idle_timeout: None,
-        }
+        Self { max_size: max_size.max(1), acquire_timeout: Duration::from_secs(5), idle_timeout: None }
     }
 }
 
@@ -95,9 +91,7 @@ pub struct Pool<M: Manager> {
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
+        Self { inner: self.inner.clone() }
     }
 }
 
@@ -143,25 +137,13 @@ enum WaiterSlot<R> {
 
 impl<M: Manager> Pool<M> {
     pub fn new(manager: M, config: PoolConfig) -> Self {
-        let state = State {
-            idle: VecDeque::new(),
-            size: 0,
-            waiters: VecDeque::new(),
-            closed: false,
-        };
-        Self {
-            inner: Arc::new(Inner {
-                manager,
-                config,
-                state: Mutex::new(state),
-            }),
-        }
+        let state = State { idle: VecDeque::new(), size: 0, waiters: VecDeque::new(), closed: false };
+        Self { inner: Arc::new(Inner { manager, config, state: Mutex::new(state) }) }
     }
 
     /// A resource, waiting at most `acquire_timeout` for one.
     pub async fn acquire(&self) -> Result<Pooled<M>, PoolError<M::Error>> {
-        match tokio::time::timeout(self.inner.config.acquire_timeout, self.acquire_untimed()).await
-        {
+        match tokio::time::timeout(self.inner.config.acquire_timeout, self.acquire_untimed()).await {
             Ok(result) => result,
             Err(_) => Err(PoolError::Timeout),
         }
@@ -169,16 +151,10 @@ impl<M: Manager> Pool<M> {
 
     /// A resource, waiting as long as it takes (the caller bounds it, e.g. with a deadline).
     pub async fn acquire_untimed(&self) -> Result<Pooled<M>, PoolError<M::Error>> {
-        let mut slot = match self.inner.checkout() {
+        let mut slot = match Inner::checkout(&self.inner) {
             Checkout::Ready(slot) => slot,
             Checkout::Closed => return Err(PoolError::Closed),
-            Checkout::Wait(waiter) => {
-                WaitForGrant {
-                    inner: &self.inner,
-                    waiter: Some(waiter),
-                }
-                .await?
-            }
+            Checkout::Wait(waiter) => WaitForGrant { inner: &self.inner, waiter: Some(waiter) }.await?,
         };
         if let Some(resource) = slot.resource.as_mut() {
             if self.inner.manager.recycle(resource).await {
@@ -208,9 +184,7 @@ impl<M: Manager> Pool<M> {
             let mut wakers = Vec::new();
             for waiter in state.waiters.drain(..) {
                 let mut slot = waiter.slot.lock();
-                if let WaiterSlot::Waiting(waker) =
-                    std::mem::replace(&mut *slot, WaiterSlot::Closed)
-                {
+                if let WaiterSlot::Waiting(waker) = std::mem::replace(&mut *slot, WaiterSlot::Closed) {
                     wakers.extend(waker);
                 }
             }
@@ -239,48 +213,34 @@ enum Checkout<M: Manager> {
 }
 
 impl<M: Manager> Inner<M> {
-    fn checkout(self: &Arc<Self>) -> Checkout<M> {
-        let mut state = self.state.lock();
+    fn checkout(this: &Arc<Self>) -> Checkout<M> {
+        let mut state = this.state.lock();
         if state.closed {
             return Checkout::Closed;
         }
-        if let Some(max_idle) = self.config.idle_timeout {
+        if let Some(max_idle) = this.config.idle_timeout {
             let now = Instant::now();
             let before = state.idle.len();
-            state
-                .idle
-                .retain(|idle| now.duration_since(idle.since) < max_idle);
+            state.idle.retain(|idle| now.duration_since(idle.since) < max_idle);
             let expired = before - state.idle.len();
             state.size -= expired;
         }
         // LIFO: the most recently used resource is the likeliest to still be healthy.
         if let Some(idle) = state.idle.pop_back() {
-            return Checkout::Ready(Slot {
-                inner: self.clone(),
-                resource: Some(idle.resource),
-            });
+            return Checkout::Ready(Slot::new(this.clone(), Some(idle.resource)));
         }
-        if state.size < self.config.max_size {
+        if state.size < this.config.max_size {
             state.size += 1;
-            return Checkout::Ready(Slot {
-                inner: self.clone(),
-                resource: None,
-            });
+            return Checkout::Ready(Slot::new(this.clone(), None));
         }
-        let waiter = Arc::new(Waiter {
-            slot: Mutex::new(WaiterSlot::Waiting(None)),
-        });
+        let waiter = Arc::new(Waiter { slot: Mutex::new(WaiterSlot::Waiting(None)) });
         state.waiters.push_back(waiter.clone());
         Checkout::Wait(waiter)
     }
 
     /// Hands `grant` to the longest waiter, or returns it to the pool. Must be called with the
     /// state locked; returns the waker to call once the lock is released.
-    fn give_back(
-        &self,
-        state: &mut State<M::Resource>,
-        grant: Grant<M::Resource>,
-    ) -> Option<Waker> {
+    fn give_back(&self, state: &mut State<M::Resource>, grant: Grant<M::Resource>) -> Option<Waker> {
         if state.closed {
             state.size -= 1;
             return None; // the resource, if any, is dropped with `grant`
@@ -301,10 +261,7 @@ impl<M: Manager> Inner<M> {
             };
         }
         match grant {
-            Grant::Resource(resource) => state.idle.push_back(Idle {
-                resource,
-                since: Instant::now(),
-            }),
+            Grant::Resource(resource) => state.idle.push_back(Idle { resource, since: Instant::now() }),
             Grant::Capacity => state.size -= 1,
         }
         None
@@ -327,27 +284,28 @@ impl<M: Manager> Inner<M> {
 struct Slot<M: Manager> {
     inner: Arc<Inner<M>>,
     resource: Option<M::Resource>,
+    /// Set once the capacity passed to a `Pooled` guard, which then owns giving it back.
+    lent: bool,
 }
 
 impl<M: Manager> Slot<M> {
+    fn new(inner: Arc<Inner<M>>, resource: Option<M::Resource>) -> Self {
+        Self { inner, resource, lent: false }
+    }
+
     fn lend(mut self) -> Pooled<M> {
-        let resource = self
-            .resource
-            .take()
-            .expect("lend is called with a resource");
-        let inner = self.inner.clone();
-        std::mem::forget(self);
-        Pooled {
-            inner,
-            resource: Some(resource),
-        }
+        let resource = self.resource.take().expect("lend is called with a resource");
+        self.lent = true;
+        Pooled { inner: self.inner.clone(), resource: Some(resource) }
     }
 }
 
 impl<M: Manager> Drop for Slot<M> {
     fn drop(&mut self) {
-        drop(self.resource.take());
-        self.inner.give_back_and_wake(Grant::Capacity);
+        if !self.lent {
+            drop(self.resource.take());
+            self.inner.give_back_and_wake(Grant::Capacity);
+        }
     }
 }
 
@@ -372,10 +330,7 @@ impl<M: Manager> Future for WaitForGrant<'_, M> {
                     Grant::Resource(resource) => Some(resource),
                     Grant::Capacity => None,
                 };
-                Poll::Ready(Ok(Slot {
-                    inner: self.inner.clone(),
-                    resource,
-                }))
+                Poll::Ready(Ok(Slot::new(self.inner.clone(), resource)))
             }
             WaiterSlot::Closed => {
                 drop(slot);

@@ -13,10 +13,7 @@ use parking_lot::Mutex;
 use stride_cache::{Manager, Pool, PoolConfig, PoolError};
 
 fn stress_iterations() -> u64 {
-    std::env::var("STRIDE_STRESS_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+    std::env::var("STRIDE_STRESS_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
 }
 
 /// Hands out numbered resources and lets tests make creation fail or resources look broken.
@@ -77,11 +74,7 @@ async fn resources_are_reused_and_never_exceed_capacity() {
     assert_eq!(pool.status().size, 2);
     drop(a);
     let c = pool.acquire().await.unwrap();
-    assert_eq!(
-        manager.created.load(Ordering::SeqCst),
-        2,
-        "the returned resource was reused"
-    );
+    assert_eq!(manager.created.load(Ordering::SeqCst), 2, "the returned resource was reused");
     drop((b, c));
     let status = pool.status();
     assert_eq!((status.size, status.idle, status.waiting), (2, 2, 0));
@@ -119,10 +112,7 @@ async fn waiters_are_served_first_come_first_served() {
 #[tokio::test(start_paused = true)]
 async fn an_acquire_times_out_and_leaves_the_queue() {
     let manager = Numbers::default();
-    let config = PoolConfig {
-        acquire_timeout: Duration::from_millis(100),
-        ..PoolConfig::new(1)
-    };
+    let config = PoolConfig { acquire_timeout: Duration::from_millis(100), ..PoolConfig::new(1) };
     let pool = Pool::new(manager, config);
     let held = pool.acquire().await.unwrap();
     assert!(matches!(pool.acquire().await, Err(PoolError::Timeout)));
@@ -154,11 +144,7 @@ async fn a_resource_comes_back_when_its_holder_panics_or_is_cancelled() {
     assert_eq!(pool.status().idle, 0);
     task.abort();
     let _ = task.await;
-    assert_eq!(
-        pool.status().idle,
-        1,
-        "returned when the holder was cancelled"
-    );
+    assert_eq!(pool.status().idle, 1, "returned when the holder was cancelled");
 }
 
 #[tokio::test]
@@ -187,10 +173,7 @@ async fn a_broken_resource_is_discarded_on_return() {
 #[tokio::test(start_paused = true)]
 async fn idle_resources_expire() {
     let manager = Numbers::default();
-    let config = PoolConfig {
-        idle_timeout: Some(Duration::from_secs(30)),
-        ..PoolConfig::new(2)
-    };
+    let config = PoolConfig { idle_timeout: Some(Duration::from_secs(30)), ..PoolConfig::new(2) };
     let pool = Pool::new(manager.clone(), config);
     drop(pool.acquire().await.unwrap());
     tokio::time::advance(Duration::from_secs(10)).await;
@@ -207,9 +190,7 @@ async fn close_wakes_every_waiter_and_refuses_later_acquires() {
     let mut waiters = Vec::new();
     for n in 1..=3 {
         let pool_ = pool.clone();
-        waiters.push(tokio::spawn(async move {
-            pool_.acquire_untimed().await.map(|r| *r)
-        }));
+        waiters.push(tokio::spawn(async move { pool_.acquire_untimed().await.map(|r| *r) }));
         while pool.status().waiting != n {
             tokio::task::yield_now().await;
         }
@@ -220,21 +201,14 @@ async fn close_wakes_every_waiter_and_refuses_later_acquires() {
     }
     assert!(matches!(pool.acquire().await, Err(PoolError::Closed)));
     drop(held);
-    assert_eq!(
-        pool.status().size,
-        0,
-        "a resource returned after close is dropped"
-    );
+    assert_eq!(pool.status().size, 0, "a resource returned after close is dropped");
 }
 
 #[tokio::test]
 async fn a_failed_create_gives_its_capacity_back() {
     let (pool, manager) = pool(1);
     manager.fail_next_create.store(true, Ordering::SeqCst);
-    assert_eq!(
-        pool.acquire().await.err(),
-        Some(PoolError::Create("connection refused".into()))
-    );
+    assert_eq!(pool.acquire().await.err(), Some(PoolError::Create("connection refused".into())));
     assert_eq!(pool.status().size, 0);
     assert!(pool.acquire().await.is_ok());
 }
@@ -287,15 +261,8 @@ async fn stress_capacity_and_exclusivity_hold_under_contention() {
             handle.await.unwrap();
         }
         let status = pool.status();
-        assert!(
-            peak.load(Ordering::SeqCst) <= max,
-            "iteration {iteration}: over capacity"
-        );
-        assert_eq!(
-            (status.idle, status.waiting),
-            (status.size, 0),
-            "iteration {iteration}: leaked {status:?}"
-        );
+        assert!(peak.load(Ordering::SeqCst) <= max, "iteration {iteration}: over capacity");
+        assert_eq!((status.idle, status.waiting), (status.size, 0), "iteration {iteration}: leaked {status:?}");
         assert!(status.size <= max);
     }
 }

@@ -25,14 +25,7 @@ pub enum Sport {
 pub struct SportError;
 
 impl Sport {
-    pub const ALL: [Sport; 6] = [
-        Sport::Run,
-        Sport::Ride,
-        Sport::Swim,
-        Sport::Walk,
-        Sport::Hike,
-        Sport::Other,
-    ];
+    pub const ALL: [Sport; 6] = [Sport::Run, Sport::Ride, Sport::Swim, Sport::Walk, Sport::Hike, Sport::Other];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -49,10 +42,7 @@ impl Sport {
 impl FromStr for Sport {
     type Err = SportError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Sport::ALL
-            .into_iter()
-            .find(|sport| sport.as_str() == s)
-            .ok_or(SportError)
+        Sport::ALL.into_iter().find(|sport| sport.as_str() == s).ok_or(SportError)
     }
 }
 
@@ -101,11 +91,7 @@ impl Duration {
     pub const MAX_SECONDS: i64 = 2_592_000;
 
     pub fn from_seconds(seconds: i64) -> Result<Self, DurationError> {
-        if (1..=Self::MAX_SECONDS).contains(&seconds) {
-            Ok(Self(seconds as u32))
-        } else {
-            Err(DurationError)
-        }
+        if (1..=Self::MAX_SECONDS).contains(&seconds) { Ok(Self(seconds as u32)) } else { Err(DurationError) }
     }
 
     pub fn seconds(&self) -> u32 {
@@ -172,9 +158,7 @@ impl LocalDate {
 pub struct Title(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "title must be at most 200 characters and contain no control characters other than newlines"
-)]
+#[error("title must be at most 200 characters and contain no control characters other than newlines")]
 pub struct TitleError;
 
 impl Title {
@@ -182,9 +166,7 @@ impl Title {
 
     pub fn parse(raw: &str) -> Result<Self, TitleError> {
         let too_long = raw.chars().count() > Self::MAX_CHARS;
-        let has_control = raw
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t');
+        let has_control = raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
         if too_long || has_control {
             return Err(TitleError);
         }
@@ -262,14 +244,7 @@ impl Activity {
 
     /// Applies a patch; the local date follows `started_at` and nothing else.
     pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) {
-        let ActivityPatch {
-            sport,
-            title,
-            started_at,
-            duration,
-            distance,
-            visibility,
-        } = patch;
+        let ActivityPatch { sport, title, started_at, duration, distance, visibility } = patch;
         if let Some(v) = sport {
             self.sport = v;
         }
@@ -303,10 +278,7 @@ mod tests {
     #[test]
     fn local_date_is_the_date_in_the_submitted_offset() {
         let late_evening_in_seattle = at("2026-03-01T23:30:00-08:00");
-        assert_eq!(
-            late_evening_in_seattle.local_date().date().to_string(),
-            "2026-03-01"
-        );
+        assert_eq!(late_evening_in_seattle.local_date().date().to_string(), "2026-03-01");
         let as_utc = late_evening_in_seattle.as_datetime().with_timezone(&Utc);
         assert_eq!(as_utc.date_naive().to_string(), "2026-03-02");
     }
@@ -314,13 +286,9 @@ mod tests {
     #[test]
     fn started_at_round_trips_through_its_stored_parts() {
         let original = at("2026-03-01T23:30:00.123456789+05:45");
-        let rebuilt =
-            StartedAt::from_parts(original.utc_micros(), original.offset_seconds()).unwrap();
+        let rebuilt = StartedAt::from_parts(original.utc_micros(), original.offset_seconds()).unwrap();
         assert_eq!(rebuilt, original);
-        assert_eq!(
-            rebuilt.as_datetime().to_rfc3339(),
-            "2026-03-01T23:30:00.123456+05:45"
-        );
+        assert_eq!(rebuilt.as_datetime().to_rfc3339(), "2026-03-01T23:30:00.123456+05:45");
     }
 
     #[test]
@@ -329,10 +297,7 @@ mod tests {
         assert!(Distance::from_metres(f64::INFINITY).is_err());
         assert!(Distance::from_metres(-1.0).is_err());
         assert!(Distance::from_metres(10_000_000.5).is_err());
-        assert_eq!(
-            Distance::from_metres(-0.0).unwrap().metres().to_bits(),
-            0.0f64.to_bits()
-        );
+        assert_eq!(Distance::from_metres(-0.0).unwrap().metres().to_bits(), 0.0f64.to_bits());
         assert!(Distance::from_metres(10_000_000.0).is_ok());
     }
 
@@ -340,10 +305,7 @@ mod tests {
     fn durations_are_whole_seconds_from_one_second_to_thirty_days() {
         assert!(Duration::from_seconds(0).is_err());
         assert!(Duration::from_seconds(2_592_001).is_err());
-        assert_eq!(
-            Duration::from_seconds(2_592_000).unwrap().seconds(),
-            2_592_000
-        );
+        assert_eq!(Duration::from_seconds(2_592_000).unwrap().seconds(), 2_592_000);
     }
 
     #[test]
@@ -374,19 +336,10 @@ mod tests {
             visibility: Visibility::Public,
         };
         let mut activity = Activity::create(ActivityId::new(), owner, draft, Utc::now());
-        activity.apply(
-            ActivityPatch {
-                title: Some(Title::parse("x").unwrap()),
-                ..Default::default()
-            },
-            Utc::now(),
-        );
+        activity.apply(ActivityPatch { title: Some(Title::parse("x").unwrap()), ..Default::default() }, Utc::now());
         assert_eq!(activity.local_date().date().to_string(), "2026-03-01");
         activity.apply(
-            ActivityPatch {
-                started_at: Some(at("2026-03-04T08:00:00+01:00")),
-                ..Default::default()
-            },
+            ActivityPatch { started_at: Some(at("2026-03-04T08:00:00+01:00")), ..Default::default() },
             Utc::now(),
         );
         assert_eq!(activity.local_date().date().to_string(), "2026-03-04");

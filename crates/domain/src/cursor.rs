@@ -29,8 +29,7 @@ impl ActivityCursor {
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| CursorError)?;
         let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
         let mut parts = text.splitn(3, ':');
-        let (Some("v1"), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CursorError);
         };
         Ok(Self {
@@ -46,15 +45,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = ActivityCursor {
-            started_at_utc_micros: -42,
-            id: ActivityId::new(),
-        };
+        let cursor = ActivityCursor { started_at_utc_micros: -42, id: ActivityId::new() };
         assert_eq!(ActivityCursor::decode(&cursor.encode()), Ok(cursor));
         assert_eq!(ActivityCursor::decode("%%%"), Err(CursorError));
-        assert_eq!(
-            ActivityCursor::decode(&URL_SAFE_NO_PAD.encode("v2:1:x")),
-            Err(CursorError)
-        );
+        assert_eq!(ActivityCursor::decode(&URL_SAFE_NO_PAD.encode("v2:1:x")), Err(CursorError));
     }
 }

@@ -16,13 +16,12 @@ mod user;
 mod visibility;
 
 pub use activity::{
-    Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, Duration, DurationError,
-    LocalDate, Sport, SportError, StartedAt, Title, TitleError,
+    Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, Duration, DurationError, LocalDate, Sport,
+    SportError, StartedAt, Title, TitleError,
 };
 pub use cursor::{ActivityCursor, CursorError};
 pub use ids::{ActivityId, IdError, UserId};
 pub use user::{
-    DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User,
-    Username, UsernameError,
+    DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User, Username, UsernameError,
 };
 pub use visibility::{Relationship, Visibility, VisibilityError, can_view};

@@ -29,10 +29,7 @@ impl Username {
 
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
         let lowered = raw.to_ascii_lowercase();
-        if !lowered
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
+        if !lowered.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
             return Err(UsernameError::Characters);
         }
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&lowered.len()) {
@@ -136,9 +133,7 @@ pub struct TimeZoneError;
 
 impl TimeZone {
     pub fn parse(raw: &str) -> Result<Self, TimeZoneError> {
-        raw.parse::<chrono_tz::Tz>()
-            .map(Self)
-            .map_err(|_| TimeZoneError)
+        raw.parse::<chrono_tz::Tz>().map(Self).map_err(|_| TimeZoneError)
     }
 
     pub fn utc() -> Self {
@@ -187,10 +182,7 @@ mod tests {
 
     #[test]
     fn usernames_are_case_insensitive_and_stored_lower_case() {
-        assert_eq!(
-            Username::parse("Alice").unwrap(),
-            Username::parse("alice").unwrap()
-        );
+        assert_eq!(Username::parse("Alice").unwrap(), Username::parse("alice").unwrap());
         assert_eq!(Username::parse("Alice_99").unwrap().as_str(), "alice_99");
     }
 
@@ -199,10 +191,7 @@ mod tests {
         assert_eq!(Username::parse("ab"), Err(UsernameError::Length));
         assert_eq!(Username::parse(&"a".repeat(33)), Err(UsernameError::Length));
         assert_eq!(Username::parse("bob smith"), Err(UsernameError::Characters));
-        assert_eq!(
-            Username::parse("robert'); drop"),
-            Err(UsernameError::Characters)
-        );
+        assert_eq!(Username::parse("robert'); drop"), Err(UsernameError::Characters));
         assert_eq!(Username::parse("émile"), Err(UsernameError::Characters));
         assert!(Username::parse(&"a".repeat(32)).is_ok());
     }
@@ -211,20 +200,14 @@ mod tests {
     fn passwords_are_counted_in_characters_and_never_printed() {
         assert_eq!(Password::parse("short").unwrap_err(), PasswordError::Length);
         assert!(Password::parse("ünïcødé!").is_ok());
-        assert_eq!(
-            Password::parse(&"x".repeat(129)).unwrap_err(),
-            PasswordError::Length
-        );
+        assert_eq!(Password::parse(&"x".repeat(129)).unwrap_err(), PasswordError::Length);
         let p = Password::parse("hunter2hunter2").unwrap();
         assert!(!format!("{p:?}").contains("hunter2"));
     }
 
     #[test]
     fn time_zones_must_be_iana_names() {
-        assert_eq!(
-            TimeZone::parse("Europe/Paris").unwrap().name(),
-            "Europe/Paris"
-        );
+        assert_eq!(TimeZone::parse("Europe/Paris").unwrap().name(), "Europe/Paris");
         assert_eq!(TimeZone::parse("Mars/Olympus"), Err(TimeZoneError));
         assert_eq!(TimeZone::parse(""), Err(TimeZoneError));
     }
@@ -233,9 +216,6 @@ mod tests {
     fn display_names_are_trimmed_and_bounded() {
         assert_eq!(DisplayName::parse("  Ann ").unwrap().as_str(), "Ann");
         assert_eq!(DisplayName::parse("   "), Err(DisplayNameError::Length));
-        assert_eq!(
-            DisplayName::parse("a\u{0007}b"),
-            Err(DisplayNameError::Control)
-        );
+        assert_eq!(DisplayName::parse("a\u{0007}b"), Err(DisplayNameError::Control));
     }
 }

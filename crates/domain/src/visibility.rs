@@ -46,10 +46,7 @@ impl Visibility {
 impl FromStr for Visibility {
     type Err = VisibilityError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Visibility::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or(VisibilityError)
+        Visibility::ALL.into_iter().find(|v| v.as_str() == s).ok_or(VisibilityError)
     }
 }
 

@@ -7,8 +7,8 @@
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use stride_domain::{
-    Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, Duration, Sport, StartedAt,
-    TimeZone, Title, User, Visibility,
+    Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, Duration, Sport, StartedAt, TimeZone, Title, User,
+    Visibility,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -123,10 +123,7 @@ impl From<&Activity> for ActivityBody {
             user_id: a.user_id.to_string(),
             sport: a.sport.to_string(),
             title: a.title.as_str().to_owned(),
-            started_at: a
-                .started_at
-                .as_datetime()
-                .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+            started_at: a.started_at.as_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, false),
             local_date: a.local_date().date().format("%Y-%m-%d").to_string(),
             duration_s: a.duration.seconds(),
             distance_m: a.distance.metres(),
@@ -162,14 +159,9 @@ pub(crate) fn parse_title(raw: &str) -> Result<Title, ApiError> {
 }
 
 pub(crate) fn parse_started_at(raw: &str) -> Result<StartedAt, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(StartedAt::new)
-        .map_err(|_| {
-            ApiError::invalid(
-                "started_at",
-                "must be an RFC 3339 date-time with offset, e.g. 2026-03-01T07:30:00+01:00",
-            )
-        })
+    DateTime::parse_from_rfc3339(raw).map(StartedAt::new).map_err(|_| {
+        ApiError::invalid("started_at", "must be an RFC 3339 date-time with offset, e.g. 2026-03-01T07:30:00+01:00")
+    })
 }
 
 pub(crate) fn parse_duration(raw: i64) -> Result<Duration, ApiError> {
@@ -197,21 +189,11 @@ impl TryFrom<CreateActivityRequest> for ActivityDraft {
     fn try_from(req: CreateActivityRequest) -> Result<Self, Self::Error> {
         Ok(ActivityDraft {
             sport: parse_sport(&req.sport)?,
-            title: req
-                .title
-                .as_deref()
-                .map(parse_title)
-                .transpose()?
-                .unwrap_or_default(),
+            title: req.title.as_deref().map(parse_title).transpose()?.unwrap_or_default(),
             started_at: parse_started_at(&req.started_at)?,
             duration: parse_duration(req.duration_s)?,
             distance: parse_distance(req.distance_m)?,
-            visibility: req
-                .visibility
-                .as_deref()
-                .map(parse_visibility)
-                .transpose()?
-                .unwrap_or_default(),
+            visibility: req.visibility.as_deref().map(parse_visibility).transpose()?.unwrap_or_default(),
         })
     }
 }
@@ -222,18 +204,10 @@ impl TryFrom<UpdateActivityRequest> for ActivityPatch {
         Ok(ActivityPatch {
             sport: req.sport.as_deref().map(parse_sport).transpose()?,
             title: req.title.as_deref().map(parse_title).transpose()?,
-            started_at: req
-                .started_at
-                .as_deref()
-                .map(parse_started_at)
-                .transpose()?,
+            started_at: req.started_at.as_deref().map(parse_started_at).transpose()?,
             duration: req.duration_s.map(parse_duration).transpose()?,
             distance: req.distance_m.map(parse_distance).transpose()?,
-            visibility: req
-                .visibility
-                .as_deref()
-                .map(parse_visibility)
-                .transpose()?,
+            visibility: req.visibility.as_deref().map(parse_visibility).transpose()?,
         })
     }
 }

@@ -38,12 +38,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -51,11 +46,7 @@ impl ApiError {
     }
 
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            format!("{field}: {message}"),
-        )
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("{field}: {message}"))
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -67,26 +58,16 @@ impl ApiError {
     }
 
     pub fn timeout() -> Self {
-        Self::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "deadline_exceeded",
-            "the request did not complete in time",
-        )
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded", "the request did not complete in time")
     }
 
     /// The envelope for a status produced without one (framework rejections, panics).
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "no such resource"),
-            StatusCode::METHOD_NOT_ALLOWED => (
-                "method_not_allowed",
-                "this method is not allowed on this path",
-            ),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed on this path"),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "unsupported_media_type",
-                "expected Content-Type: application/json",
-            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "expected Content-Type: application/json"),
             StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
                 return Self::timeout();
             }
@@ -104,16 +85,10 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::Invalid { field, message } => ApiError::invalid(field, message),
-            ServiceError::Unauthenticated => {
-                ApiError::unauthenticated("missing, invalid or expired token")
-            }
-            ServiceError::BadCredentials => {
-                ApiError::unauthenticated("invalid username or password")
-            }
+            ServiceError::Unauthenticated => ApiError::unauthenticated("missing, invalid or expired token"),
+            ServiceError::BadCredentials => ApiError::unauthenticated("invalid username or password"),
             ServiceError::NotFound => ApiError::not_found(),
-            ServiceError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
+            ServiceError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             ServiceError::Throttled { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(
@@ -133,11 +108,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Internal(why) => {
                 tracing::error!(cause = %why, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal server error",
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
             }
         }
     }
@@ -145,23 +116,14 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(retry_after) = self.retry_after {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

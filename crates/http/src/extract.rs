@@ -36,29 +36,19 @@ where
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let detail = rejection.body_text();
     match rejection {
-        JsonRejection::JsonDataError(_) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            strip_prefix(&detail),
-        ),
+        JsonRejection::JsonDataError(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", strip_prefix(&detail))
+        }
         // serde_json reports numbers beyond f64 (1e400) as a syntax error, yet the document is
         // well-formed JSON: it is a value out of range.
         JsonRejection::JsonSyntaxError(_) if detail.contains("number out of range") => {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                strip_prefix(&detail),
-            )
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", strip_prefix(&detail))
         }
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::bad_request(format!("malformed JSON: {}", strip_prefix(&detail)))
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-        }
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE),
         other => ApiError::bad_request(other.body_text()),
     }
 }
@@ -66,10 +56,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 /// axum prefixes serde's message with a sentence about deserialising; the field path and the
 /// problem that follow are what a client needs.
 fn strip_prefix(detail: &str) -> String {
-    detail
-        .split_once(": ")
-        .map_or(detail, |(_, rest)| rest)
-        .to_owned()
+    detail.split_once(": ").map_or(detail, |(_, rest)| rest).to_owned()
 }
 
 /// `axum::extract::Query` answering 422 on a bad parameter.
@@ -85,16 +72,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                strip_prefix(&e.body_text()),
-            )),
-            Err(other) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                other.body_text(),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", strip_prefix(&e.body_text())))
+            }
+            Err(other) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", other.body_text())),
         }
     }
 }
@@ -111,13 +92,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestDeadline {
             .extensions
             .get::<RequestDeadline>()
             .copied()
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "request has no deadline",
-                )
-            })
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "request has no deadline"))
     }
 }
 
@@ -128,19 +103,15 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("missing Authorization: Bearer <token> header")
-        })?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
-        let (scheme, token) = value
-            .split_once(' ')
-            .ok_or_else(|| ApiError::unauthenticated("malformed Authorization header"))?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer <token> header"))?;
+        let value = header.to_str().map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+        let (scheme, token) =
+            value.split_once(' ').ok_or_else(|| ApiError::unauthenticated("malformed Authorization header"))?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(ApiError::unauthenticated(
-                "expected Authorization: Bearer <token>",
-            ));
+            return Err(ApiError::unauthenticated("expected Authorization: Bearer <token>"));
         }
         Ok(Self(token.trim().to_owned()))
     }
@@ -153,10 +124,7 @@ pub struct AuthUser(pub User);
 impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState<S>,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, Self::Rejection> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let RequestDeadline(deadline) = RequestDeadline::from_request_parts(parts, state).await?;
         let user = state.stride.auth.authenticate(deadline, &token).await?;

@@ -36,9 +36,6 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            json_body_limit: 1024 * 1024,
-        }
+        Self { request_timeout: Duration::from_secs(10), json_body_limit: 1024 * 1024 }
     }
 }

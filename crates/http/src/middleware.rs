@@ -18,11 +18,7 @@ use crate::extract::RequestDeadline;
 /// database call, so normally a slow dependency surfaces as a 504 from the service; this outer
 /// timer is the backstop for anything that does not honour it. On expiry the handler future is
 /// dropped, which rolls back any unit of work it had open.
-pub(crate) async fn enforce_deadline(
-    State(timeout): State<Duration>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn enforce_deadline(State(timeout): State<Duration>, mut req: Request, next: Next) -> Response {
     let deadline = Deadline::after(timeout);
     req.extensions_mut().insert(RequestDeadline(deadline));
     match deadline.run(next.run(req)).await {
@@ -52,15 +48,8 @@ impl Drop for InFlightGuard {
     }
 }
 
-pub(crate) async fn track_in_flight(
-    State(in_flight): State<InFlight>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let now = in_flight
-        .0
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        + 1;
+pub(crate) async fn track_in_flight(State(in_flight): State<InFlight>, req: Request, next: Next) -> Response {
+    let now = in_flight.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
     metrics::gauge!("http_requests_in_flight").set(now as f64);
     let _guard = InFlightGuard(in_flight);
     next.run(req).await
@@ -69,17 +58,13 @@ pub(crate) async fn track_in_flight(
 /// Counts requests and times them per matched route, method and status.
 pub(crate) async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     response
 }
 
@@ -100,10 +85,7 @@ pub(crate) async fn ensure_error_envelope(req: Request, next: Next) -> Response 
     let mut enveloped = ApiError::for_status(status).into_response();
     for (name, value) in response.headers() {
         if name != CONTENT_TYPE && name != CONTENT_LENGTH {
-            enveloped
-                .headers_mut()
-                .entry(name)
-                .or_insert_with(|| value.clone());
+            enveloped.headers_mut().entry(name).or_insert_with(|| value.clone());
         }
     }
     enveloped
@@ -116,21 +98,15 @@ static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install_metrics_recorder() -> PrometheusHandle {
     METRICS
         .get_or_init(|| {
-            const LATENCY_BUCKETS: &[f64] = &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ];
+            const LATENCY_BUCKETS: &[f64] =
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
             let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("http_request_duration_seconds".into()),
-                    LATENCY_BUCKETS,
-                )
+                .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), LATENCY_BUCKETS)
                 .expect("latency buckets are non-empty")
                 .build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!(
-                    "a metrics recorder was already installed; /metrics may be incomplete"
-                );
+                tracing::warn!("a metrics recorder was already installed; /metrics may be incomplete");
             }
             handle
         })

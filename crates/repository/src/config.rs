@@ -38,10 +38,6 @@ pub struct StoreConfig {
 
 impl StoreConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            max_connections: 10,
-            statement_timeout: Duration::from_secs(5),
-        }
+        Self { url: url.into(), max_connections: 10, statement_timeout: Duration::from_secs(5) }
     }
 }

@@ -35,9 +35,7 @@ const SQLITE_INTERRUPT: &str = "9";
 /// connection exceptions (08), insufficient resources (53), operator intervention such as an
 /// admin shutdown (57P01–57P05).
 fn is_pg_unavailable(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("53")
-        || (code.starts_with("57P") && code != PG_QUERY_CANCELED)
+    code.starts_with("08") || code.starts_with("53") || (code.starts_with("57P") && code != PG_QUERY_CANCELED)
 }
 
 impl RepoError {
@@ -56,28 +54,19 @@ impl From<sqlx::Error> for RepoError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::RowNotFound => RepoError::NotFound,
-            sqlx::Error::PoolTimedOut => {
-                RepoError::Unavailable("no free database connection".into())
-            }
+            sqlx::Error::PoolTimedOut => RepoError::Unavailable("no free database connection".into()),
             sqlx::Error::PoolClosed => RepoError::Unavailable("database pool is closed".into()),
             sqlx::Error::Io(e) => RepoError::Unavailable(e.to_string()),
             sqlx::Error::Tls(e) => RepoError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) => {
                 if db.is_unique_violation() || db.is_foreign_key_violation() {
-                    let constraint = db
-                        .constraint()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| db.message().to_owned());
+                    let constraint = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
                     return RepoError::Conflict { constraint };
                 }
                 match db.code().as_deref() {
                     Some(PG_QUERY_CANCELED | SQLITE_INTERRUPT) => RepoError::Timeout,
-                    Some(code) if is_pg_unavailable(code) => {
-                        RepoError::Unavailable(db.message().to_owned())
-                    }
-                    Some(code) if SQLITE_BUSY_CODES.contains(&code) => {
-                        RepoError::Unavailable(db.message().to_owned())
-                    }
+                    Some(code) if is_pg_unavailable(code) => RepoError::Unavailable(db.message().to_owned()),
+                    Some(code) if SQLITE_BUSY_CODES.contains(&code) => RepoError::Unavailable(db.message().to_owned()),
                     _ => RepoError::Other(db.to_string()),
                 }
             }

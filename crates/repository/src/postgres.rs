@@ -29,10 +29,7 @@ impl PgStore {
             .acquire_timeout(config.statement_timeout)
             .connect(&config.url)
             .await?;
-        Ok(Self {
-            pool,
-            statement_timeout: config.statement_timeout,
-        })
+        Ok(Self { pool, statement_timeout: config.statement_timeout })
     }
 
     /// Safe to run from several replicas at once: sqlx serialises migrators with an advisory lock.
@@ -46,15 +43,9 @@ impl PgStore {
     /// A unit of work whose every statement ends, on the server too, by the deadline. Writes
     /// open a transaction and bound it with `SET LOCAL`; reads run in autocommit mode with a
     /// session-level timeout, which every later unit of work on the connection overwrites.
-    async fn unit_of_work(
-        &self,
-        deadline: Deadline,
-        write: bool,
-    ) -> RepoResult<SqlxUnitOfWork<Postgres>> {
+    async fn unit_of_work(&self, deadline: Deadline, write: bool) -> RepoResult<SqlxUnitOfWork<Postgres>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
-        let conn = bounded(deadline, self.pool.acquire())
-            .await
-            .map_err(RepoError::from_acquire)?;
+        let conn = bounded(deadline, self.pool.acquire()).await.map_err(RepoError::from_acquire)?;
         // `statement_timeout = 0` would mean "no limit": never send less than 1 ms.
         let budget_ms = deadline.remaining().as_millis().max(1);
         let mut uow = SqlxUnitOfWork::new(conn, deadline);
@@ -89,11 +80,7 @@ impl Store for PgStore {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        vec![PoolStats {
-            pool: "postgres",
-            size: self.pool.size(),
-            idle: self.pool.num_idle() as u32,
-        }]
+        vec![PoolStats { pool: "postgres", size: self.pool.size(), idle: self.pool.num_idle() as u32 }]
     }
 
     fn backend(&self) -> Backend {

@@ -36,7 +36,10 @@ macro_rules! impl_repositories {
                 Ok(())
             }
 
-            async fn user_by_id(&mut self, id: stride_domain::UserId) -> $crate::RepoResult<Option<stride_domain::User>> {
+            async fn user_by_id(
+                &mut self,
+                id: stride_domain::UserId,
+            ) -> $crate::RepoResult<Option<stride_domain::User>> {
                 let query = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "SELECT ",
                     user_columns!(),

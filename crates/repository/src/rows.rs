@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use stride_domain::{
-    Activity, ActivityId, DisplayName, Distance, Duration, StartedAt, TimeZone, Title, User,
-    UserId, Username,
+    Activity, ActivityId, DisplayName, Distance, Duration, StartedAt, TimeZone, Title, User, UserId, Username,
 };
 use uuid::Uuid;
 
@@ -18,8 +17,7 @@ pub(crate) fn from_micros(value: i64) -> Result<DateTime<Utc>, RepoError> {
     DateTime::<Utc>::from_timestamp_micros(value).ok_or_else(|| corrupt("timestamp", value))
 }
 
-const EPOCH: NaiveDate =
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("the Unix epoch is a valid date");
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("the Unix epoch is a valid date");
 
 /// Local dates are stored as day numbers so streak queries can do integer arithmetic on both
 /// backends alike.
@@ -45,12 +43,10 @@ impl TryFrom<UserRow> for User {
     fn try_from(row: UserRow) -> Result<Self, Self::Error> {
         Ok(User {
             id: UserId::from_uuid(row.id),
-            username: Username::parse(&row.username)
-                .map_err(|_| corrupt("username", &row.username))?,
+            username: Username::parse(&row.username).map_err(|_| corrupt("username", &row.username))?,
             display_name: DisplayName::parse(&row.display_name)
                 .map_err(|_| corrupt("display_name", &row.display_name))?,
-            timezone: TimeZone::parse(&row.timezone)
-                .map_err(|_| corrupt("timezone", &row.timezone))?,
+            timezone: TimeZone::parse(&row.timezone).map_err(|_| corrupt("timezone", &row.timezone))?,
             created_at: from_micros(row.created_at_us)?,
         })
     }
@@ -84,21 +80,14 @@ impl TryFrom<ActivityRow> for Activity {
         Ok(Activity {
             id: ActivityId::from_uuid(row.id),
             user_id: UserId::from_uuid(row.user_id),
-            sport: row
-                .sport
-                .parse()
-                .map_err(|_| corrupt("sport", &row.sport))?,
+            sport: row.sport.parse().map_err(|_| corrupt("sport", &row.sport))?,
             title: Title::parse(&row.title).map_err(|_| corrupt("title", &row.title))?,
             started_at: StartedAt::from_parts(row.started_at_us, row.utc_offset_s)
                 .ok_or_else(|| corrupt("started_at", (row.started_at_us, row.utc_offset_s)))?,
             duration: Duration::from_seconds(row.duration_s.into())
                 .map_err(|_| corrupt("duration_s", row.duration_s))?,
-            distance: Distance::from_metres(row.distance_m)
-                .map_err(|_| corrupt("distance_m", row.distance_m))?,
-            visibility: row
-                .visibility
-                .parse()
-                .map_err(|_| corrupt("visibility", &row.visibility))?,
+            distance: Distance::from_metres(row.distance_m).map_err(|_| corrupt("distance_m", row.distance_m))?,
+            visibility: row.visibility.parse().map_err(|_| corrupt("visibility", &row.visibility))?,
             created_at: from_micros(row.created_at_us)?,
             updated_at: from_micros(row.updated_at_us)?,
         })
@@ -113,9 +102,6 @@ mod tests {
     fn day_numbers_count_from_the_unix_epoch() {
         assert_eq!(day_number(EPOCH), 0);
         assert_eq!(day_number(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap()), 1);
-        assert_eq!(
-            day_number(NaiveDate::from_ymd_opt(1969, 12, 31).unwrap()),
-            -1
-        );
+        assert_eq!(day_number(NaiveDate::from_ymd_opt(1969, 12, 31).unwrap()), -1);
     }
 }

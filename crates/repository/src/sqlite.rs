@@ -11,9 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Sqlite;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use stride_workers::Deadline;
 
 use crate::tx::bounded;
@@ -56,11 +54,7 @@ impl SqliteStore {
             .acquire_timeout(config.statement_timeout)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self {
-            readers,
-            writer,
-            statement_timeout: config.statement_timeout,
-        })
+        Ok(Self { readers, writer, statement_timeout: config.statement_timeout })
     }
 
     pub async fn migrate(&self) -> RepoResult<()> {
@@ -78,9 +72,7 @@ impl SqliteStore {
         begin: Option<&'static str>,
     ) -> RepoResult<SqlxUnitOfWork<Sqlite>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
-        let conn = bounded(deadline, pool.acquire())
-            .await
-            .map_err(RepoError::from_acquire)?;
+        let conn = bounded(deadline, pool.acquire()).await.map_err(RepoError::from_acquire)?;
         let mut uow = SqlxUnitOfWork::new(conn, deadline);
         // SQLite's counterpart of PostgreSQL's statement_timeout: the engine calls this every
         // few thousand VM steps and aborts the statement (SQLITE_INTERRUPT) once the deadline
@@ -89,9 +81,7 @@ impl SqliteStore {
         let stop_at = deadline.instant().into_std();
         uow.statement_in_flight = true;
         let mut handle = bounded(deadline, uow.conn.lock_handle()).await?;
-        handle.set_progress_handler(PROGRESS_CHECK_EVERY_OPS, move || {
-            std::time::Instant::now() < stop_at
-        });
+        handle.set_progress_handler(PROGRESS_CHECK_EVERY_OPS, move || std::time::Instant::now() < stop_at);
         drop(handle);
         uow.statement_in_flight = false;
         if let Some(begin) = begin {
@@ -110,8 +100,7 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
-        self.unit_of_work(&self.writer, deadline, Some("BEGIN IMMEDIATE"))
-            .await
+        self.unit_of_work(&self.writer, deadline, Some("BEGIN IMMEDIATE")).await
     }
 
     async fn ping(&self, deadline: Deadline) -> RepoResult<()> {
@@ -121,17 +110,10 @@ impl Store for SqliteStore {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        [
-            ("sqlite_readers", &self.readers),
-            ("sqlite_writer", &self.writer),
-        ]
-        .into_iter()
-        .map(|(pool, p)| PoolStats {
-            pool,
-            size: p.size(),
-            idle: p.num_idle() as u32,
-        })
-        .collect()
+        [("sqlite_readers", &self.readers), ("sqlite_writer", &self.writer)]
+            .into_iter()
+            .map(|(pool, p)| PoolStats { pool, size: p.size(), idle: p.num_idle() as u32 })
+            .collect()
     }
 
     fn backend(&self) -> Backend {

@@ -16,8 +16,7 @@ use crate::{Backend, PgStore, RepoResult, SqliteStore, SqlxUnitOfWork, StoreConf
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub fn admin_url() -> String {
-    std::env::var("STRIDE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+    std::env::var("STRIDE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
 }
 
 /// A database that exists for the lifetime of this value.
@@ -45,11 +44,7 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let url = format!("sqlite://{}", dir.path().join("stride.db").display());
-        Self {
-            url,
-            backend: Backend::Sqlite,
-            cleanup: Cleanup::Sqlite(dir),
-        }
+        Self { url, backend: Backend::Sqlite, cleanup: Cleanup::Sqlite(dir) }
     }
 
     pub async fn postgres() -> Self {
@@ -73,11 +68,7 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
         let _ = admin.close().await;
         let url = replace_database(&admin_url, &name);
-        Self {
-            url,
-            backend: Backend::Postgres,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        }
+        Self { url, backend: Backend::Postgres, cleanup: Cleanup::Postgres { admin_url, name } }
     }
 
     pub fn url(&self) -> &str {
@@ -93,34 +84,25 @@ impl TestDatabase {
     }
 
     pub async fn sqlite_store(&self) -> SqliteStore {
-        let store = SqliteStore::connect(&self.config())
-            .await
-            .expect("connect to test SQLite");
+        let store = SqliteStore::connect(&self.config()).await.expect("connect to test SQLite");
         store.migrate().await.expect("migrate test SQLite");
         store
     }
 
     pub async fn postgres_store(&self) -> PgStore {
-        let store = PgStore::connect(&self.config())
-            .await
-            .expect("connect to test PostgreSQL");
+        let store = PgStore::connect(&self.config()).await.expect("connect to test PostgreSQL");
         store.migrate().await.expect("migrate test PostgreSQL");
         store
     }
 }
 
 fn rand_suffix() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
     nanos ^ (std::process::id().rotate_left(16))
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
@@ -136,25 +118,17 @@ impl Drop for TestDatabase {
         let (admin_url, name) = (admin_url.clone(), name.clone());
         // Drop runs outside any async context we may block: use a private thread and runtime.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect(&admin_url).await.ok()?;
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await
-                    .ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.ok()?;
                 admin.close().await.ok()
             })
         })
         .join();
         if !matches!(dropped, Ok(Some(()))) {
-            eprintln!(
-                "warning: could not drop a test database; it is named stride_test_* and safe to remove"
-            );
+            eprintln!("warning: could not drop a test database; it is named stride_test_* and safe to remove");
         }
     }
 }
@@ -177,10 +151,7 @@ mod tests {
 
     #[test]
     fn the_test_database_replaces_only_the_path() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
         assert_eq!(
             replace_database("postgres://u@h/postgres?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"

@@ -57,11 +57,7 @@ pub struct Credentials {
 
 pub trait UserRepo {
     /// Fails with `Conflict { constraint: "users_username_key" }` when the username is taken.
-    fn insert_user(
-        &mut self,
-        user: &User,
-        password_hash: &str,
-    ) -> impl Future<Output = RepoResult<()>> + Send;
+    fn insert_user(&mut self, user: &User, password_hash: &str) -> impl Future<Output = RepoResult<()>> + Send;
     fn user_by_id(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<User>>> + Send;
     fn credentials_by_username(
         &mut self,
@@ -80,10 +76,7 @@ pub struct NewSession {
 }
 
 pub trait SessionRepo {
-    fn insert_session(
-        &mut self,
-        session: &NewSession,
-    ) -> impl Future<Output = RepoResult<()>> + Send;
+    fn insert_session(&mut self, session: &NewSession) -> impl Future<Output = RepoResult<()>> + Send;
     /// The user a live (unexpired) session belongs to.
     fn user_by_session(
         &mut self,
@@ -91,21 +84,12 @@ pub trait SessionRepo {
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<Option<User>>> + Send;
     /// Returns whether a session was removed.
-    fn delete_session(
-        &mut self,
-        token_hash: &[u8; 32],
-    ) -> impl Future<Output = RepoResult<bool>> + Send;
+    fn delete_session(&mut self, token_hash: &[u8; 32]) -> impl Future<Output = RepoResult<bool>> + Send;
 }
 
 pub trait ActivityRepo {
-    fn insert_activity(
-        &mut self,
-        activity: &Activity,
-    ) -> impl Future<Output = RepoResult<()>> + Send;
-    fn activity_by_id(
-        &mut self,
-        id: ActivityId,
-    ) -> impl Future<Output = RepoResult<Option<Activity>>> + Send;
+    fn insert_activity(&mut self, activity: &Activity) -> impl Future<Output = RepoResult<()>> + Send;
+    fn activity_by_id(&mut self, id: ActivityId) -> impl Future<Output = RepoResult<Option<Activity>>> + Send;
     /// Like `activity_by_id`, but also locks the row until the unit of work ends, so a
     /// read-modify-write cannot lose a concurrent update.
     fn activity_by_id_for_update(
@@ -121,10 +105,7 @@ pub trait ActivityRepo {
         limit: u32,
     ) -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
     /// Stores every mutable field; `NotFound` if the row is gone.
-    fn update_activity(
-        &mut self,
-        activity: &Activity,
-    ) -> impl Future<Output = RepoResult<()>> + Send;
+    fn update_activity(&mut self, activity: &Activity) -> impl Future<Output = RepoResult<()>> + Send;
     /// Returns whether a row was removed.
     fn delete_activity(&mut self, id: ActivityId) -> impl Future<Output = RepoResult<bool>> + Send;
 }

@@ -28,12 +28,7 @@ pub struct SqlxUnitOfWork<DB: Database> {
 
 impl<DB: Database> SqlxUnitOfWork<DB> {
     pub(crate) fn new(conn: PoolConnection<DB>, deadline: Deadline) -> Self {
-        Self {
-            conn,
-            deadline,
-            transaction_open: false,
-            statement_in_flight: false,
-        }
+        Self { conn, deadline, transaction_open: false, statement_in_flight: false }
     }
 }
 

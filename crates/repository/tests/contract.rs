@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use stride_domain::{
-    Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving,
-    Sport, StartedAt, TimeZone, Title, User, UserId, Username, Visibility,
+    Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving, Sport, StartedAt,
+    TimeZone, Title, User, UserId, Username, Visibility,
 };
 use stride_repository::testing::TestDatabase;
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, Store,
-    UnitOfWork, UserRepo,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, Store, UnitOfWork, UserRepo,
 };
 use stride_workers::Deadline;
 
@@ -98,15 +97,8 @@ async fn users_round_trip_and_usernames_are_unique<S: Store>(store: S) {
 
     let mut uow = store.read(deadline()).await.unwrap();
     assert_eq!(uow.user_by_id(alice.id).await.unwrap(), Some(alice.clone()));
-    let creds = uow
-        .credentials_by_username(&alice.username)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (creds.user, creds.password_hash.as_str()),
-        (alice.clone(), "hash")
-    );
+    let creds = uow.credentials_by_username(&alice.username).await.unwrap().unwrap();
+    assert_eq!((creds.user, creds.password_hash.as_str()), (alice.clone(), "hash"));
     assert!(uow.user_by_id(UserId::new()).await.unwrap().is_none());
     drop(uow);
 
@@ -121,10 +113,7 @@ async fn profiles_can_be_updated<S: Store>(store: S) {
     alice.timezone = TimeZone::parse("Asia/Tokyo").unwrap();
     let mut uow = store.write(deadline()).await.unwrap();
     uow.update_user_profile(&alice).await.unwrap();
-    assert!(matches!(
-        uow.update_user_profile(&user("ghost")).await,
-        Err(RepoError::NotFound)
-    ));
+    assert!(matches!(uow.update_user_profile(&user("ghost")).await, Err(RepoError::NotFound)));
     uow.commit().await.unwrap();
 
     let mut uow = store.read(deadline()).await.unwrap();
@@ -144,16 +133,8 @@ async fn sessions_expire_and_can_be_revoked<S: Store>(store: S) {
     uow.commit().await.unwrap();
 
     let mut uow = store.read(deadline()).await.unwrap();
-    assert_eq!(
-        uow.user_by_session(&[7; 32], now()).await.unwrap(),
-        Some(alice.clone())
-    );
-    assert_eq!(
-        uow.user_by_session(&[7; 32], now() + TimeDelta::hours(2))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(uow.user_by_session(&[7; 32], now()).await.unwrap(), Some(alice.clone()));
+    assert_eq!(uow.user_by_session(&[7; 32], now() + TimeDelta::hours(2)).await.unwrap(), None);
     assert_eq!(uow.user_by_session(&[8; 32], now()).await.unwrap(), None);
     drop(uow);
 
@@ -177,10 +158,7 @@ async fn activities_round_trip_verbatim<S: Store>(store: S) {
     let stored = uow.activity_by_id(run.id).await.unwrap().unwrap();
     assert_eq!(stored, run);
     assert_eq!(stored.title.as_str(), title);
-    assert_eq!(
-        stored.started_at.as_datetime().to_rfc3339(),
-        "2026-03-01T23:30:00.123456-08:00"
-    );
+    assert_eq!(stored.started_at.as_datetime().to_rfc3339(), "2026-03-01T23:30:00.123456-08:00");
     assert_eq!(stored.local_date().date().to_string(), "2026-03-01");
     assert_eq!(uow.activity_by_id(ActivityId::new()).await.unwrap(), None);
 }
@@ -193,15 +171,9 @@ async fn activity_updates_and_deletes_report_missing_rows<S: Store>(store: S) {
     run.title = Title::parse("renamed").unwrap();
     run.visibility = Visibility::Private;
     uow.update_activity(&run).await.unwrap();
-    assert_eq!(
-        uow.activity_by_id_for_update(run.id).await.unwrap(),
-        Some(run.clone())
-    );
+    assert_eq!(uow.activity_by_id_for_update(run.id).await.unwrap(), Some(run.clone()));
     let ghost = activity(alice.id, "2026-03-01T08:00:00Z", "ghost");
-    assert!(matches!(
-        uow.update_activity(&ghost).await,
-        Err(RepoError::NotFound)
-    ));
+    assert!(matches!(uow.update_activity(&ghost).await, Err(RepoError::NotFound)));
     assert!(uow.delete_activity(run.id).await.unwrap());
     assert!(!uow.delete_activity(run.id).await.unwrap());
     uow.commit().await.unwrap();
@@ -222,13 +194,9 @@ async fn pages_are_newest_first_ties_by_id_and_never_repeat_an_item<S: Store>(st
     ];
     let mut uow = store.write(deadline()).await.unwrap();
     for start in starts {
-        uow.insert_activity(&activity(alice.id, start, ""))
-            .await
-            .unwrap();
+        uow.insert_activity(&activity(alice.id, start, "")).await.unwrap();
     }
-    uow.insert_activity(&activity(bob.id, "2026-01-03T10:00:00Z", "not alice's"))
-        .await
-        .unwrap();
+    uow.insert_activity(&activity(bob.id, "2026-01-03T10:00:00Z", "not alice's")).await.unwrap();
     uow.commit().await.unwrap();
 
     let mut seen: Vec<Activity> = Vec::new();
@@ -242,30 +210,19 @@ async fn pages_are_newest_first_ties_by_id_and_never_repeat_an_item<S: Store>(st
         if pages == 2 {
             // A new activity arriving mid-pagination, newer than everything, must not shift pages.
             let mut uow = store.write(deadline()).await.unwrap();
-            uow.insert_activity(&activity(alice.id, "2026-02-01T10:00:00Z", "late"))
-                .await
-                .unwrap();
+            uow.insert_activity(&activity(alice.id, "2026-02-01T10:00:00Z", "late")).await.unwrap();
             uow.commit().await.unwrap();
         }
         let Some(last) = page.last() else { break };
-        cursor = Some(ActivityCursor {
-            started_at_utc_micros: last.started_at.utc_micros(),
-            id: last.id,
-        });
+        cursor = Some(ActivityCursor { started_at_utc_micros: last.started_at.utc_micros(), id: last.id });
         seen.extend(page);
     }
     assert_eq!(seen.len(), starts.len(), "every item exactly once");
-    let keys: Vec<_> = seen
-        .iter()
-        .map(|a| (a.started_at.utc_micros(), a.id))
-        .collect();
+    let keys: Vec<_> = seen.iter().map(|a| (a.started_at.utc_micros(), a.id)).collect();
     let mut expected = keys.clone();
     expected.sort_by(|a, b| b.cmp(a));
     expected.dedup();
-    assert_eq!(
-        keys, expected,
-        "newest first, ties by id descending, no repeats"
-    );
+    assert_eq!(keys, expected, "newest first, ties by id descending, no repeats");
     assert!(seen.iter().all(|a| a.user_id == alice.id));
 }
 
@@ -274,25 +231,15 @@ async fn a_dropped_unit_of_work_rolls_back_every_repository<S: Store>(store: S) 
     let run = activity(alice.id, "2026-03-01T08:00:00Z", "never committed");
     let mut uow = store.write(deadline()).await.unwrap();
     uow.insert_activity(&run).await.unwrap();
-    let record = IdempotencyRecord {
-        fingerprint: vec![1],
-        activity_id: run.id,
-    };
-    uow.record_idempotency_key(alice.id, "k", &record, now(), now() - TimeDelta::hours(24))
-        .await
-        .unwrap();
+    let record = IdempotencyRecord { fingerprint: vec![1], activity_id: run.id };
+    uow.record_idempotency_key(alice.id, "k", &record, now(), now() - TimeDelta::hours(24)).await.unwrap();
     drop(uow);
 
     // The next unit of work may well get a fresh connection; either way nothing leaked.
     for _ in 0..3 {
         let mut uow = store.read(deadline()).await.unwrap();
         assert_eq!(uow.activity_by_id(run.id).await.unwrap(), None);
-        assert_eq!(
-            uow.find_idempotency_key(alice.id, "k", now() - TimeDelta::hours(24))
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(uow.find_idempotency_key(alice.id, "k", now() - TimeDelta::hours(24)).await.unwrap(), None);
     }
     // And the writer is free again: a dropped write never holds the lock.
     let mut uow = store.write(deadline()).await.unwrap();
@@ -309,25 +256,15 @@ const SLOW_SQL: &[(&str, &str)] = &[
     ("postgres", "SELECT pg_sleep(1.5)"),
 ];
 
-async fn a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool_usable<S: Store>(
-    store: S,
-) where
+async fn a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool_usable<S: Store>(store: S)
+where
     S::Uow: RawSql,
 {
     let alice = insert_user(&store, "alice").await;
-    let slow = SLOW_SQL
-        .iter()
-        .find(|(b, _)| *b == store.backend().name())
-        .unwrap()
-        .1;
+    let slow = SLOW_SQL.iter().find(|(b, _)| *b == store.backend().name()).unwrap().1;
 
-    let mut uow = store
-        .write(Deadline::after(Duration::from_millis(150)))
-        .await
-        .unwrap();
-    uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "half done"))
-        .await
-        .unwrap();
+    let mut uow = store.write(Deadline::after(Duration::from_millis(150))).await.unwrap();
+    uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "half done")).await.unwrap();
     let err = uow.raw(slow).await.unwrap_err();
     assert!(matches!(err, RepoError::Timeout), "{err:?}");
     drop(uow);
@@ -336,18 +273,12 @@ async fn a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut uow = store.read(deadline()).await.unwrap();
-        assert_eq!(
-            uow.list_activities(alice.id, None, 10).await.unwrap(),
-            vec![],
-            "the write was rolled back"
-        );
+        assert_eq!(uow.list_activities(alice.id, None, 10).await.unwrap(), vec![], "the write was rolled back");
         held.push(uow);
     }
     drop(held);
     let mut uow = store.write(deadline()).await.unwrap();
-    uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "after"))
-        .await
-        .unwrap();
+    uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "after")).await.unwrap();
     uow.commit().await.unwrap();
 }
 
@@ -355,53 +286,23 @@ async fn idempotency_keys_are_per_user_and_expire<S: Store>(store: S) {
     let alice = insert_user(&store, "alice").await;
     let bob = insert_user(&store, "bob").await;
     let day_ago = now() - TimeDelta::hours(24);
-    let first = IdempotencyRecord {
-        fingerprint: vec![1, 2],
-        activity_id: ActivityId::new(),
-    };
-    let second = IdempotencyRecord {
-        fingerprint: vec![3],
-        activity_id: ActivityId::new(),
-    };
+    let first = IdempotencyRecord { fingerprint: vec![1, 2], activity_id: ActivityId::new() };
+    let second = IdempotencyRecord { fingerprint: vec![3], activity_id: ActivityId::new() };
 
     let mut uow = store.write(deadline()).await.unwrap();
-    uow.record_idempotency_key(
-        alice.id,
-        "key-1",
-        &first,
-        now() - TimeDelta::hours(25),
-        day_ago - TimeDelta::hours(25),
-    )
-    .await
-    .unwrap();
-    // Bob may use the same key.
-    uow.record_idempotency_key(bob.id, "key-1", &second, now(), day_ago)
+    uow.record_idempotency_key(alice.id, "key-1", &first, now() - TimeDelta::hours(25), day_ago - TimeDelta::hours(25))
         .await
         .unwrap();
+    // Bob may use the same key.
+    uow.record_idempotency_key(bob.id, "key-1", &second, now(), day_ago).await.unwrap();
     uow.commit().await.unwrap();
 
     let mut uow = store.write(deadline()).await.unwrap();
-    assert_eq!(
-        uow.find_idempotency_key(alice.id, "key-1", day_ago)
-            .await
-            .unwrap(),
-        None,
-        "expired"
-    );
-    assert_eq!(
-        uow.find_idempotency_key(bob.id, "key-1", day_ago)
-            .await
-            .unwrap(),
-        Some(second.clone())
-    );
+    assert_eq!(uow.find_idempotency_key(alice.id, "key-1", day_ago).await.unwrap(), None, "expired");
+    assert_eq!(uow.find_idempotency_key(bob.id, "key-1", day_ago).await.unwrap(), Some(second.clone()));
     // An expired key is replaced; a live one is a conflict.
-    uow.record_idempotency_key(alice.id, "key-1", &second, now(), day_ago)
-        .await
-        .unwrap();
-    let err = uow
-        .record_idempotency_key(alice.id, "key-1", &first, now(), day_ago)
-        .await
-        .unwrap_err();
+    uow.record_idempotency_key(alice.id, "key-1", &second, now(), day_ago).await.unwrap();
+    let err = uow.record_idempotency_key(alice.id, "key-1", &first, now(), day_ago).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict { .. }), "{err:?}");
 }
 
@@ -416,12 +317,7 @@ async fn concurrent_writers_all_commit<S: Store>(store: S) {
             // "database is locked".
             let existing = uow.list_activities(alice.id, None, 1).await?;
             let start = format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
-            uow.insert_activity(&activity(
-                alice.id,
-                &start,
-                &format!("#{i} after {}", existing.len()),
-            ))
-            .await?;
+            uow.insert_activity(&activity(alice.id, &start, &format!("#{i} after {}", existing.len()))).await?;
             uow.commit().await
         });
     }
@@ -429,13 +325,7 @@ async fn concurrent_writers_all_commit<S: Store>(store: S) {
         result.unwrap().unwrap();
     }
     let mut uow = store.read(deadline()).await.unwrap();
-    assert_eq!(
-        uow.list_activities(alice.id, None, 100)
-            .await
-            .unwrap()
-            .len(),
-        40
-    );
+    assert_eq!(uow.list_activities(alice.id, None, 100).await.unwrap().len(), 40);
 }
 
 /// Lets the generic tests reach the test-only raw SQL hook of either backend.
@@ -466,17 +356,10 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
     // until the pools settle with every connection idle, then check none was closed.
     let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
     while store.pool_stats().iter().any(|p| p.idle != p.size) {
-        assert!(
-            tokio::time::Instant::now() < settle_by,
-            "pools never settled: {:?}",
-            store.pool_stats()
-        );
+        assert!(tokio::time::Instant::now() < settle_by, "pools never settled: {:?}", store.pool_stats());
         tokio::task::yield_now().await;
     }
     for pool in store.pool_stats() {
-        assert!(
-            pool.size >= 1,
-            "{pool:?}: connections were closed instead of reused"
-        );
+        assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
     }
 }

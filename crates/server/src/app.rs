@@ -52,58 +52,31 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("create data directory {}", config.data_dir.display()))?;
         let store_config = store_config(&config, url);
-        let http = HttpConfig {
-            request_timeout: config.request_timeout(),
-            json_body_limit: config.json_body_limit,
-        };
-        let auth = AuthConfig {
-            session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
-            ..AuthConfig::default()
-        };
+        let http = HttpConfig { request_timeout: config.request_timeout(), json_body_limit: config.json_body_limit };
+        let auth =
+            AuthConfig { session_ttl: Duration::from_secs(config.session_ttl_hours * 3600), ..AuthConfig::default() };
         let in_flight = InFlight::default();
 
         let (router, stores) = match backend {
             Backend::Sqlite => {
-                let store = SqliteStore::connect(&store_config)
-                    .await
-                    .context("open SQLite database")?;
+                let store = SqliteStore::connect(&store_config).await.context("open SQLite database")?;
                 store.migrate().await.context("migrate SQLite database")?;
-                (
-                    wire_store(store.clone(), &clock, &auth, &http, &in_flight),
-                    Stores::Sqlite(store),
-                )
+                (wire_store(store.clone(), &clock, &auth, &http, &in_flight), Stores::Sqlite(store))
             }
             Backend::Postgres => {
-                let store = PgStore::connect(&store_config)
-                    .await
-                    .context("connect to PostgreSQL")?;
-                store
-                    .migrate()
-                    .await
-                    .context("migrate PostgreSQL database")?;
-                (
-                    wire_store(store.clone(), &clock, &auth, &http, &in_flight),
-                    Stores::Postgres(store),
-                )
+                let store = PgStore::connect(&store_config).await.context("connect to PostgreSQL")?;
+                store.migrate().await.context("migrate PostgreSQL database")?;
+                (wire_store(store.clone(), &clock, &auth, &http, &in_flight), Stores::Postgres(store))
             }
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
         tracing::info!(addr = %listener.local_addr()?, backend = backend.name(), "stride is ready");
-        Ok(Self {
-            listener,
-            router,
-            stores,
-            in_flight,
-            shutdown_grace: config.shutdown_grace(),
-        })
+        Ok(Self { listener, router, stores, in_flight, shutdown_grace: config.shutdown_grace() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn port(&self) -> u16 {
@@ -119,16 +92,9 @@ impl Application {
     /// requests finish within the grace period (aborting what is left after it), and closes
     /// the database pools.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            stores,
-            in_flight,
-            shutdown_grace,
-        } = self;
+        let Self { listener, router, stores, in_flight, shutdown_grace } = self;
         let stop_accepting = CancellationToken::new();
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let serve = axum::serve(listener, router).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { serve.await });
 
         let outcome = tokio::select! {
@@ -165,19 +131,12 @@ fn wire_store<S: Store>(
 
 fn backend_of(url: &str) -> anyhow::Result<Backend> {
     Backend::from_url(url).with_context(|| {
-        format!(
-            "STRIDE_DATABASE_URL must start with sqlite:// or postgres:// (got {:?})",
-            redact(url)
-        )
+        format!("STRIDE_DATABASE_URL must start with sqlite:// or postgres:// (got {:?})", redact(url))
     })
 }
 
 fn store_config(config: &Config, url: String) -> StoreConfig {
-    StoreConfig {
-        url,
-        max_connections: config.db_max_connections,
-        statement_timeout: config.db_timeout(),
-    }
+    StoreConfig { url, max_connections: config.db_max_connections, statement_timeout: config.db_timeout() }
 }
 
 /// Hides a password in a URL before it is printed.

@@ -82,25 +82,17 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(
-                file.exists(),
-                "config file {} does not exist",
-                file.display()
-            );
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
         // Only known settings are read from the environment: other STRIDE_* variables (the
         // config file's name, the test suite's database URL) are not settings of this server.
         figment = figment.merge(Env::prefixed("STRIDE_").only(SETTINGS));
-        figment
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("stride.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("stride.db").display()))
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -125,10 +117,7 @@ mod tests {
     #[test]
     fn files_override_defaults_and_environment_overrides_files() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "stride.toml",
-                "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n",
-            )?;
+            jail.create_file("stride.toml", "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n")?;
             jail.set_env("STRIDE_LOG", "warn");
             jail.set_env("STRIDE_DATABASE_URL", "postgres://db/stride");
             let config = Config::load(Some(Path::new("stride.toml"))).expect("valid");

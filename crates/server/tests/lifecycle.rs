@@ -15,13 +15,8 @@ use stride_repository::Backend;
 
 /// Opens a second connection to the test database and takes the write lock.
 async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
-    let mut conn = SqliteConnection::connect(app.db.url())
-        .await
-        .expect("second connection");
-    sqlx::raw_sql("BEGIN IMMEDIATE")
-        .execute(&mut conn)
-        .await
-        .expect("take the write lock");
+    let mut conn = SqliteConnection::connect(app.db.url()).await.expect("second connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.expect("take the write lock");
     conn
 }
 
@@ -29,10 +24,7 @@ async fn hold_write_lock(app: &TestApp) -> SqliteConnection {
 async fn until_in_flight(app: &TestApp, n: usize) {
     let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
     while app.in_flight.current() != n {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "never reached {n} in-flight requests"
-        );
+        assert!(tokio::time::Instant::now() < give_up, "never reached {n} in-flight requests");
         tokio::task::yield_now().await;
     }
 }
@@ -43,12 +35,8 @@ async fn an_in_flight_request_completes_during_graceful_shutdown() {
     let (token, _) = app.register("zoe").await;
     let mut lock = hold_write_lock(&app).await;
 
-    let request = app
-        .client
-        .post(app.url("/api/v1/activities"))
-        .bearer_auth(&token)
-        .json(&run("2026-03-01T08:00:00Z"))
-        .send();
+    let request =
+        app.client.post(app.url("/api/v1/activities")).bearer_auth(&token).json(&run("2026-03-01T08:00:00Z")).send();
     let request = tokio::spawn(request);
     until_in_flight(&app, 1).await;
 
@@ -62,28 +50,21 @@ async fn an_in_flight_request_completes_during_graceful_shutdown() {
         }
     };
     assert!(!unserved.is_timeout(), "{unserved}");
-    assert!(
-        !server.is_finished(),
-        "the server waits for the in-flight request"
-    );
+    assert!(!server.is_finished(), "the server waits for the in-flight request");
 
     sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
-    let response = request
-        .await
-        .unwrap()
-        .expect("the in-flight request is answered");
+    let response = request.await.unwrap().expect("the in-flight request is answered");
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     server.await.unwrap().expect("clean shutdown");
 
     // The acknowledged write is durable.
     let id = created["id"].as_str().unwrap();
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM activities WHERE lower(hex(id)) = $1")
-            .bind(id.replace('-', ""))
-            .fetch_one(&mut lock)
-            .await
-            .unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM activities WHERE lower(hex(id)) = $1")
+        .bind(id.replace('-', ""))
+        .fetch_one(&mut lock)
+        .await
+        .unwrap();
     assert_eq!(count, 1);
 }
 
@@ -93,38 +74,14 @@ async fn a_request_past_its_deadline_gets_504_and_changes_nothing() {
     let (token, _) = app.register("yuri").await;
     let mut lock = hold_write_lock(&app).await;
 
-    let response = app
-        .post(
-            "/api/v1/activities",
-            Some(&token),
-            run("2026-03-01T08:00:00Z"),
-        )
-        .await;
-    assert_eq!(
-        error_code(response, StatusCode::GATEWAY_TIMEOUT).await,
-        "deadline_exceeded"
-    );
+    let response = app.post("/api/v1/activities", Some(&token), run("2026-03-01T08:00:00Z")).await;
+    assert_eq!(error_code(response, StatusCode::GATEWAY_TIMEOUT).await, "deadline_exceeded");
     sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
 
-    let page: Value = app
-        .get("/api/v1/activities", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        page["items"],
-        serde_json::json!([]),
-        "the timed-out write was rolled back"
-    );
+    let page: Value = app.get("/api/v1/activities", &token).await.json().await.unwrap();
+    assert_eq!(page["items"], serde_json::json!([]), "the timed-out write was rolled back");
     // The writer recovers: the next write succeeds.
-    let response = app
-        .post(
-            "/api/v1/activities",
-            Some(&token),
-            run("2026-03-01T08:00:00Z"),
-        )
-        .await;
+    let response = app.post("/api/v1/activities", Some(&token), run("2026-03-01T08:00:00Z")).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     app.shutdown().await.unwrap();
 }
@@ -132,26 +89,14 @@ async fn a_request_past_its_deadline_gets_504_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_with_503_naming_the_database_when_it_is_gone() {
     let app = TestApp::spawn(Backend::Postgres).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
     // Terminate every connection to this test's database and forbid new ones.
     let name = app.db.url().rsplit('/').next().unwrap().to_owned();
-    let mut admin = sqlx::PgConnection::connect(&stride_repository::testing::admin_url())
+    let mut admin = sqlx::PgConnection::connect(&stride_repository::testing::admin_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")))
+        .execute(&mut admin)
         .await
         .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
         .bind(&name)
         .execute(&mut admin)
@@ -161,34 +106,14 @@ async fn readiness_fails_with_503_naming_the_database_when_it_is_gone() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_ready");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("postgres")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("postgres"));
     // An API call answers 503 (or 401 never): the dependency is down, not the client wrong.
-    let response = app
-        .client
-        .get(app.url("/api/v1/me"))
-        .bearer_auth("x")
-        .send()
+    let response = app.client.get(app.url("/api/v1/me")).bearer_auth("x").send().await.unwrap();
+    assert_eq!(error_code(response, StatusCode::SERVICE_UNAVAILABLE).await, "unavailable");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")))
+        .execute(&mut admin)
         .await
         .unwrap();
-    assert_eq!(
-        error_code(response, StatusCode::SERVICE_UNAVAILABLE).await,
-        "unavailable"
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
     let recovered = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(
-        recovered.status(),
-        StatusCode::OK,
-        "readiness recovers with the database"
-    );
+    assert_eq!(recovered.status(), StatusCode::OK, "readiness recovers with the database");
 }

@@ -8,12 +8,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
-use stride_domain::{
-    Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId, can_view,
-};
-use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, RepoError, Store, UnitOfWork,
-};
+use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId, can_view};
+use stride_repository::{ActivityRepo, IdempotencyRecord, IdempotencyRepo, RepoError, Store, UnitOfWork};
 use stride_workers::Deadline;
 
 use crate::{Clock, ServiceError, ServiceResult, relationship};
@@ -69,10 +65,7 @@ pub struct ActivityService<S> {
 
 impl<S: Clone> Clone for ActivityService<S> {
     fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-        }
+        Self { store: self.store.clone(), clock: self.clock.clone() }
     }
 }
 
@@ -99,10 +92,7 @@ impl<S: Store> ActivityService<S> {
             return Ok(Created::New(activity));
         };
 
-        let record = IdempotencyRecord {
-            fingerprint: fingerprint(&activity),
-            activity_id: activity.id,
-        };
+        let record = IdempotencyRecord { fingerprint: fingerprint(&activity), activity_id: activity.id };
         let not_before = now - IDEMPOTENCY_WINDOW;
         let mut uow = self.store.write(deadline).await?;
         if let Some(first) = uow.find_idempotency_key(owner, &key, not_before).await? {
@@ -111,10 +101,7 @@ impl<S: Store> ActivityService<S> {
         // The key is recorded before the activity: if a concurrent request with the same key
         // committed in between, this fails, the unit of work rolls back, and we answer with
         // the winner's result instead of creating a twin.
-        match uow
-            .record_idempotency_key(owner, &key, &record, now, not_before)
-            .await
-        {
+        match uow.record_idempotency_key(owner, &key, &record, now, not_before).await {
             Ok(()) => {}
             Err(RepoError::Conflict { .. }) => {
                 drop(uow);
@@ -122,9 +109,7 @@ impl<S: Store> ActivityService<S> {
                 let first = uow
                     .find_idempotency_key(owner, &key, not_before)
                     .await?
-                    .ok_or_else(|| {
-                        ServiceError::Internal("idempotency key vanished after a conflict".into())
-                    })?;
+                    .ok_or_else(|| ServiceError::Internal("idempotency key vanished after a conflict".into()))?;
                 return replay(&mut uow, &record, first).await;
             }
             Err(other) => return Err(other.into()),
@@ -135,17 +120,9 @@ impl<S: Store> ActivityService<S> {
     }
 
     /// An activity the viewer may see.
-    pub async fn get(
-        &self,
-        deadline: Deadline,
-        viewer: UserId,
-        id: ActivityId,
-    ) -> ServiceResult<Activity> {
+    pub async fn get(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<Activity> {
         let mut uow = self.store.read(deadline).await?;
-        let activity = uow
-            .activity_by_id(id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let activity = uow.activity_by_id(id).await?.ok_or(ServiceError::NotFound)?;
         if can_view(relationship(viewer, activity.user_id), activity.visibility) {
             Ok(activity)
         } else {
@@ -166,10 +143,7 @@ impl<S: Store> ActivityService<S> {
         let mut items = uow.list_activities(owner, after, limit + 1).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
-            items.last().map(|last| ActivityCursor {
-                started_at_utc_micros: last.started_at.utc_micros(),
-                id: last.id,
-            })
+            items.last().map(|last| ActivityCursor { started_at_utc_micros: last.started_at.utc_micros(), id: last.id })
         } else {
             None
         };
@@ -191,12 +165,7 @@ impl<S: Store> ActivityService<S> {
         Ok(activity)
     }
 
-    pub async fn delete(
-        &self,
-        deadline: Deadline,
-        viewer: UserId,
-        id: ActivityId,
-    ) -> ServiceResult<()> {
+    pub async fn delete(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<()> {
         let mut uow = self.store.write(deadline).await?;
         self.modifiable(&mut uow, viewer, id).await?;
         uow.delete_activity(id).await?;
@@ -205,21 +174,9 @@ impl<S: Store> ActivityService<S> {
     }
 
     /// The activity, locked for this unit of work, if the viewer may change it.
-    async fn modifiable(
-        &self,
-        uow: &mut S::Uow,
-        viewer: UserId,
-        id: ActivityId,
-    ) -> ServiceResult<Activity> {
-        let activity = uow
-            .activity_by_id_for_update(id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        if relationship(viewer, activity.user_id).may_modify() {
-            Ok(activity)
-        } else {
-            Err(ServiceError::NotFound)
-        }
+    async fn modifiable(&self, uow: &mut S::Uow, viewer: UserId, id: ActivityId) -> ServiceResult<Activity> {
+        let activity = uow.activity_by_id_for_update(id).await?.ok_or(ServiceError::NotFound)?;
+        if relationship(viewer, activity.user_id).may_modify() { Ok(activity) } else { Err(ServiceError::NotFound) }
     }
 }
 

@@ -95,13 +95,7 @@ impl<S: Clone> Clone for AuthService<S> {
 impl<S: Store> AuthService<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
         let throttle = LoginThrottle::new(config.max_failed_logins, config.failure_window);
-        Self {
-            store,
-            clock,
-            config,
-            throttle,
-            dummy_hash: Arc::new(OnceCell::new()),
-        }
+        Self { store, clock, config, throttle, dummy_hash: Arc::new(OnceCell::new()) }
     }
 
     pub async fn register(
@@ -109,12 +103,7 @@ impl<S: Store> AuthService<S> {
         deadline: Deadline,
         registration: Registration,
     ) -> ServiceResult<(User, SessionToken)> {
-        let Registration {
-            username,
-            password,
-            display_name,
-            timezone,
-        } = registration;
+        let Registration { username, password, display_name, timezone } = registration;
         let password_hash = deadline.run(password::hash(password)).await??;
         let user = User {
             id: UserId::new(),
@@ -160,9 +149,7 @@ impl<S: Store> AuthService<S> {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, self.dummy_hash().await?),
         };
-        let matches = deadline
-            .run(password::verify(password.to_owned(), stored_hash))
-            .await??;
+        let matches = deadline.run(password::verify(password.to_owned(), stored_hash)).await??;
         let user = match (user, matches) {
             (Some(user), true) => user,
             _ => {
@@ -189,9 +176,7 @@ impl<S: Store> AuthService<S> {
     /// The user a bearer token belongs to; `Unauthenticated` if it is unknown, revoked or expired.
     pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<User> {
         let mut uow = self.store.read(deadline).await?;
-        uow.user_by_session(&token_hash(token), self.clock.now())
-            .await?
-            .ok_or(ServiceError::Unauthenticated)
+        uow.user_by_session(&token_hash(token), self.clock.now()).await?.ok_or(ServiceError::Unauthenticated)
     }
 
     pub async fn update_profile(
@@ -223,12 +208,8 @@ impl<S: Store> AuthService<S> {
         let token = SessionToken::generate();
         let now = self.clock.now();
         let ttl = TimeDelta::from_std(self.config.session_ttl).unwrap_or(TimeDelta::days(30));
-        let session = NewSession {
-            token_hash: token_hash(token.as_str()),
-            user_id,
-            created_at: now,
-            expires_at: now + ttl,
-        };
+        let session =
+            NewSession { token_hash: token_hash(token.as_str()), user_id, created_at: now, expires_at: now + ttl };
         uow.insert_session(&session).await?;
         Ok(token)
     }
@@ -237,8 +218,7 @@ impl<S: Store> AuthService<S> {
         self.dummy_hash
             .get_or_try_init(|| async {
                 let random = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
-                let password =
-                    Password::parse(&random).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let password = Password::parse(&random).map_err(|e| ServiceError::Internal(e.to_string()))?;
                 password::hash(password).await
             })
             .await
@@ -266,24 +246,14 @@ struct FailureWindow {
 
 impl LoginThrottle {
     fn new(max_failures: u32, window: Duration) -> Self {
-        let failures = moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(window)
-            .build();
-        Self {
-            failures,
-            max_failures,
-            window,
-        }
+        let failures = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(window).build();
+        Self { failures, max_failures, window }
     }
 
     fn check(&self, username: &str) -> ServiceResult<()> {
         match self.failures.get(username) {
             Some(w) if w.count >= self.max_failures => {
-                let retry_after = self
-                    .window
-                    .saturating_sub(w.opened_at.elapsed())
-                    .max(Duration::from_secs(1));
+                let retry_after = self.window.saturating_sub(w.opened_at.elapsed()).max(Duration::from_secs(1));
                 Err(ServiceError::Throttled { retry_after })
             }
             _ => Ok(()),
@@ -292,21 +262,13 @@ impl LoginThrottle {
 
     fn record_failure(&self, username: &str) {
         use moka::ops::compute::Op;
-        self.failures
-            .entry(username.to_owned())
-            .and_compute_with(|existing| {
-                let window = match existing.map(|e| e.into_value()) {
-                    Some(w) => FailureWindow {
-                        count: w.count + 1,
-                        ..w
-                    },
-                    None => FailureWindow {
-                        count: 1,
-                        opened_at: std::time::Instant::now(),
-                    },
-                };
-                Op::Put(window)
-            });
+        self.failures.entry(username.to_owned()).and_compute_with(|existing| {
+            let window = match existing.map(|e| e.into_value()) {
+                Some(w) => FailureWindow { count: w.count + 1, ..w },
+                None => FailureWindow { count: 1, opened_at: std::time::Instant::now() },
+            };
+            Op::Put(window)
+        });
     }
 
     fn forget(&self, username: &str) {
@@ -322,12 +284,7 @@ mod tests {
     fn tokens_are_43_url_safe_characters_and_hash_to_32_bytes() {
         let token = SessionToken::generate();
         assert_eq!(token.as_str().len(), 43);
-        assert!(
-            token
-                .as_str()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
+        assert!(token.as_str().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(token, SessionToken::generate());
         assert_eq!(token_hash(token.as_str()), token_hash(token.as_str()));
         assert!(!format!("{token:?}").contains(token.as_str()));
@@ -340,9 +297,7 @@ mod tests {
             assert!(throttle.check("alice").is_ok());
             throttle.record_failure("alice");
         }
-        let Err(ServiceError::Throttled { retry_after }) = throttle.check("alice") else {
-            panic!("not throttled")
-        };
+        let Err(ServiceError::Throttled { retry_after }) = throttle.check("alice") else { panic!("not throttled") };
         assert!(retry_after <= Duration::from_secs(60) && retry_after >= Duration::from_secs(1));
         assert!(throttle.check("bob").is_ok(), "throttling is per username");
         throttle.forget("alice");

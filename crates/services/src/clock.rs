@@ -28,9 +28,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(now: DateTime<Utc>) -> Self {
-        Self {
-            now: Arc::new(Mutex::new(now.trunc_subsecs(6))),
-        }
+        Self { now: Arc::new(Mutex::new(now.trunc_subsecs(6))) }
     }
 
     pub fn set(&self, now: DateTime<Utc>) {

@@ -11,10 +11,7 @@ use stride_workers::DeadlineExceeded;
 pub enum ServiceError {
     /// Well-formed input that breaks a rule; `field` names the culprit.
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     #[error("authentication required")]
     Unauthenticated,
     #[error("invalid username or password")]

@@ -40,11 +40,7 @@ pub struct Stride<S> {
 
 impl<S: Clone> Clone for Stride<S> {
     fn clone(&self) -> Self {
-        Self {
-            auth: self.auth.clone(),
-            activities: self.activities.clone(),
-            health: self.health.clone(),
-        }
+        Self { auth: self.auth.clone(), activities: self.activities.clone(), health: self.health.clone() }
     }
 }
 

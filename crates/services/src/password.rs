@@ -25,16 +25,12 @@ pub(crate) async fn verify(password: String, stored_hash: String) -> ServiceResu
         let Ok(parsed) = PasswordHash::new(&stored_hash) else {
             return Ok(false);
         };
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await
 }
 
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> ServiceResult<T> + Send + 'static,
-) -> ServiceResult<T> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ServiceResult<T> + Send + 'static) -> ServiceResult<T> {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(work))
         .in_current_span()

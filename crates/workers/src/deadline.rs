@@ -24,9 +24,7 @@ pub struct DeadlineExceeded;
 
 impl Deadline {
     pub fn after(budget: Duration) -> Self {
-        Self {
-            at: Instant::now() + budget,
-        }
+        Self { at: Instant::now() + budget }
     }
 
     pub fn at(at: Instant) -> Self {
@@ -55,9 +53,7 @@ impl Deadline {
     /// Runs `work` until it completes or the deadline passes; on expiry the future is dropped,
     /// which is how cancellation reaches whatever it was awaiting.
     pub async fn run<F: Future>(&self, work: F) -> Result<F::Output, DeadlineExceeded> {
-        tokio::time::timeout_at(self.at, work)
-            .await
-            .map_err(|_| DeadlineExceeded)
+        tokio::time::timeout_at(self.at, work).await.map_err(|_| DeadlineExceeded)
     }
 }
 
@@ -68,9 +64,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn work_that_outlives_its_deadline_is_cancelled() {
         let deadline = Deadline::after(Duration::from_millis(100));
-        let outcome = deadline
-            .run(tokio::time::sleep(Duration::from_secs(1)))
-            .await;
+        let outcome = deadline.run(tokio::time::sleep(Duration::from_secs(1))).await;
         assert_eq!(outcome, Err(DeadlineExceeded));
         assert!(deadline.is_expired());
     }
@@ -86,9 +80,6 @@ mod tests {
     async fn tightening_never_extends_a_deadline() {
         let deadline = Deadline::after(Duration::from_millis(100));
         assert_eq!(deadline.tightened_by(Duration::from_secs(5)), deadline);
-        assert_eq!(
-            deadline.tightened_by(Duration::from_millis(10)).remaining(),
-            Duration::from_millis(10)
-        );
+        assert_eq!(deadline.tightened_by(Duration::from_millis(10)).remaining(), Duration::from_millis(10));
     }
 }

@@ -11,37 +11,21 @@ use std::future::Future;
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 
 /// Runs `f` on every item with at most `limit` calls in flight; results in input order.
-pub async fn map_concurrent<T, R, F, Fut>(
-    items: impl IntoIterator<Item = T>,
-    limit: usize,
-    f: F,
-) -> Vec<R>
+pub async fn map_concurrent<T, R, F, Fut>(items: impl IntoIterator<Item = T>, limit: usize, f: F) -> Vec<R>
 where
     F: FnMut(T) -> Fut,
     Fut: Future<Output = R>,
 {
-    stream::iter(items)
-        .map(f)
-        .buffered(limit.max(1))
-        .collect()
-        .await
+    stream::iter(items).map(f).buffered(limit.max(1)).collect().await
 }
 
 /// Like [`map_concurrent`], but results in order of completion.
-pub async fn map_concurrent_unordered<T, R, F, Fut>(
-    items: impl IntoIterator<Item = T>,
-    limit: usize,
-    f: F,
-) -> Vec<R>
+pub async fn map_concurrent_unordered<T, R, F, Fut>(items: impl IntoIterator<Item = T>, limit: usize, f: F) -> Vec<R>
 where
     F: FnMut(T) -> Fut,
     Fut: Future<Output = R>,
 {
-    stream::iter(items)
-        .map(f)
-        .buffer_unordered(limit.max(1))
-        .collect()
-        .await
+    stream::iter(items).map(f).buffer_unordered(limit.max(1)).collect().await
 }
 
 /// Like [`map_concurrent`] for fallible calls: the first error is returned and every call
@@ -55,11 +39,7 @@ where
     F: FnMut(T) -> Fut,
     Fut: Future<Output = Result<R, E>>,
 {
-    stream::iter(items)
-        .map(f)
-        .buffered(limit.max(1))
-        .try_collect()
-        .await
+    stream::iter(items).map(f).buffered(limit.max(1)).try_collect().await
 }
 
 /// Merges several streams into one that yields items as soon as any source has one, and
@@ -116,19 +96,12 @@ mod tests {
             async move {
                 started.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                if i == 5 {
-                    Err(format!("item {i} failed"))
-                } else {
-                    Ok(i)
-                }
+                if i == 5 { Err(format!("item {i} failed")) } else { Ok(i) }
             }
         })
         .await;
         assert_eq!(result, Err("item 5 failed".to_owned()));
-        assert!(
-            started.load(Ordering::SeqCst) < 12,
-            "no call starts long after the failure"
-        );
+        assert!(started.load(Ordering::SeqCst) < 12, "no call starts long after the failure");
     }
 
     #[tokio::test]
@@ -136,9 +109,7 @@ mod tests {
         let sources = (0..4).map(|s| stream::iter((0..25).map(move |i| s * 100 + i)).boxed());
         let mut merged: Vec<i32> = fan_in(sources).collect().await;
         merged.sort();
-        let mut expected: Vec<i32> = (0..4)
-            .flat_map(|s| (0..25).map(move |i| s * 100 + i))
-            .collect();
+        let mut expected: Vec<i32> = (0..4).flat_map(|s| (0..25).map(move |i| s * 100 + i)).collect();
         expected.sort();
         assert_eq!(merged, expected);
     }

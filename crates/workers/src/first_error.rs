@@ -13,9 +13,7 @@ pub(crate) struct FirstError<E> {
 
 impl<E> FirstError<E> {
     pub(crate) fn new() -> Self {
-        Self {
-            slot: Mutex::new(None),
-        }
+        Self { slot: Mutex::new(None) }
     }
 
     /// Stores `error` if no error was stored before; returns whether it was.

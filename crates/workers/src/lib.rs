@@ -18,7 +18,7 @@ mod counters;
 mod deadline;
 mod fan_out;
 mod first_error;
-#[cfg(stride_loom)]
+#[cfg(all(test, stride_loom))]
 mod loom_models;
 mod outcome;
 mod pipeline;

@@ -29,19 +29,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
 use crate::outcome::panic_message;
-use crate::sync::Arc;
+use std::sync::Arc;
 
 /// Why an item did not make it out of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StageFailure<E> {
-    Err {
-        stage: &'static str,
-        error: E,
-    },
-    Panicked {
-        stage: &'static str,
-        message: String,
-    },
+    Err { stage: &'static str, error: E },
+    Panicked { stage: &'static str, message: String },
     Cancelled,
 }
 
@@ -241,9 +235,7 @@ impl<T, E> From<StageFailure<E>> for Outcome<T, E> {
     fn from(failure: StageFailure<E>) -> Self {
         match failure {
             StageFailure::Err { error, .. } => Outcome::Err(error),
-            StageFailure::Panicked { stage, message } => {
-                Outcome::Panicked(format!("stage {stage}: {message}"))
-            }
+            StageFailure::Panicked { stage, message } => Outcome::Panicked(format!("stage {stage}: {message}")),
             StageFailure::Cancelled => Outcome::Cancelled,
         }
     }
@@ -308,13 +300,8 @@ where
         F: Fn(Cur) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Next, E>> + Send + 'static,
     {
-        let (name, work, downstream, failures, cancel) = (
-            self.name,
-            self.work.clone(),
-            self.downstream.clone(),
-            self.failures.clone(),
-            self.cancel.clone(),
-        );
+        let (name, work, downstream, failures, cancel) =
+            (self.name, self.work.clone(), self.downstream.clone(), self.failures.clone(), self.cancel.clone());
         async move {
             let _slot = slot;
             let run = AssertUnwindSafe(async { work(item).await }).catch_unwind();
@@ -346,10 +333,7 @@ where
                 }
                 Some(Err(panic)) => {
                     cancel.cancel();
-                    StageFailure::Panicked {
-                        stage: name,
-                        message: panic_message(panic),
-                    }
+                    StageFailure::Panicked { stage: name, message: panic_message(panic) }
                 }
             };
             let _ = failures.send((seq, failure));

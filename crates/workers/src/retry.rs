@@ -61,9 +61,7 @@ impl RetryPolicy {
     /// `min(max_delay, initial_delay × 2^(attempt−1))`.
     pub fn backoff_cap(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_delay
-            .saturating_mul(factor)
-            .min(self.max_delay)
+        self.initial_delay.saturating_mul(factor).min(self.max_delay)
     }
 }
 
@@ -96,10 +94,7 @@ where
         let delay = policy.backoff(attempt);
         let out_of_time = started.elapsed() + delay >= policy.max_elapsed;
         if attempt >= policy.max_attempts || out_of_time {
-            return Err(RetryError::Exhausted {
-                attempts: attempt,
-                last: error,
-            });
+            return Err(RetryError::Exhausted { attempts: attempt, last: error });
         }
         tracing::debug!(attempt, ?delay, "transient failure; backing off");
         tokio::select! {
@@ -128,9 +123,7 @@ mod tests {
     #[test]
     fn caps_double_up_to_the_maximum_and_delays_stay_under_them() {
         let p = policy();
-        let caps: Vec<u64> = (1..=6)
-            .map(|a| p.backoff_cap(a).as_millis() as u64)
-            .collect();
+        let caps: Vec<u64> = (1..=6).map(|a| p.backoff_cap(a).as_millis() as u64).collect();
         assert_eq!(caps, vec![100, 200, 400, 800, 1000, 1000]);
         for attempt in 1..=6 {
             for _ in 0..100 {
@@ -148,13 +141,7 @@ mod tests {
             |_: &&str| true,
             |attempt| {
                 calls.set(calls.get() + 1);
-                async move {
-                    if attempt < 3 {
-                        Err("flaky")
-                    } else {
-                        Ok(attempt)
-                    }
-                }
+                async move { if attempt < 3 { Err("flaky") } else { Ok(attempt) } }
             },
         )
         .await;
@@ -164,20 +151,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn attempts_run_out() {
-        let result: Result<(), _> = retry(
-            &policy(),
-            &CancellationToken::new(),
-            |_: &&str| true,
-            |_| async { Err("down") },
-        )
-        .await;
-        assert_eq!(
-            result,
-            Err(RetryError::Exhausted {
-                attempts: 5,
-                last: "down"
-            })
-        );
+        let result: Result<(), _> =
+            retry(&policy(), &CancellationToken::new(), |_: &&str| true, |_| async { Err("down") }).await;
+        assert_eq!(result, Err(RetryError::Exhausted { attempts: 5, last: "down" }));
     }
 
     #[tokio::test(start_paused = true)]
@@ -199,11 +175,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_time_budget_bounds_the_whole_retry() {
-        let budget = RetryPolicy {
-            max_elapsed: Duration::from_millis(500),
-            max_attempts: 100,
-            ..policy()
-        };
+        let budget = RetryPolicy { max_elapsed: Duration::from_millis(500), max_attempts: 100, ..policy() };
         let started = Instant::now();
         let result: Result<(), _> = retry(
             &budget,
@@ -216,11 +188,7 @@ mod tests {
         )
         .await;
         assert!(matches!(result, Err(RetryError::Exhausted { .. })));
-        assert!(
-            started.elapsed() < Duration::from_millis(500),
-            "took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

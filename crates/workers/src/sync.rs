@@ -40,9 +40,7 @@ mod imp {
         }
 
         pub fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .expect("loom mutexes are not poisoned in models")
+            self.0.lock().expect("loom mutexes are not poisoned in models")
         }
     }
 }

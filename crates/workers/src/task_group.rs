@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::first_error::FirstError;
 use crate::outcome::panic_message;
-use crate::sync::Arc;
+use std::sync::Arc;
 
 /// Why a group failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,10 +57,7 @@ impl<E: Send + 'static> TaskGroup<E> {
 
     /// A group running at most `limit` tasks at a time.
     pub fn with_limit(limit: usize) -> Self {
-        Self {
-            slots: Some(Arc::new(Semaphore::new(limit.max(1)))),
-            ..Self::new()
-        }
+        Self { slots: Some(Arc::new(Semaphore::new(limit.max(1)))), ..Self::new() }
     }
 
     /// The group's cancellation token, cancelled by the first failure; hand it to work that
@@ -76,11 +73,7 @@ impl<E: Send + 'static> TaskGroup<E> {
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let (cancel, first_error, slots) = (
-            self.cancel.clone(),
-            self.first_error.clone(),
-            self.slots.clone(),
-        );
+        let (cancel, first_error, slots) = (self.cancel.clone(), self.first_error.clone(), self.slots.clone());
         self.tasks.spawn(async move {
             let _slot = match slots {
                 Some(slots) => tokio::select! {
@@ -135,11 +128,7 @@ mod tests {
             group.spawn(move |_| async move {
                 tokio::time::sleep(Duration::from_secs(i + 1)).await;
                 finished.fetch_add(1, Ordering::SeqCst);
-                if i == 1 {
-                    Err(format!("task {i} failed"))
-                } else {
-                    Ok(())
-                }
+                if i == 1 { Err(format!("task {i} failed")) } else { Ok(()) }
             });
         }
         let cleaned = cleaned_up.clone();
@@ -148,29 +137,16 @@ mod tests {
             cleaned.store(true, Ordering::SeqCst);
             Ok(())
         });
-        assert_eq!(
-            group.wait().await,
-            Err(GroupError::Failed("task 1 failed".to_owned()))
-        );
-        assert_eq!(
-            finished.load(Ordering::SeqCst),
-            2,
-            "tasks 0 and 1 ran; the later ones were cancelled"
-        );
-        assert!(
-            cleaned_up.load(Ordering::SeqCst),
-            "a task watching the token saw the cancellation"
-        );
+        assert_eq!(group.wait().await, Err(GroupError::Failed("task 1 failed".to_owned())));
+        assert_eq!(finished.load(Ordering::SeqCst), 2, "tasks 0 and 1 ran; the later ones were cancelled");
+        assert!(cleaned_up.load(Ordering::SeqCst), "a task watching the token saw the cancellation");
     }
 
     #[tokio::test]
     async fn a_panic_is_a_failure() {
         let mut group: TaskGroup<String> = TaskGroup::new();
         group.spawn(|_| async { panic!("boom") });
-        assert_eq!(
-            group.wait().await,
-            Err(GroupError::Panicked("boom".to_owned()))
-        );
+        assert_eq!(group.wait().await, Err(GroupError::Panicked("boom".to_owned())));
     }
 
     #[tokio::test]

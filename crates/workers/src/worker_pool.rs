@@ -30,7 +30,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::panic_message;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use std::sync::Arc;
+
+use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::{CounterSnapshot, Counters, Deadline, Outcome};
 
 /// The number a job was given when it was accepted, in submission order from 0.
@@ -80,13 +82,7 @@ where
         let handler = Arc::new(handler);
         let mut tasks = JoinSet::new();
         for _ in 0..workers_count {
-            tasks.spawn(worker(
-                queue.clone(),
-                result_tx.clone(),
-                handler.clone(),
-                counters.clone(),
-                cancel.clone(),
-            ));
+            tasks.spawn(worker(queue.clone(), result_tx.clone(), handler.clone(), counters.clone(), cancel.clone()));
         }
         Self {
             jobs: Mutex::new(Some(job_tx)),

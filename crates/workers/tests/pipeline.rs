@@ -9,10 +9,7 @@ use parking_lot::Mutex;
 use stride_workers::{Outcome, Pipeline, PipelineClosed};
 
 fn stress_iterations() -> u64 {
-    std::env::var("STRIDE_STRESS_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+    std::env::var("STRIDE_STRESS_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
 }
 
 #[tokio::test]
@@ -23,9 +20,7 @@ async fn items_flow_through_every_stage_and_each_yields_one_outcome() {
         .build();
     let mut outcomes = pipeline.run(0..50).await;
     outcomes.sort_by_key(|(seq, _)| *seq);
-    let expected: Vec<_> = (0..50u64)
-        .map(|i| (i, Outcome::Ok(format!("<{}>", i * 2))))
-        .collect();
+    let expected: Vec<_> = (0..50u64).map(|i| (i, Outcome::Ok(format!("<{}>", i * 2)))).collect();
     assert_eq!(outcomes, expected);
 }
 
@@ -68,11 +63,7 @@ async fn the_first_error_cancels_the_rest_and_every_item_is_still_reported_once(
             async move {
                 *runs.lock().entry(("store", x)).or_default() += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if x == 4 {
-                    Err(format!("cannot store {x}"))
-                } else {
-                    Ok(x)
-                }
+                if x == 4 { Err(format!("cannot store {x}")) } else { Ok(x) }
             }
         })
         .build();
@@ -80,25 +71,12 @@ async fn the_first_error_cancels_the_rest_and_every_item_is_still_reported_once(
     let mut seqs: Vec<u64> = outcomes.iter().map(|(seq, _)| *seq).collect();
     seqs.sort();
     let accepted = seqs.len() as u64;
-    assert_eq!(
-        seqs,
-        (0..accepted).collect::<Vec<_>>(),
-        "each accepted item exactly once"
-    );
+    assert_eq!(seqs, (0..accepted).collect::<Vec<_>>(), "each accepted item exactly once");
     assert!(accepted < 40, "intake stopped after the failure");
-    let errors: Vec<_> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Err(_)))
-        .collect();
-    assert_eq!(
-        errors,
-        vec![&(4, Outcome::Err("cannot store 4".to_owned()))]
-    );
+    let errors: Vec<_> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Err(_))).collect();
+    assert_eq!(errors, vec![&(4, Outcome::Err("cannot store 4".to_owned()))]);
     assert!(outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled));
-    assert!(
-        runs.lock().values().all(|&n| n == 1),
-        "no item processed twice by a stage"
-    );
+    assert!(runs.lock().values().all(|&n| n == 1), "no item processed twice by a stage");
 }
 
 #[tokio::test]
@@ -112,17 +90,12 @@ async fn a_panicking_stage_fails_the_pipeline_with_its_name() {
         })
         .build();
     let outcomes = pipeline.run([0]).await;
-    assert_eq!(
-        outcomes,
-        vec![(0, Outcome::Panicked("stage explode: bad pixel".to_owned()))]
-    );
+    assert_eq!(outcomes, vec![(0, Outcome::Panicked("stage explode: bad pixel".to_owned()))]);
 }
 
 #[tokio::test]
 async fn nothing_is_accepted_after_cancel_or_close() {
-    let mut pipeline = Pipeline::<u32, u32, ()>::builder(4)
-        .stage("id", 1, |x: u32| async move { Ok(x) })
-        .build();
+    let mut pipeline = Pipeline::<u32, u32, ()>::builder(4).stage("id", 1, |x: u32| async move { Ok(x) }).build();
     assert_eq!(pipeline.submit(1).await, Ok(0));
     pipeline.cancel();
     assert_eq!(pipeline.submit(2).await, Err(PipelineClosed));
@@ -131,11 +104,7 @@ async fn nothing_is_accepted_after_cancel_or_close() {
     while let Some(outcome) = pipeline.next().await {
         reported.push(outcome);
     }
-    assert_eq!(
-        reported.len(),
-        1,
-        "the accepted item is reported (done or cancelled)"
-    );
+    assert_eq!(reported.len(), 1, "the accepted item is reported (done or cancelled)");
     pipeline.join().await;
 }
 
@@ -145,11 +114,7 @@ async fn stress_exactly_one_outcome_per_item_with_random_failures() {
         let capacity = (iteration % 4 + 1) as usize;
         let concurrency = (iteration * 7 % 5 + 1) as usize;
         let items = iteration * 13 % 120;
-        let fail_at = if iteration % 2 == 0 {
-            Some(iteration * 5 % (items.max(1)))
-        } else {
-            None
-        };
+        let fail_at = if iteration % 2 == 0 { Some(iteration * 5 % (items.max(1))) } else { None };
         let executions = Arc::new(AtomicUsize::new(0));
         let (e1, e2) = (executions.clone(), executions.clone());
         let pipeline = Pipeline::<u64, u64, u64>::builder(capacity)
@@ -168,11 +133,7 @@ async fn stress_exactly_one_outcome_per_item_with_random_failures() {
                     for _ in 0..(x % 3) {
                         tokio::task::yield_now().await;
                     }
-                    if Some(x) == fail_at {
-                        Err(x)
-                    } else {
-                        Ok(x + 1)
-                    }
+                    if Some(x) == fail_at { Err(x) } else { Ok(x + 1) }
                 }
             })
             .build();
@@ -180,31 +141,18 @@ async fn stress_exactly_one_outcome_per_item_with_random_failures() {
         let mut seqs: Vec<u64> = outcomes.iter().map(|(s, _)| *s).collect();
         seqs.sort();
         let n = seqs.len() as u64;
-        assert_eq!(
-            seqs,
-            (0..n).collect::<Vec<_>>(),
-            "iteration {iteration}: lost or duplicated outcome"
-        );
-        assert!(
-            executions.load(Ordering::SeqCst) <= 2 * n as usize,
-            "iteration {iteration}: reprocessed"
-        );
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "iteration {iteration}: lost or duplicated outcome");
+        assert!(executions.load(Ordering::SeqCst) <= 2 * n as usize, "iteration {iteration}: reprocessed");
         for (seq, outcome) in &outcomes {
             match outcome {
                 Outcome::Ok(v) => assert_eq!(*v, seq + 1, "iteration {iteration}"),
                 Outcome::Err(v) => assert_eq!(Some(*v), fail_at, "iteration {iteration}"),
-                Outcome::Cancelled => assert!(
-                    fail_at.is_some(),
-                    "iteration {iteration}: cancelled without a failure"
-                ),
+                Outcome::Cancelled => assert!(fail_at.is_some(), "iteration {iteration}: cancelled without a failure"),
                 Outcome::Panicked(m) => panic!("iteration {iteration}: {m}"),
             }
         }
         if fail_at.is_none() {
-            assert_eq!(
-                n, items,
-                "iteration {iteration}: every item accepted without failures"
-            );
+            assert_eq!(n, items, "iteration {iteration}: every item accepted without failures");
         }
     }
 }

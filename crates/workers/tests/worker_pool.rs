@@ -11,10 +11,7 @@ use tokio::sync::Semaphore;
 
 /// How many times the stress tests repeat; `cargo xtask stress` raises it.
 fn stress_iterations() -> u64 {
-    std::env::var("STRIDE_STRESS_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+    std::env::var("STRIDE_STRESS_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
 }
 
 #[tokio::test]
@@ -36,17 +33,9 @@ async fn every_accepted_job_yields_exactly_one_result() {
     assert_eq!(submitted, (0..100).map(JobId).collect::<Vec<_>>());
     let mut seen: Vec<(JobId, Outcome<u64, String>)> = results;
     seen.sort_by_key(|(id, _)| *id);
-    assert_eq!(
-        seen,
-        (0..100)
-            .map(|x| (JobId(x), Outcome::Ok(x * x)))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(seen, (0..100).map(|x| (JobId(x), Outcome::Ok(x * x))).collect::<Vec<_>>());
     let counters = pool.counters();
-    assert_eq!(
-        (counters.done, counters.queued, counters.running),
-        (100, 0, 0)
-    );
+    assert_eq!((counters.done, counters.queued, counters.running), (100, 0, 0));
     assert_eq!(pool.submit(1).await, Err(PoolClosed));
 }
 
@@ -56,24 +45,13 @@ async fn a_panicking_job_becomes_a_result_and_its_worker_keeps_serving() {
         if x == 3 {
             panic!("job {x} exploded");
         }
-        if x == 5 {
-            Err(format!("job {x} failed"))
-        } else {
-            Ok(x)
-        }
+        if x == 5 { Err(format!("job {x} failed")) } else { Ok(x) }
     });
     let mut outcomes = pool.process(0..8).await;
     outcomes.sort_by_key(|(id, _)| *id);
-    assert_eq!(
-        outcomes[3].1,
-        Outcome::Panicked("job 3 exploded".to_owned())
-    );
+    assert_eq!(outcomes[3].1, Outcome::Panicked("job 3 exploded".to_owned()));
     assert_eq!(outcomes[5].1, Outcome::Err("job 5 failed".to_owned()));
-    assert_eq!(
-        outcomes.iter().filter(|(_, o)| o.is_ok()).count(),
-        6,
-        "the single worker served on after the panic"
-    );
+    assert_eq!(outcomes.iter().filter(|(_, o)| o.is_ok()).count(), 6, "the single worker served on after the panic");
 }
 
 #[tokio::test]
@@ -94,17 +72,11 @@ async fn submit_waits_while_the_queue_is_full() {
     while pool.counters().running != 1 {
         tokio::task::yield_now().await;
     }
-    assert!(
-        pool.submit(3).now_or_never().is_none(),
-        "a full queue pushes back"
-    );
+    assert!(pool.submit(3).now_or_never().is_none(), "a full queue pushes back");
     gate.add_permits(1);
     let first = pool.next_result().await.unwrap();
     assert_eq!(first, (JobId(0), Outcome::Ok(0)));
-    assert!(
-        pool.submit(3).await.is_ok(),
-        "room again after a job finished"
-    );
+    assert!(pool.submit(3).await.is_ok(), "room again after a job finished");
     gate.add_permits(10);
     pool.close();
     let mut rest = 0;
@@ -123,16 +95,10 @@ async fn shutdown_cancels_what_is_still_running_or_queued_at_the_deadline() {
     for x in 0..6 {
         pool.submit(x).await.unwrap();
     }
-    let mut outcomes = pool
-        .shutdown(Deadline::after(Duration::from_secs(10)))
-        .await;
+    let mut outcomes = pool.shutdown(Deadline::after(Duration::from_secs(10))).await;
     outcomes.sort_by_key(|(id, _)| *id);
     assert_eq!(outcomes.len(), 6, "every accepted job is reported");
-    assert_eq!(
-        outcomes[0],
-        (JobId(0), Outcome::Ok(0)),
-        "work finishing before the deadline completes"
-    );
+    assert_eq!(outcomes[0], (JobId(0), Outcome::Ok(0)), "work finishing before the deadline completes");
     assert!(outcomes[1..].iter().all(|(_, o)| *o == Outcome::Cancelled));
 }
 
@@ -163,10 +129,7 @@ async fn dropping_the_pool_stops_its_workers() {
     }
     drop(pool);
     tokio::time::sleep(Duration::from_secs(120)).await;
-    assert!(
-        !finished.load(Ordering::SeqCst),
-        "the job was aborted with its pool"
-    );
+    assert!(!finished.load(Ordering::SeqCst), "the job was aborted with its pool");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,35 +163,15 @@ async fn stress_every_job_is_reported_once_whatever_the_sizes() {
             }
         }
         let cut_short = iteration % 3 == 0;
-        let deadline = Deadline::after(if cut_short {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(30)
-        });
+        let deadline = Deadline::after(if cut_short { Duration::ZERO } else { Duration::from_secs(30) });
         outcomes.extend(pool.shutdown(deadline).await);
         let accepted = jobs as usize;
         let ids: HashSet<JobId> = outcomes.iter().map(|(id, _)| *id).collect();
-        assert_eq!(
-            ids.len(),
-            outcomes.len(),
-            "iteration {iteration}: a job was reported twice"
-        );
-        assert_eq!(
-            outcomes.len(),
-            accepted,
-            "iteration {iteration}: a job was lost"
-        );
-        assert!(
-            executions.load(Ordering::SeqCst) <= accepted,
-            "iteration {iteration}: a job ran twice"
-        );
+        assert_eq!(ids.len(), outcomes.len(), "iteration {iteration}: a job was reported twice");
+        assert_eq!(outcomes.len(), accepted, "iteration {iteration}: a job was lost");
+        assert!(executions.load(Ordering::SeqCst) <= accepted, "iteration {iteration}: a job ran twice");
         if !cut_short {
-            assert!(
-                outcomes
-                    .iter()
-                    .all(|(_, o)| !matches!(o, Outcome::Cancelled)),
-                "iteration {iteration}"
-            );
+            assert!(outcomes.iter().all(|(_, o)| !matches!(o, Outcome::Cancelled)), "iteration {iteration}");
         }
     }
 }

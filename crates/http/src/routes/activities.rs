@@ -7,10 +7,7 @@ use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch};
 use stride_services::{IdempotencyKey, Store};
 
 use crate::ApiError;
-use crate::dto::{
-    ActivityBody, ActivityPageBody, CreateActivityRequest, ListActivitiesQuery,
-    UpdateActivityRequest,
-};
+use crate::dto::{ActivityBody, ActivityPageBody, CreateActivityRequest, ListActivitiesQuery, UpdateActivityRequest};
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline};
 use crate::routes::{AppState, parse_id};
@@ -46,22 +43,13 @@ pub(crate) async fn create_activity<S: Store>(
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(value) => {
-            let raw = value
-                .to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            let raw = value.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
             Some(IdempotencyKey::parse(raw)?)
         }
     };
     let draft = ActivityDraft::try_from(req)?;
-    let created = app
-        .stride
-        .activities
-        .create(deadline, user.id, draft, key)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ActivityBody::from(created.activity())),
-    ))
+    let created = app.stride.activities.create(deadline, user.id, draft, key).await?;
+    Ok((StatusCode::CREATED, Json(ActivityBody::from(created.activity()))))
 }
 
 #[utoipa::path(
@@ -84,22 +72,11 @@ pub(crate) async fn list_activities<S: Store>(
 ) -> Result<Json<ActivityPageBody>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be from 1 to {MAX_PAGE}"),
-        ));
+        return Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")));
     }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(ActivityCursor::decode)
-        .transpose()
-        .map_err(|e| ApiError::invalid("cursor", e))?;
-    let page = app
-        .stride
-        .activities
-        .list_own(deadline, user.id, after, limit)
-        .await?;
+    let after =
+        query.cursor.as_deref().map(ActivityCursor::decode).transpose().map_err(|e| ApiError::invalid("cursor", e))?;
+    let page = app.stride.activities.list_own(deadline, user.id, after, limit).await?;
     Ok(Json(ActivityPageBody {
         items: page.items.iter().map(ActivityBody::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -153,11 +130,7 @@ pub(crate) async fn update_activity<S: Store>(
 ) -> Result<Json<ActivityBody>, ApiError> {
     let id: ActivityId = parse_id(&id)?;
     let patch = ActivityPatch::try_from(req)?;
-    let activity = app
-        .stride
-        .activities
-        .update(deadline, user.id, id, patch)
-        .await?;
+    let activity = app.stride.activities.update(deadline, user.id, id, patch).await?;
     Ok(Json(ActivityBody::from(&activity)))
 }
 

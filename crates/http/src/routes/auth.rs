@@ -7,9 +7,7 @@ use stride_domain::{Password, Username};
 use stride_services::{Registration, Store};
 
 use crate::ApiError;
-use crate::dto::{
-    AuthResponse, LoginRequest, RegisterRequest, UserBody, parse_display_name, parse_timezone,
-};
+use crate::dto::{AuthResponse, LoginRequest, RegisterRequest, UserBody, parse_display_name, parse_timezone};
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, AuthUser, BearerToken, RequestDeadline};
 use crate::routes::AppState;
@@ -36,21 +34,11 @@ pub(crate) async fn register<S: Store>(
     let registration = Registration {
         username: Username::parse(&req.username).map_err(|e| ApiError::invalid("username", e))?,
         password: Password::parse(&req.password).map_err(|e| ApiError::invalid("password", e))?,
-        display_name: req
-            .display_name
-            .as_deref()
-            .map(parse_display_name)
-            .transpose()?,
+        display_name: req.display_name.as_deref().map(parse_display_name).transpose()?,
         timezone: req.timezone.as_deref().map(parse_timezone).transpose()?,
     };
     let (user, token) = app.stride.auth.register(deadline, registration).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(AuthResponse {
-            user: UserBody::from(&user),
-            token: token.as_str().to_owned(),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() })))
 }
 
 #[utoipa::path(
@@ -71,15 +59,8 @@ pub(crate) async fn login<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    let (user, token) = app
-        .stride
-        .auth
-        .login(deadline, &req.username, &req.password)
-        .await?;
-    Ok(Json(AuthResponse {
-        user: UserBody::from(&user),
-        token: token.as_str().to_owned(),
-    }))
+    let (user, token) = app.stride.auth.login(deadline, &req.username, &req.password).await?;
+    Ok(Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() }))
 }
 
 #[utoipa::path(

@@ -43,16 +43,8 @@ pub(crate) async fn update_me<S: Store>(
     AuthUser(user): AuthUser,
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
-    let display_name = req
-        .display_name
-        .as_deref()
-        .map(parse_display_name)
-        .transpose()?;
+    let display_name = req.display_name.as_deref().map(parse_display_name).transpose()?;
     let timezone = req.timezone.as_deref().map(parse_timezone).transpose()?;
-    let user = app
-        .stride
-        .auth
-        .update_profile(deadline, user.id, display_name, timezone)
-        .await?;
+    let user = app.stride.auth.update_profile(deadline, user.id, display_name, timezone).await?;
     Ok(Json(UserBody::from(&user)))
 }

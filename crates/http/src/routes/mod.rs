@@ -30,10 +30,7 @@ pub struct AppState<S> {
 
 impl<S: Clone> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        Self {
-            stride: self.stride.clone(),
-            metrics: self.metrics.clone(),
-        }
+        Self { stride: self.stride.clone(), metrics: self.metrics.clone() }
     }
 }
 
@@ -69,16 +66,8 @@ pub fn router<S: Store>(
         .route("/auth/login", post(login::<S>))
         .route("/auth/logout", post(logout::<S>))
         .route("/me", get(get_me).patch(update_me::<S>))
-        .route(
-            "/activities",
-            post(create_activity::<S>).get(list_activities::<S>),
-        )
-        .route(
-            "/activities/{id}",
-            get(get_activity::<S>)
-                .patch(update_activity::<S>)
-                .delete(delete_activity::<S>),
-        )
+        .route("/activities", post(create_activity::<S>).get(list_activities::<S>))
+        .route("/activities/{id}", get(get_activity::<S>).patch(update_activity::<S>).delete(delete_activity::<S>))
         .route("/openapi.json", get(openapi_json));
 
     Router::new()

@@ -32,14 +32,9 @@ pub(crate) async fn healthz() -> Json<StatusBody> {
         (status = 200, description = "Ready to serve", body = StatusBody),
         (status = 503, description = "A dependency is down; the message names it", body = ErrorBody),
     ))]
-pub(crate) async fn readyz<S: Store>(
-    State(app): State<AppState<S>>,
-) -> Result<Json<StatusBody>, ApiError> {
+pub(crate) async fn readyz<S: Store>(State(app): State<AppState<S>>) -> Result<Json<StatusBody>, ApiError> {
     let health = &app.stride.health;
-    match health
-        .database_ready(Deadline::after(READINESS_BUDGET))
-        .await
-    {
+    match health.database_ready(Deadline::after(READINESS_BUDGET)).await {
         Ok(()) => Ok(Json(StatusBody { status: "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -59,17 +54,13 @@ pub(crate) async fn metrics_text<S: Store>(State(app): State<AppState<S>>) -> im
         let idle = f64::from(pool.idle);
         let in_use = f64::from(pool.size.saturating_sub(pool.idle));
         metrics::gauge!("db_pool_connections", "pool" => pool.pool, "state" => "idle").set(idle);
-        metrics::gauge!("db_pool_connections", "pool" => pool.pool, "state" => "in_use")
-            .set(in_use);
+        metrics::gauge!("db_pool_connections", "pool" => pool.pool, "state" => "in_use").set(in_use);
     }
     let runtime = tokio::runtime::Handle::current().metrics();
     metrics::gauge!("tokio_alive_tasks").set(runtime.num_alive_tasks() as f64);
     metrics::gauge!("tokio_workers").set(runtime.num_workers() as f64);
     app.metrics.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",

@@ -82,13 +82,7 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Response {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -108,8 +102,7 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path, Some(token), Some(body))
-            .await
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
@@ -119,22 +112,11 @@ impl TestApp {
     /// Registers `username` and returns (token, user object).
     pub async fn register(&self, username: &str) -> (String, Value) {
         let response = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                json!({"username": username, "password": "correct horse battery"}),
-            )
+            .post("/api/v1/auth/register", None, json!({"username": username, "password": "correct horse battery"}))
             .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "register {username}"
-        );
+        assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
         let body: Value = response.json().await.unwrap();
-        (
-            body["token"].as_str().unwrap().to_owned(),
-            body["user"].clone(),
-        )
+        (body["token"].as_str().unwrap().to_owned(), body["user"].clone())
     }
 
     pub async fn create_activity(&self, token: &str, body: Value) -> Value {
@@ -162,29 +144,16 @@ pub fn run(started_at: &str) -> Value {
 /// Asserts the error envelope and returns its code.
 pub async fn error_code(response: Response, status: StatusCode) -> String {
     assert_eq!(response.status(), status);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/json"),
-        "error responses are JSON"
-    );
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/json"), "error responses are JSON");
     let body: Value = response.json().await.expect("JSON error body");
     let message = body["error"]["message"].as_str().expect("error.message");
     assert!(!message.is_empty());
-    body["error"]["code"]
-        .as_str()
-        .expect("error.code")
-        .to_owned()
+    body["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
 pub async fn error_message(response: Response, status: StatusCode) -> String {
     assert_eq!(response.status(), status);
     let body: Value = response.json().await.expect("JSON error body");
-    body["error"]["message"]
-        .as_str()
-        .expect("error.message")
-        .to_owned()
+    body["error"]["message"].as_str().expect("error.message").to_owned()
 }
