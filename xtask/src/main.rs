@@ -3,6 +3,7 @@
 //! Few dependencies on purpose (rust-analyzer's rule): this must build fast and never be the
 //! reason CI is red. Each stage prints its duration; a failure says how to fix it.
 
+mod gates;
 mod layers;
 mod services;
 
@@ -18,6 +19,10 @@ commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
+  loom      loom models of hand-written synchronisation; each seeded mutant must be caught
+            (--quick: preemption bound 2 instead of 3)
+  race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
+  stress    the stress loops of workers and cache with many iterations (--iterations N, default 300)
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +31,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("layers") => layers::check(&project_root()),
         Some("test") => Stages::default().run("tests", test),
+        Some("loom") => gates::loom(args.iter().any(|a| a == "--quick")),
+        Some("race") => gates::race(),
+        Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(300)),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -49,6 +57,9 @@ fn ci() -> Result<(), String> {
         stages.run("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
         stages.run("layers", || layers::check(&project_root()))?;
         stages.run("tests", test)?;
+        stages.run("stress", || gates::stress(200))?;
+        stages.run("loom", || gates::loom(true))?;
+        stages.run("race", gates::race)?;
         Ok(())
     })();
     stages.summary();
@@ -66,6 +77,10 @@ fn test() -> Result<(), String> {
     } else {
         cargo_env(&["test", "--workspace", "--no-fail-fast"], &env)
     }
+}
+
+fn flag_value(args: &[String], flag: &str) -> Option<u32> {
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
 }
 
 pub(crate) fn project_root() -> std::path::PathBuf {

@@ -351,7 +351,7 @@ impl<M: Manager> Drop for WaitForGrant<'_, M> {
         let Some(waiter) = self.waiter.take() else {
             return;
         };
-        let waker = {
+        let waker: Option<Waker> = {
             let mut state = self.inner.state.lock();
             let mut slot = waiter.slot.lock();
             match std::mem::replace(&mut *slot, WaiterSlot::Done) {

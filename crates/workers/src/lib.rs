@@ -25,7 +25,7 @@ mod pipeline;
 mod retry;
 pub mod sync;
 mod task_group;
-#[cfg(stride_tsan_canary)]
+#[cfg(all(test, stride_tsan_canary))]
 mod tsan_canary;
 mod worker_pool;
 
