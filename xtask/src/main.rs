@@ -3,6 +3,7 @@
 //! Few dependencies on purpose (rust-analyzer's rule): this must build fast and never be the
 //! reason CI is red. Each stage prints its duration; a failure says how to fix it.
 
+mod bench;
 mod gates;
 mod layers;
 mod services;
@@ -22,6 +23,7 @@ commands:
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
             (--quick: preemption bound 2 instead of 3)
   race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
+  bench     criterion benchmarks with ratio gates (--quick for CI)
   stress    the stress loops of workers and cache with many iterations (--iterations N, default 300)
 ";
 
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("test") => Stages::default().run("tests", test),
         Some("loom") => gates::loom(args.iter().any(|a| a == "--quick")),
         Some("race") => gates::race(),
+        Some("bench") => bench::bench(args.iter().any(|a| a == "--quick")),
         Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(300)),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");

@@ -5,9 +5,10 @@
 //! replicas best — backon adds jitter on top of the delay instead), a total time budget that
 //! counts the operation's own duration, and sleeps that end the moment the caller is cancelled.
 //!
-//! Guarantees: at most `max_attempts` calls; no call starts after `max_elapsed` has passed
-//! (nor would its backoff sleep end after it); a permanent error (the predicate says so) is
-//! returned at once; cancellation during a sleep returns `Cancelled` immediately.
+//! Guarantees: at most `max_attempts` calls; the whole retry — attempts and sleeps — ends by
+//! `max_elapsed` (an attempt still running then is dropped, and a sleep that would end after it
+//! is not started); a permanent error (the predicate says so) is returned at once; cancellation
+//! during an attempt or a sleep returns `Cancelled` immediately.
 
 use std::future::Future;
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub enum RetryError<E> {
     /// Attempts or time ran out; the last error.
     #[error("gave up after {attempts} attempts: {last}")]
     Exhausted { attempts: u32, last: E },
+    /// The time budget ran out while an attempt was still running.
+    #[error("gave up after {attempts} attempts: out of time")]
+    OutOfTime { attempts: u32 },
     #[error("cancelled while retrying")]
     Cancelled,
 }
@@ -77,12 +81,14 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let started = Instant::now();
+    let give_up_at = started + policy.max_elapsed;
     let mut attempt = 0;
     loop {
         attempt += 1;
         let error = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(RetryError::Cancelled),
+            () = tokio::time::sleep_until(give_up_at) => return Err(RetryError::OutOfTime { attempts: attempt }),
             result = operation(attempt) => match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -187,8 +193,8 @@ mod tests {
             },
         )
         .await;
-        assert!(matches!(result, Err(RetryError::Exhausted { .. })));
-        assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
+        assert!(matches!(result, Err(RetryError::Exhausted { .. } | RetryError::OutOfTime { .. })), "{result:?}");
+        assert!(started.elapsed() <= Duration::from_millis(500), "took {:?}", started.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

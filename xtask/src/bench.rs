@@ -1,0 +1,111 @@
+//! `cargo xtask bench [--quick]`: runs the criterion benchmarks and enforces ratio gates.
+//!
+//! Gates are ratios between two measurements taken in the same run on the same machine, never
+//! absolute times, so they hold on a slow CI box as well as on a laptop.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{project_root, run};
+
+struct Gate {
+    name: &'static str,
+    /// Ratio = numerator / denominator, both criterion median times.
+    numerator: &'static str,
+    denominator: &'static str,
+    bound: Bound,
+}
+
+enum Bound {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+const GATES: &[Gate] = &[
+    Gate {
+        name: "map_concurrent limit 5: speedup over sequential 1 ms calls",
+        numerator: "fan_out/sequential",
+        denominator: "fan_out/map_concurrent/5",
+        bound: Bound::AtLeast(4.0),
+    },
+    Gate {
+        name: "map_concurrent limit 50: speedup over sequential 1 ms calls",
+        numerator: "fan_out/sequential",
+        denominator: "fan_out/map_concurrent/50",
+        bound: Bound::AtLeast(10.0),
+    },
+    Gate {
+        name: "map_concurrent limit 1: cost relative to sequential",
+        numerator: "fan_out/map_concurrent/1",
+        denominator: "fan_out/sequential",
+        bound: Bound::AtMost(1.25),
+    },
+    Gate {
+        name: "worker pool: time per job relative to a bare mpsc loop",
+        numerator: "dispatch/worker_pool",
+        denominator: "dispatch/mpsc_loop",
+        bound: Bound::AtMost(3.0),
+    },
+    Gate {
+        name: "resource pool: acquire/release relative to mutex + VecDeque",
+        numerator: "pool_contention/pool",
+        denominator: "pool_contention/mutex_vecdeque",
+        bound: Bound::AtMost(8.0),
+    },
+];
+
+pub fn bench(quick: bool) -> Result<(), String> {
+    let timing: &[&str] =
+        if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
+    for (krate, bench) in [("stride-workers", "workers"), ("stride-cache", "pool")] {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command.current_dir(project_root()).args(["bench", "-p", krate, "--bench", bench, "--"]).args(timing);
+        run(&mut command)?;
+    }
+    report(&project_root().join("target/criterion"))
+}
+
+fn median_ns(criterion: &Path, id: &str) -> Result<f64, String> {
+    let path = criterion.join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
+    json["median"]["point_estimate"].as_f64().ok_or_else(|| format!("no median in {}", path.display()))
+}
+
+fn report(criterion: &Path) -> Result<(), String> {
+    println!("\ncores: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("{:<62} {:>12} {:>12} {:>8} {:>10}  result", "gate", "numerator", "denominator", "ratio", "bound");
+    let mut failed = Vec::new();
+    for gate in GATES {
+        let numerator = median_ns(criterion, gate.numerator)?;
+        let denominator = median_ns(criterion, gate.denominator)?;
+        let ratio = numerator / denominator;
+        let (ok, bound) = match gate.bound {
+            Bound::AtLeast(min) => (ratio >= min, format!(">= {min:.2}")),
+            Bound::AtMost(max) => (ratio <= max, format!("<= {max:.2}")),
+        };
+        println!(
+            "{:<62} {:>12} {:>12} {:>8.2} {:>10}  {}",
+            gate.name,
+            human(numerator),
+            human(denominator),
+            ratio,
+            bound,
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            failed.push(gate.name);
+        }
+    }
+    if failed.is_empty() { Ok(()) } else { Err(format!("benchmark gates failed: {}", failed.join("; "))) }
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
