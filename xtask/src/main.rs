@@ -23,6 +23,7 @@ commands:
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
             (--quick: preemption bound 2 instead of 3)
   race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
+  examples  run every example of the concurrency tour (each asserts what it teaches)
   bench     criterion benchmarks with ratio gates (--quick for CI)
   stress    the stress loops of workers and cache with many iterations (--iterations N, default 300)
 ";
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("test") => Stages::default().run("tests", test),
         Some("loom") => gates::loom(args.iter().any(|a| a == "--quick")),
         Some("race") => gates::race(),
+        Some("examples") => examples(),
         Some("bench") => bench::bench(args.iter().any(|a| a == "--quick")),
         Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(300)),
         None | Some("help" | "--help" | "-h") => {
@@ -60,6 +62,7 @@ fn ci() -> Result<(), String> {
         stages.run("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
         stages.run("layers", || layers::check(&project_root()))?;
         stages.run("tests", test)?;
+        stages.run("examples", examples)?;
         stages.run("stress", || gates::stress(200))?;
         stages.run("loom", || gates::loom(true))?;
         stages.run("race", gates::race)?;
@@ -80,6 +83,22 @@ fn test() -> Result<(), String> {
     } else {
         cargo_env(&["test", "--workspace", "--no-fail-fast"], &env)
     }
+}
+
+/// Runs every example of `crates/workers/examples`; each asserts what it demonstrates.
+fn examples() -> Result<(), String> {
+    let dir = project_root().join("crates/workers/examples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("read {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .collect();
+    names.sort();
+    cargo(&["build", "-q", "-p", "stride-workers", "--examples"])?;
+    for name in &names {
+        cargo(&["run", "-q", "-p", "stride-workers", "--example", name])?;
+    }
+    println!("{} examples ran and asserted what they teach", names.len());
+    Ok(())
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<u32> {

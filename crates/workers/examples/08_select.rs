@@ -26,6 +26,7 @@ async fn main() {
 
     // Cancellation: a worker stops as soon as its token is cancelled.
     let token = CancellationToken::new();
+    let (ticked, mut first_tick) = mpsc::channel::<()>(1);
     let worker = tokio::spawn({
         let token = token.clone();
         async move {
@@ -33,13 +34,16 @@ async fn main() {
             loop {
                 tokio::select! {
                     () = token.cancelled() => return ticks,
-                    () = tokio::time::sleep(Duration::from_millis(1)) => ticks += 1,
+                    () = tokio::time::sleep(Duration::from_millis(1)) => {
+                        ticks += 1;
+                        let _ = ticked.try_send(());
+                    }
                 }
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    token.cancel();
+    first_tick.recv().await; // the worker is running...
+    token.cancel(); // ...until now
     let ticks = worker.await.unwrap();
     assert!(ticks > 0);
     println!("08_select: timeout fired, try_recv was the default case, worker stopped after {ticks} ticks");
