@@ -94,9 +94,9 @@ fn build_mutant(krate: &str, mutant: &str) -> Result<String, String> {
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|msg| msg["executable"].as_str().map(str::to_owned))
-        .last()
+        .find_map(|msg| msg["executable"].as_str().map(str::to_owned))
         .ok_or_else(|| format!("no test binary was built for mutant {mutant}"))
 }
 

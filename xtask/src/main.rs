@@ -17,7 +17,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL
+  ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
+            examples, stress, loom (quick), race, bench (quick)
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
@@ -66,6 +67,7 @@ fn ci() -> Result<(), String> {
         stages.run("stress", || gates::stress(200))?;
         stages.run("loom", || gates::loom(true))?;
         stages.run("race", gates::race)?;
+        stages.run("bench", || bench::bench(true))?;
         Ok(())
     })();
     stages.summary();

@@ -147,7 +147,7 @@ async fn stress_every_job_is_reported_once_whatever_the_sizes() {
                 for _ in 0..(x % 4) {
                     tokio::task::yield_now().await;
                 }
-                if x % 13 == 0 { Err(x) } else { Ok(x) }
+                if x.is_multiple_of(13) { Err(x) } else { Ok(x) }
             }
         });
         let mut outcomes = Vec::new();
