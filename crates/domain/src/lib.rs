@@ -12,6 +12,7 @@
 mod activity;
 mod cursor;
 mod ids;
+mod stats;
 mod user;
 mod visibility;
 
@@ -21,6 +22,7 @@ pub use activity::{
 };
 pub use cursor::{ActivityCursor, CursorError};
 pub use ids::{ActivityId, IdError, UserId};
+pub use stats::{Run, RunEdit, StatsScope, add_day, current_streak, remove_day, streaks_from_days};
 pub use user::{
     DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User, Username, UsernameError,
 };

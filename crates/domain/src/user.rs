@@ -152,6 +152,18 @@ impl TimeZone {
     pub fn today(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
         now.with_timezone(&self.0).date_naive()
     }
+
+    /// The instant the local date next changes after `now`. Where a DST jump skips local
+    /// midnight (e.g. America/Santiago), the first local time of the new day that exists.
+    pub fn next_midnight_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        use chrono::TimeZone as _;
+        let tomorrow = self.today(now) + chrono::Days::new(1);
+        let midnight = tomorrow.and_time(chrono::NaiveTime::MIN);
+        (0..=24)
+            .map(|step| midnight + chrono::TimeDelta::minutes(15 * step))
+            .find_map(|local| self.0.from_local_datetime(&local).earliest())
+            .map_or(now + chrono::TimeDelta::hours(24), |at| at.with_timezone(&Utc))
+    }
 }
 
 impl Default for TimeZone {
@@ -210,6 +222,21 @@ mod tests {
         assert_eq!(TimeZone::parse("Europe/Paris").unwrap().name(), "Europe/Paris");
         assert_eq!(TimeZone::parse("Mars/Olympus"), Err(TimeZoneError));
         assert_eq!(TimeZone::parse(""), Err(TimeZoneError));
+    }
+
+    #[test]
+    fn the_next_midnight_is_local_and_survives_dst_gaps() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let paris = TimeZone::parse("Europe/Paris").unwrap();
+        assert_eq!(paris.next_midnight_after(at("2026-03-01T22:30:00Z")), at("2026-03-01T23:00:00Z"));
+        assert_eq!(paris.next_midnight_after(at("2026-03-01T23:30:00Z")), at("2026-03-02T23:00:00Z"));
+        let tokyo = TimeZone::parse("Asia/Tokyo").unwrap();
+        assert_eq!(tokyo.next_midnight_after(at("2026-03-01T10:00:00Z")), at("2026-03-01T15:00:00Z"));
+        // Chile springs forward at local midnight: 2026-09-06 00:00 does not exist there.
+        let santiago = TimeZone::parse("America/Santiago").unwrap();
+        let next = santiago.next_midnight_after(at("2026-09-05T12:00:00Z"));
+        assert_eq!(next.with_timezone(&santiago.tz()).date_naive().to_string(), "2026-09-06");
+        assert!(next > at("2026-09-05T12:00:00Z"));
     }
 
     #[test]

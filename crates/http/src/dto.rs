@@ -211,3 +211,30 @@ impl TryFrom<UpdateActivityRequest> for ActivityPatch {
         })
     }
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsBody {
+    pub user_id: String,
+    pub total_activities: u64,
+    pub total_distance_m: f64,
+    pub total_duration_s: u64,
+    /// Consecutive local dates with an activity, ending today or yesterday (in the user's time zone).
+    pub current_streak_days: u32,
+    pub longest_streak_days: u32,
+    /// When these numbers were computed (they may come from a cache).
+    pub as_of: String,
+}
+
+impl From<&stride_services::UserStats> for StatsBody {
+    fn from(stats: &stride_services::UserStats) -> Self {
+        Self {
+            user_id: stats.user_id.to_string(),
+            total_activities: stats.total_activities,
+            total_distance_m: stats.total_distance_m,
+            total_duration_s: stats.total_duration_s,
+            current_streak_days: stats.current_streak_days,
+            longest_streak_days: stats.longest_streak_days,
+            as_of: stats.as_of.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        }
+    }
+}

@@ -118,8 +118,12 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 }
 
 /// The authenticated caller. Resolving the token is a database read bounded by the request's
-/// deadline, like any other.
-pub struct AuthUser(pub User);
+/// deadline, like any other; it also yields the caller's statistics version, so a cached
+/// `GET /me/stats` needs no query of its own.
+pub struct AuthUser {
+    pub user: User,
+    pub stats_version: i64,
+}
 
 impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
     type Rejection = ApiError;
@@ -127,7 +131,7 @@ impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, Self::Rejection> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let RequestDeadline(deadline) = RequestDeadline::from_request_parts(parts, state).await?;
-        let user = state.stride.auth.authenticate(deadline, &token).await?;
-        Ok(Self(user))
+        let (user, stats_version) = state.stride.auth.authenticate(deadline, &token).await?;
+        Ok(Self { user, stats_version })
     }
 }

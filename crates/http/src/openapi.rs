@@ -20,6 +20,8 @@ use crate::routes::{self, StatusBody};
         routes::logout,
         routes::get_me,
         routes::update_me,
+        routes::get_my_stats,
+        routes::get_user_stats,
         routes::create_activity,
         routes::list_activities,
         routes::get_activity,
@@ -28,7 +30,7 @@ use crate::routes::{self, StatusBody};
     ),
     components(schemas(
         ErrorBody, ErrorDetail, StatusBody, RegisterRequest, LoginRequest, AuthResponse, UserBody, UpdateMeRequest,
-        CreateActivityRequest, UpdateActivityRequest, ActivityBody, ActivityPageBody
+        CreateActivityRequest, UpdateActivityRequest, ActivityBody, ActivityPageBody, StatsBody
     )),
     modifiers(&BearerAuth),
 )]

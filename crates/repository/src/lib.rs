@@ -32,7 +32,7 @@ pub use error::{RepoError, RepoResult};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::{
-    ActivityRepo, Credentials, IdempotencyRecord, IdempotencyRepo, NewSession, PoolStats, SessionRepo, Store,
-    UnitOfWork, UserRepo,
+    ActivityRepo, Credentials, IdempotencyRecord, IdempotencyRepo, NewSession, PoolStats, SessionRepo, StatsRepo,
+    StatsSubject, StatsTotals, Store, UnitOfWork, UserRepo,
 };
 pub use tx::SqlxUnitOfWork;

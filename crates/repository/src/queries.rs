@@ -18,6 +18,13 @@ macro_rules! activity_columns {
     };
 }
 
+/// Which activities a statistics scope counts (bound as `$2`); mirrors `domain::StatsScope`.
+macro_rules! scope_filter {
+    () => {
+        "($2 = 'owner' OR visibility = 'public' OR ($2 = 'friends' AND visibility = 'friends'))"
+    };
+}
+
 macro_rules! impl_repositories {
     ($db:ty, lock_clause = $lock:literal) => {
         impl $crate::UserRepo for $crate::SqlxUnitOfWork<$db> {
@@ -92,17 +99,17 @@ macro_rules! impl_repositories {
                 &mut self,
                 token_hash: &[u8; 32],
                 now: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::RepoResult<Option<stride_domain::User>> {
-                let query = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
+            ) -> $crate::RepoResult<Option<(stride_domain::User, i64)>> {
+                let query = sqlx::query_as::<_, $crate::rows::SessionUserRow>(concat!(
                     "SELECT ",
                     user_columns!(),
-                    " FROM sessions JOIN users ON users.id = sessions.user_id \
+                    ", users.stats_version FROM sessions JOIN users ON users.id = sessions.user_id \
                      WHERE sessions.token_hash = $1 AND sessions.expires_at_us > $2"
                 ))
                 .bind(&token_hash[..])
                 .bind($crate::rows::micros(now));
                 let row = run!(self, query, fetch_optional)?;
-                row.map(TryInto::try_into).transpose()
+                row.map(|row| Ok((row.user.try_into()?, row.stats_version))).transpose()
             }
 
             async fn delete_session(&mut self, token_hash: &[u8; 32]) -> $crate::RepoResult<bool> {
@@ -278,6 +285,262 @@ macro_rules! impl_repositories {
                 } else {
                     Ok(())
                 }
+            }
+        }
+
+        impl $crate::StatsRepo for $crate::SqlxUnitOfWork<$db> {
+            async fn stats_subject(&mut self, user: stride_domain::UserId) -> $crate::RepoResult<Option<$crate::StatsSubject>> {
+                let query = sqlx::query_as::<_, (String, i64)>("SELECT timezone, stats_version FROM users WHERE id = $1")
+                    .bind(user.as_uuid());
+                let row = run!(self, query, fetch_optional)?;
+                row.map(|(timezone, version)| {
+                    let timezone = stride_domain::TimeZone::parse(&timezone)
+                        .map_err(|_| $crate::RepoError::Corrupt(format!("timezone: {timezone:?}")))?;
+                    Ok($crate::StatsSubject { timezone, version })
+                })
+                .transpose()
+            }
+
+            async fn stats_totals(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+            ) -> $crate::RepoResult<$crate::StatsTotals> {
+                let query = sqlx::query_as::<_, (i64, i64, i64)>(
+                    "SELECT activity_count, distance_mm, duration_s FROM stats_totals WHERE user_id = $1 AND scope = $2",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str());
+                let row = run!(self, query, fetch_optional)?;
+                Ok(row.map_or_else(Default::default, |(activities, distance_mm, duration_s)| $crate::StatsTotals {
+                    activities,
+                    distance_mm,
+                    duration_s,
+                }))
+            }
+
+            async fn latest_run_starting_by(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+                day: i32,
+            ) -> $crate::RepoResult<Option<stride_domain::Run>> {
+                let query = sqlx::query_as::<_, (i32, i32)>(
+                    "SELECT start_day, end_day FROM stats_runs WHERE user_id = $1 AND scope = $2 AND start_day <= $3 \
+                     ORDER BY start_day DESC LIMIT 1",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str())
+                .bind(day);
+                Ok(run!(self, query, fetch_optional)?.map(|(start, end)| stride_domain::Run { start, end }))
+            }
+
+            async fn longest_run(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+            ) -> $crate::RepoResult<Option<stride_domain::Run>> {
+                let query = sqlx::query_as::<_, (i32, i32)>(
+                    "SELECT start_day, end_day FROM stats_runs WHERE user_id = $1 AND scope = $2 \
+                     ORDER BY length DESC LIMIT 1",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str());
+                Ok(run!(self, query, fetch_optional)?.map(|(start, end)| stride_domain::Run { start, end }))
+            }
+
+            async fn bump_stats_version(&mut self, user: stride_domain::UserId) -> $crate::RepoResult<()> {
+                let query = sqlx::query("UPDATE users SET stats_version = stats_version + 1 WHERE id = $1").bind(user.as_uuid());
+                let done = run!(self, query, execute)?;
+                if done.rows_affected() == 0 { Err($crate::RepoError::NotFound) } else { Ok(()) }
+            }
+
+            async fn adjust_totals(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+                delta: $crate::StatsTotals,
+            ) -> $crate::RepoResult<()> {
+                let query = sqlx::query(
+                    "INSERT INTO stats_totals (user_id, scope, activity_count, distance_mm, duration_s) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (user_id, scope) DO UPDATE SET \
+                     activity_count = stats_totals.activity_count + excluded.activity_count, \
+                     distance_mm = stats_totals.distance_mm + excluded.distance_mm, \
+                     duration_s = stats_totals.duration_s + excluded.duration_s",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str())
+                .bind(delta.activities)
+                .bind(delta.distance_mm)
+                .bind(delta.duration_s);
+                run!(self, query, execute)?;
+                Ok(())
+            }
+
+            async fn adjust_day(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+                day: i32,
+                delta: i32,
+            ) -> $crate::RepoResult<i64> {
+                let query = sqlx::query_as::<_, (i64,)>(
+                    "INSERT INTO stats_days (user_id, scope, local_day, activity_count) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id, scope, local_day) DO UPDATE \
+                     SET activity_count = stats_days.activity_count + excluded.activity_count \
+                     RETURNING CAST(activity_count AS BIGINT)",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str())
+                .bind(day)
+                .bind(delta);
+                let (count,) = run!(self, query, fetch_one)?;
+                if count < 0 {
+                    return Err($crate::RepoError::Corrupt(format!("day {day} of user {user} would count {count} activities")));
+                }
+                if count == 0 {
+                    let query = sqlx::query("DELETE FROM stats_days WHERE user_id = $1 AND scope = $2 AND local_day = $3")
+                        .bind(user.as_uuid())
+                        .bind(scope.as_str())
+                        .bind(day);
+                    run!(self, query, execute)?;
+                }
+                Ok(count)
+            }
+
+            async fn run_ending_at(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+                day: i32,
+            ) -> $crate::RepoResult<Option<stride_domain::Run>> {
+                let query = sqlx::query_as::<_, (i32, i32)>(
+                    "SELECT start_day, end_day FROM stats_runs WHERE user_id = $1 AND scope = $2 AND end_day = $3",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str())
+                .bind(day);
+                Ok(run!(self, query, fetch_optional)?.map(|(start, end)| stride_domain::Run { start, end }))
+            }
+
+            async fn run_starting_at(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+                day: i32,
+            ) -> $crate::RepoResult<Option<stride_domain::Run>> {
+                let query = sqlx::query_as::<_, (i32, i32)>(
+                    "SELECT start_day, end_day FROM stats_runs WHERE user_id = $1 AND scope = $2 AND start_day = $3",
+                )
+                .bind(user.as_uuid())
+                .bind(scope.as_str())
+                .bind(day);
+                Ok(run!(self, query, fetch_optional)?.map(|(start, end)| stride_domain::Run { start, end }))
+            }
+
+            async fn apply_run_edit(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+                edit: stride_domain::RunEdit,
+            ) -> $crate::RepoResult<()> {
+                let done = match edit {
+                    stride_domain::RunEdit::Insert(run) => {
+                        let query = sqlx::query(
+                            "INSERT INTO stats_runs (user_id, scope, start_day, end_day, length) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(user.as_uuid())
+                        .bind(scope.as_str())
+                        .bind(run.start)
+                        .bind(run.end)
+                        .bind(run.len() as i32);
+                        run!(self, query, execute)?
+                    }
+                    stride_domain::RunEdit::Delete(run) => {
+                        let query = sqlx::query(
+                            "DELETE FROM stats_runs WHERE user_id = $1 AND scope = $2 AND start_day = $3 AND end_day = $4",
+                        )
+                        .bind(user.as_uuid())
+                        .bind(scope.as_str())
+                        .bind(run.start)
+                        .bind(run.end);
+                        run!(self, query, execute)?
+                    }
+                    stride_domain::RunEdit::Replace { old, new } => {
+                        let query = sqlx::query(
+                            "UPDATE stats_runs SET start_day = $5, end_day = $6, length = $7 \
+                             WHERE user_id = $1 AND scope = $2 AND start_day = $3 AND end_day = $4",
+                        )
+                        .bind(user.as_uuid())
+                        .bind(scope.as_str())
+                        .bind(old.start)
+                        .bind(old.end)
+                        .bind(new.start)
+                        .bind(new.end)
+                        .bind(new.len() as i32);
+                        run!(self, query, execute)?
+                    }
+                };
+                if done.rows_affected() == 1 {
+                    Ok(())
+                } else {
+                    Err($crate::RepoError::Corrupt(format!("streak run edit {edit:?} matched {} rows", done.rows_affected())))
+                }
+            }
+
+            async fn scan_count(&mut self, user: stride_domain::UserId, scope: stride_domain::StatsScope) -> $crate::RepoResult<i64> {
+                let query = sqlx::query_as::<_, (i64,)>(concat!(
+                    "SELECT CAST(count(*) AS BIGINT) FROM activities WHERE user_id = $1 AND ",
+                    scope_filter!()
+                ))
+                .bind(user.as_uuid())
+                .bind(scope.as_str());
+                Ok(run!(self, query, fetch_one)?.0)
+            }
+
+            async fn scan_distance_mm(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+            ) -> $crate::RepoResult<i64> {
+                let query = sqlx::query_as::<_, (i64,)>(concat!(
+                    "SELECT CAST(COALESCE(SUM(CAST(ROUND(distance_m * 1000) AS BIGINT)), 0) AS BIGINT) \
+                     FROM activities WHERE user_id = $1 AND ",
+                    scope_filter!()
+                ))
+                .bind(user.as_uuid())
+                .bind(scope.as_str());
+                Ok(run!(self, query, fetch_one)?.0)
+            }
+
+            async fn scan_duration_s(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+            ) -> $crate::RepoResult<i64> {
+                let query = sqlx::query_as::<_, (i64,)>(concat!(
+                    "SELECT CAST(COALESCE(SUM(duration_s), 0) AS BIGINT) FROM activities WHERE user_id = $1 AND ",
+                    scope_filter!()
+                ))
+                .bind(user.as_uuid())
+                .bind(scope.as_str());
+                Ok(run!(self, query, fetch_one)?.0)
+            }
+
+            async fn scan_active_days(
+                &mut self,
+                user: stride_domain::UserId,
+                scope: stride_domain::StatsScope,
+            ) -> $crate::RepoResult<Vec<i32>> {
+                let query = sqlx::query_as::<_, (i32,)>(concat!(
+                    "SELECT DISTINCT local_day FROM activities WHERE user_id = $1 AND ",
+                    scope_filter!(),
+                    " ORDER BY local_day"
+                ))
+                .bind(user.as_uuid())
+                .bind(scope.as_str());
+                Ok(run!(self, query, fetch_all)?.into_iter().map(|(day,)| day).collect())
             }
         }
 

@@ -17,12 +17,10 @@ pub(crate) fn from_micros(value: i64) -> Result<DateTime<Utc>, RepoError> {
     DateTime::<Utc>::from_timestamp_micros(value).ok_or_else(|| corrupt("timestamp", value))
 }
 
-const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("the Unix epoch is a valid date");
-
 /// Local dates are stored as day numbers so streak queries can do integer arithmetic on both
 /// backends alike.
 pub(crate) fn day_number(date: NaiveDate) -> i32 {
-    (date - EPOCH).num_days() as i32
+    stride_domain::LocalDate::new(date).day_number()
 }
 
 fn corrupt(what: &str, value: impl std::fmt::Debug) -> RepoError {
@@ -57,6 +55,13 @@ pub(crate) struct CredentialsRow {
     #[sqlx(flatten)]
     pub(crate) user: UserRow,
     pub(crate) password_hash: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionUserRow {
+    #[sqlx(flatten)]
+    pub(crate) user: UserRow,
+    pub(crate) stats_version: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -97,6 +102,8 @@ impl TryFrom<ActivityRow> for Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
 
     #[test]
     fn day_numbers_count_from_the_unix_epoch() {

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use stride_domain::{Activity, ActivityCursor, ActivityId, User, UserId, Username};
+use stride_domain::{Activity, ActivityCursor, ActivityId, Run, RunEdit, StatsScope, TimeZone, User, UserId, Username};
 use stride_workers::Deadline;
 
 use crate::{Backend, RepoResult};
@@ -44,7 +44,7 @@ pub struct PoolStats {
 
 /// One connection, and for writes one transaction, across every repository. Dropping a write
 /// without `commit` rolls it back.
-pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + Send {
+pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + Send {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 }
 
@@ -77,12 +77,13 @@ pub struct NewSession {
 
 pub trait SessionRepo {
     fn insert_session(&mut self, session: &NewSession) -> impl Future<Output = RepoResult<()>> + Send;
-    /// The user a live (unexpired) session belongs to.
+    /// The user a live (unexpired) session belongs to, with their current statistics version
+    /// (read in the same statement, so a stats request needs no second query for it).
     fn user_by_session(
         &mut self,
         token_hash: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> impl Future<Output = RepoResult<Option<User>>> + Send;
+    ) -> impl Future<Output = RepoResult<Option<(User, i64)>>> + Send;
     /// Returns whether a session was removed.
     fn delete_session(&mut self, token_hash: &[u8; 32]) -> impl Future<Output = RepoResult<bool>> + Send;
 }
@@ -135,4 +136,84 @@ pub trait IdempotencyRepo {
         now: DateTime<Utc>,
         not_before: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<()>> + Send;
+}
+
+/// A user's stored totals in one scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsTotals {
+    pub activities: i64,
+    pub distance_mm: i64,
+    pub duration_s: i64,
+}
+
+/// What a statistics read needs to know about its subject before computing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSubject {
+    pub timezone: TimeZone,
+    pub version: i64,
+}
+
+/// Per-user aggregates. Reads touch O(1) rows; the maintenance methods are called by the
+/// services in the same unit of work as the activity write they account for, after
+/// `bump_stats_version` has locked the user's row.
+pub trait StatsRepo {
+    fn stats_subject(&mut self, user: UserId) -> impl Future<Output = RepoResult<Option<StatsSubject>>> + Send;
+    fn stats_totals(&mut self, user: UserId, scope: StatsScope)
+    -> impl Future<Output = RepoResult<StatsTotals>> + Send;
+    /// The latest run starting on or before `day` (the only candidate for the current streak).
+    fn latest_run_starting_by(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        day: i32,
+    ) -> impl Future<Output = RepoResult<Option<Run>>> + Send;
+    fn longest_run(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<Option<Run>>> + Send;
+
+    /// Increments the user's statistics version, taking the user row's lock until the unit of
+    /// work ends. `NotFound` if the user is gone.
+    fn bump_stats_version(&mut self, user: UserId) -> impl Future<Output = RepoResult<()>> + Send;
+    fn adjust_totals(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        delta: StatsTotals,
+    ) -> impl Future<Output = RepoResult<()>> + Send;
+    /// Adds `delta` to a day's activity count and returns the new count (0 removes the day).
+    fn adjust_day(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        day: i32,
+        delta: i32,
+    ) -> impl Future<Output = RepoResult<i64>> + Send;
+    fn run_ending_at(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        day: i32,
+    ) -> impl Future<Output = RepoResult<Option<Run>>> + Send;
+    fn run_starting_at(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        day: i32,
+    ) -> impl Future<Output = RepoResult<Option<Run>>> + Send;
+    fn apply_run_edit(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        edit: RunEdit,
+    ) -> impl Future<Output = RepoResult<()>> + Send;
+
+    /// The seed's scan-based queries over `activities` — cost grows with history. Kept as the
+    /// benchmark baseline and as the independent recount the maintained aggregates are checked
+    /// against.
+    fn scan_count(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<i64>> + Send;
+    fn scan_distance_mm(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<i64>> + Send;
+    fn scan_duration_s(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<i64>> + Send;
+    fn scan_active_days(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+    ) -> impl Future<Output = RepoResult<Vec<i32>>> + Send;
 }

@@ -133,7 +133,7 @@ async fn sessions_expire_and_can_be_revoked<S: Store>(store: S) {
     uow.commit().await.unwrap();
 
     let mut uow = store.read(deadline()).await.unwrap();
-    assert_eq!(uow.user_by_session(&[7; 32], now()).await.unwrap(), Some(alice.clone()));
+    assert_eq!(uow.user_by_session(&[7; 32], now()).await.unwrap(), Some((alice.clone(), 0)));
     assert_eq!(uow.user_by_session(&[7; 32], now() + TimeDelta::hours(2)).await.unwrap(), None);
     assert_eq!(uow.user_by_session(&[8; 32], now()).await.unwrap(), None);
     drop(uow);

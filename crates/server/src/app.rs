@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use stride_http::{HttpConfig, InFlight, install_metrics_recorder};
 use stride_repository::{Backend, PgStore, SqliteStore, Store, StoreConfig};
-use stride_services::{AuthConfig, Clock, Stride, SystemClock};
+use stride_services::{AuthConfig, Clock, StatsConfig, Stride, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -55,18 +55,19 @@ impl Application {
         let http = HttpConfig { request_timeout: config.request_timeout(), json_body_limit: config.json_body_limit };
         let auth =
             AuthConfig { session_ttl: Duration::from_secs(config.session_ttl_hours * 3600), ..AuthConfig::default() };
+        let stats = config.stats();
         let in_flight = InFlight::default();
 
         let (router, stores) = match backend {
             Backend::Sqlite => {
                 let store = SqliteStore::connect(&store_config).await.context("open SQLite database")?;
                 store.migrate().await.context("migrate SQLite database")?;
-                (wire_store(store.clone(), &clock, &auth, &http, &in_flight), Stores::Sqlite(store))
+                (wire_store(store.clone(), &clock, (&auth, &stats), &http, &in_flight), Stores::Sqlite(store))
             }
             Backend::Postgres => {
                 let store = PgStore::connect(&store_config).await.context("connect to PostgreSQL")?;
                 store.migrate().await.context("migrate PostgreSQL database")?;
-                (wire_store(store.clone(), &clock, &auth, &http, &in_flight), Stores::Postgres(store))
+                (wire_store(store.clone(), &clock, (&auth, &stats), &http, &in_flight), Stores::Postgres(store))
             }
         };
         let listener =
@@ -121,11 +122,11 @@ impl Application {
 fn wire_store<S: Store>(
     store: S,
     clock: &Arc<dyn Clock>,
-    auth: &AuthConfig,
+    (auth, stats): (&AuthConfig, &StatsConfig),
     http: &HttpConfig,
     in_flight: &InFlight,
 ) -> Router {
-    let stride = Stride::new(store, clock.clone(), auth.clone());
+    let stride = Stride::new(store, clock.clone(), auth.clone(), stats.clone());
     stride_http::router(stride, http, install_metrics_recorder(), in_flight.clone())
 }
 

@@ -42,6 +42,10 @@ pub struct Config {
     pub json_body_limit: usize,
     /// `STRIDE_SESSION_TTL_HOURS`: lifetime of a bearer token.
     pub session_ttl_hours: u64,
+    /// `STRIDE_STATS_CACHE_TTL_SECS`: how long computed statistics are reused at most.
+    pub stats_cache_ttl_secs: u64,
+    /// `STRIDE_STATS_CACHE_CAPACITY`: how many computed statistics the in-process cache holds.
+    pub stats_cache_capacity: u64,
 }
 
 impl Default for Config {
@@ -58,6 +62,8 @@ impl Default for Config {
             shutdown_grace_ms: 15_000,
             json_body_limit: 1024 * 1024,
             session_ttl_hours: 24 * 30,
+            stats_cache_ttl_secs: 300,
+            stats_cache_capacity: 100_000,
         }
     }
 }
@@ -75,6 +81,8 @@ const SETTINGS: &[&str] = &[
     "shutdown_grace_ms",
     "json_body_limit",
     "session_ttl_hours",
+    "stats_cache_ttl_secs",
+    "stats_cache_capacity",
 ];
 
 impl Config {
@@ -101,6 +109,14 @@ impl Config {
 
     pub fn db_timeout(&self) -> Duration {
         Duration::from_millis(self.db_timeout_ms)
+    }
+
+    pub fn stats(&self) -> stride_services::StatsConfig {
+        stride_services::StatsConfig {
+            cache_ttl: Duration::from_secs(self.stats_cache_ttl_secs),
+            cache_capacity: self.stats_cache_capacity,
+            ..stride_services::StatsConfig::for_pool_size(self.db_max_connections)
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

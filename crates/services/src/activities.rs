@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId, can_view};
-use stride_repository::{ActivityRepo, IdempotencyRecord, IdempotencyRepo, RepoError, Store, UnitOfWork};
+use stride_repository::{ActivityRepo, IdempotencyRecord, IdempotencyRepo, RepoError, StatsRepo, Store, UnitOfWork};
 use stride_workers::Deadline;
 
-use crate::{Clock, ServiceError, ServiceResult, relationship};
+use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
 
 /// How long a client may safely retry a create with the same `Idempotency-Key`.
 const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
@@ -87,7 +87,7 @@ impl<S: Store> ActivityService<S> {
         let activity = Activity::create(ActivityId::new(), owner, draft, now);
         let Some(IdempotencyKey(key)) = key else {
             let mut uow = self.store.write(deadline).await?;
-            uow.insert_activity(&activity).await?;
+            insert_counted(&mut uow, &activity).await?;
             uow.commit().await?;
             return Ok(Created::New(activity));
         };
@@ -114,7 +114,7 @@ impl<S: Store> ActivityService<S> {
             }
             Err(other) => return Err(other.into()),
         }
-        uow.insert_activity(&activity).await?;
+        insert_counted(&mut uow, &activity).await?;
         uow.commit().await?;
         Ok(Created::New(activity))
     }
@@ -158,17 +158,26 @@ impl<S: Store> ActivityService<S> {
         patch: ActivityPatch,
     ) -> ServiceResult<Activity> {
         let mut uow = self.store.write(deadline).await?;
-        let mut activity = self.modifiable(&mut uow, viewer, id).await?;
+        let before = self.modifiable(&mut uow, viewer, id).await?;
+        let mut activity = before.clone();
         activity.apply(patch, self.clock.now());
         uow.update_activity(&activity).await?;
+        if stats::affects_stats(&before, &activity) {
+            // Lock order: the activity row (in `modifiable`), then the user row (here).
+            uow.bump_stats_version(activity.user_id).await?;
+            stats::record(&mut uow, &before, -1).await?;
+            stats::record(&mut uow, &activity, 1).await?;
+        }
         uow.commit().await?;
         Ok(activity)
     }
 
     pub async fn delete(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<()> {
         let mut uow = self.store.write(deadline).await?;
-        self.modifiable(&mut uow, viewer, id).await?;
+        let activity = self.modifiable(&mut uow, viewer, id).await?;
         uow.delete_activity(id).await?;
+        uow.bump_stats_version(activity.user_id).await?;
+        stats::record(&mut uow, &activity, -1).await?;
         uow.commit().await?;
         Ok(())
     }
@@ -178,6 +187,14 @@ impl<S: Store> ActivityService<S> {
         let activity = uow.activity_by_id_for_update(id).await?.ok_or(ServiceError::NotFound)?;
         if relationship(viewer, activity.user_id).may_modify() { Ok(activity) } else { Err(ServiceError::NotFound) }
     }
+}
+
+/// Inserts a new activity and accounts for it in its owner's statistics, in one unit of work.
+async fn insert_counted<U: UnitOfWork>(uow: &mut U, activity: &Activity) -> ServiceResult<()> {
+    // Locks the owner's row first: writers for one user serialise here.
+    uow.bump_stats_version(activity.user_id).await?;
+    uow.insert_activity(activity).await?;
+    stats::record(uow, activity, 1).await
 }
 
 async fn replay<U: ActivityRepo>(

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_domain::{DisplayName, Password, TimeZone, User, UserId, Username};
-use stride_repository::{NewSession, RepoError, SessionRepo, Store, UnitOfWork, UserRepo};
+use stride_repository::{NewSession, RepoError, SessionRepo, StatsRepo, Store, UnitOfWork, UserRepo};
 use stride_workers::Deadline;
 use tokio::sync::OnceCell;
 
@@ -173,8 +173,9 @@ impl<S: Store> AuthService<S> {
         Ok(())
     }
 
-    /// The user a bearer token belongs to; `Unauthenticated` if it is unknown, revoked or expired.
-    pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<User> {
+    /// The user a bearer token belongs to, with their statistics version; `Unauthenticated` if
+    /// the token is unknown, revoked or expired.
+    pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<(User, i64)> {
         let mut uow = self.store.read(deadline).await?;
         uow.user_by_session(&token_hash(token), self.clock.now()).await?.ok_or(ServiceError::Unauthenticated)
     }
@@ -191,8 +192,10 @@ impl<S: Store> AuthService<S> {
         if let Some(display_name) = display_name {
             current.display_name = display_name;
         }
-        if let Some(timezone) = timezone {
+        if let Some(timezone) = timezone.filter(|tz| *tz != current.timezone) {
             current.timezone = timezone;
+            // "Today" moved for this user's streak: cached statistics must not be reused.
+            uow.bump_stats_version(user).await?;
         }
         uow.update_user_profile(&current).await?;
         uow.commit().await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use stride_repository::RepoError;
 use stride_workers::DeadlineExceeded;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// Well-formed input that breaks a rule; `field` names the culprit.
     #[error("{field}: {message}")]

@@ -17,6 +17,7 @@ mod clock;
 mod error;
 mod health;
 mod password;
+mod stats;
 
 pub use access::relationship;
 pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
@@ -24,6 +25,7 @@ pub use auth::{AuthConfig, AuthService, Registration, SessionToken};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
+pub use stats::{StatsConfig, StatsService, UserStats};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.
@@ -35,20 +37,27 @@ use std::sync::Arc;
 pub struct Stride<S> {
     pub auth: AuthService<S>,
     pub activities: ActivityService<S>,
+    pub stats: StatsService<S>,
     pub health: HealthService<S>,
 }
 
 impl<S: Clone> Clone for Stride<S> {
     fn clone(&self) -> Self {
-        Self { auth: self.auth.clone(), activities: self.activities.clone(), health: self.health.clone() }
+        Self {
+            auth: self.auth.clone(),
+            activities: self.activities.clone(),
+            stats: self.stats.clone(),
+            health: self.health.clone(),
+        }
     }
 }
 
 impl<S: Store> Stride<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, auth: AuthConfig) -> Self {
+    pub fn new(store: S, clock: Arc<dyn Clock>, auth: AuthConfig, stats: StatsConfig) -> Self {
         Self {
             auth: AuthService::new(store.clone(), clock.clone(), auth),
-            activities: ActivityService::new(store.clone(), clock),
+            activities: ActivityService::new(store.clone(), clock.clone()),
+            stats: StatsService::new(store.clone(), clock, stats),
             health: HealthService::new(store),
         }
     }

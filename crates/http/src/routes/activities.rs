@@ -36,7 +36,7 @@ const MAX_PAGE: u32 = 100;
 pub(crate) async fn create_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateActivityRequest>,
 ) -> Result<(StatusCode, Json<ActivityBody>), ApiError> {
@@ -67,7 +67,7 @@ pub(crate) async fn create_activity<S: Store>(
 pub(crate) async fn list_activities<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
 ) -> Result<Json<ActivityPageBody>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
@@ -98,7 +98,7 @@ pub(crate) async fn list_activities<S: Store>(
 pub(crate) async fn get_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<ActivityBody>, ApiError> {
     let id: ActivityId = parse_id(&id)?;
@@ -124,7 +124,7 @@ pub(crate) async fn get_activity<S: Store>(
 pub(crate) async fn update_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateActivityRequest>,
 ) -> Result<Json<ActivityBody>, ApiError> {
@@ -149,7 +149,7 @@ pub(crate) async fn update_activity<S: Store>(
 pub(crate) async fn delete_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: ActivityId = parse_id(&id)?;

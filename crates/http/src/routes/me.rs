@@ -20,7 +20,7 @@ use crate::routes::AppState;
         (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
-pub(crate) async fn get_me(AuthUser(user): AuthUser) -> Json<UserBody> {
+pub(crate) async fn get_me(AuthUser { user, .. }: AuthUser) -> Json<UserBody> {
     Json(UserBody::from(&user))
 }
 
@@ -40,7 +40,7 @@ pub(crate) async fn get_me(AuthUser(user): AuthUser) -> Json<UserBody> {
 pub(crate) async fn update_me<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
     let display_name = req.display_name.as_deref().map(parse_display_name).transpose()?;

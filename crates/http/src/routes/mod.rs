@@ -4,6 +4,7 @@ mod activities;
 mod auth;
 mod me;
 mod ops;
+mod stats;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, Request};
@@ -20,6 +21,7 @@ pub(crate) use activities::*;
 pub(crate) use auth::*;
 pub(crate) use me::*;
 pub(crate) use ops::*;
+pub(crate) use stats::*;
 
 use crate::{ApiError, HttpConfig, InFlight, middleware as mw};
 
@@ -45,6 +47,8 @@ pub const ROUTES: &[(&str, Method)] = &[
     ("/api/v1/auth/logout", Method::POST),
     ("/api/v1/me", Method::GET),
     ("/api/v1/me", Method::PATCH),
+    ("/api/v1/me/stats", Method::GET),
+    ("/api/v1/users/{id}/stats", Method::GET),
     ("/api/v1/activities", Method::POST),
     ("/api/v1/activities", Method::GET),
     ("/api/v1/activities/{id}", Method::GET),
@@ -66,6 +70,8 @@ pub fn router<S: Store>(
         .route("/auth/login", post(login::<S>))
         .route("/auth/logout", post(logout::<S>))
         .route("/me", get(get_me).patch(update_me::<S>))
+        .route("/me/stats", get(get_my_stats::<S>))
+        .route("/users/{id}/stats", get(get_user_stats::<S>))
         .route("/activities", post(create_activity::<S>).get(list_activities::<S>))
         .route("/activities/{id}", get(get_activity::<S>).patch(update_activity::<S>).delete(delete_activity::<S>))
         .route("/openapi.json", get(openapi_json));

@@ -1,0 +1,54 @@
+//! `/api/v1/me/stats` and `/api/v1/users/{id}/stats`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use stride_domain::UserId;
+use stride_services::Store;
+
+use crate::ApiError;
+use crate::dto::StatsBody;
+use crate::error::ErrorBody;
+use crate::extract::{AuthUser, RequestDeadline};
+use crate::routes::{AppState, parse_id};
+
+#[utoipa::path(
+    get, path = "/api/v1/me/stats", tag = "stats",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's statistics, counting every activity", body = StatsBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_my_stats<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser { user, stats_version }: AuthUser,
+) -> Result<Json<StatsBody>, ApiError> {
+    let stats = app.stride.stats.own(deadline, user.id, user.timezone, stats_version).await?;
+    Ok(Json(StatsBody::from(&stats)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}/stats", tag = "stats",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user's statistics, counting only what the caller may see", body = StatsBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such user, or not visible to the caller", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_user_stats<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser { user, .. }: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<StatsBody>, ApiError> {
+    let subject: UserId = parse_id(&id)?;
+    let stats = app.stride.stats.of(deadline, user.id, subject).await?;
+    Ok(Json(StatsBody::from(&stats)))
+}
