@@ -4,10 +4,13 @@
 
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use stride_http::InFlight;
 use stride_repository::Backend;
 use stride_repository::testing::TestDatabase;
+
 use stride_server::{Application, Config};
+use stride_services::{Clock, ManualClock, SystemClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -50,6 +53,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(backend, tweak, Arc::new(SystemClock)).await
+    }
+
+    /// With an injected clock, for tests that pin "now" (streaks).
+    pub async fn spawn_with_clock(backend: Backend, clock: ManualClock) -> Self {
+        Self::spawn_full(backend, |_| {}, Arc::new(clock)).await
+    }
+
+    async fn spawn_full(backend: Backend, tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
         let db = TestDatabase::create(backend).await;
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
@@ -60,7 +72,7 @@ impl TestApp {
             ..Config::default()
         };
         tweak(&mut config);
-        let app = Application::build(config).await.expect("build app");
+        let app = Application::build_with_clock(config, clock).await.expect("build app");
         let base = format!("http://{}", app.local_addr());
         let in_flight = app.in_flight();
         let (tx, rx) = oneshot::channel();
