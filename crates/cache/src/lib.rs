@@ -1,8 +1,9 @@
 //! The caching layer of Stride, between the generic toolkit (`workers`) and the repository.
 //!
-//! Today it holds [`Pool`], a hand-written async resource pool (the Go course's connection
-//! pool for external services) that will carry the Redis connections of the stats cache tier;
-//! the moka-backed TTL cache with request coalescing arrives with the stats work. The pool is
+//! It holds [`Pool`], a hand-written async resource pool (the Go course's connection pool for
+//! external services), and — behind the `redis` feature — [`RedisTier`], the optional shared
+//! cache tier whose connections that pool carries. (The in-process moka cache with request
+//! coalescing lives with the statistics use case, which owns its keys and expiry rules.) The pool is
 //! built on the `stride_workers::sync` shim rather than on `tokio::sync::Semaphore`, so that
 //! loom can model its entire acquire/release/cancel path (`cargo xtask loom`).
 //!
@@ -13,5 +14,9 @@
 #[cfg(all(test, stride_loom))]
 mod loom_models;
 mod pool;
+#[cfg(feature = "redis")]
+mod redis_tier;
 
 pub use pool::{Manager, Pool, PoolConfig, PoolError, PoolStatus, Pooled};
+#[cfg(feature = "redis")]
+pub use redis_tier::RedisTier;

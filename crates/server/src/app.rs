@@ -62,12 +62,12 @@ impl Application {
             Backend::Sqlite => {
                 let store = SqliteStore::connect(&store_config).await.context("open SQLite database")?;
                 store.migrate().await.context("migrate SQLite database")?;
-                (wire_store(store.clone(), &clock, (&auth, &stats), &http, &in_flight), Stores::Sqlite(store))
+                (wire_store(store.clone(), &clock, (&auth, &stats), &http, &in_flight)?, Stores::Sqlite(store))
             }
             Backend::Postgres => {
                 let store = PgStore::connect(&store_config).await.context("connect to PostgreSQL")?;
                 store.migrate().await.context("migrate PostgreSQL database")?;
-                (wire_store(store.clone(), &clock, (&auth, &stats), &http, &in_flight), Stores::Postgres(store))
+                (wire_store(store.clone(), &clock, (&auth, &stats), &http, &in_flight)?, Stores::Postgres(store))
             }
         };
         let listener =
@@ -125,9 +125,9 @@ fn wire_store<S: Store>(
     (auth, stats): (&AuthConfig, &StatsConfig),
     http: &HttpConfig,
     in_flight: &InFlight,
-) -> Router {
-    let stride = Stride::new(store, clock.clone(), auth.clone(), stats.clone());
-    stride_http::router(stride, http, install_metrics_recorder(), in_flight.clone())
+) -> anyhow::Result<Router> {
+    let stride = Stride::new(store, clock.clone(), auth.clone(), stats.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(stride_http::router(stride, http, install_metrics_recorder(), in_flight.clone()))
 }
 
 fn backend_of(url: &str) -> anyhow::Result<Backend> {

@@ -46,6 +46,10 @@ pub struct Config {
     pub stats_cache_ttl_secs: u64,
     /// `STRIDE_STATS_CACHE_CAPACITY`: how many computed statistics the in-process cache holds.
     pub stats_cache_capacity: u64,
+    /// `STRIDE_REDIS_URL`: the optional shared cache tier, e.g. `redis://127.0.0.1:6379`.
+    pub redis_url: Option<String>,
+    /// `STRIDE_REDIS_TIMEOUT_MS`: past this, a Redis call gives way to the database.
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -64,6 +68,8 @@ impl Default for Config {
             session_ttl_hours: 24 * 30,
             stats_cache_ttl_secs: 300,
             stats_cache_capacity: 100_000,
+            redis_url: None,
+            redis_timeout_ms: 100,
         }
     }
 }
@@ -83,6 +89,8 @@ const SETTINGS: &[&str] = &[
     "session_ttl_hours",
     "stats_cache_ttl_secs",
     "stats_cache_capacity",
+    "redis_url",
+    "redis_timeout_ms",
 ];
 
 impl Config {
@@ -115,6 +123,8 @@ impl Config {
         stride_services::StatsConfig {
             cache_ttl: Duration::from_secs(self.stats_cache_ttl_secs),
             cache_capacity: self.stats_cache_capacity,
+            redis_url: self.redis_url.clone(),
+            redis_timeout: Duration::from_millis(self.redis_timeout_ms),
             ..stride_services::StatsConfig::for_pool_size(self.db_max_connections)
         }
     }

@@ -53,12 +53,12 @@ impl<S: Clone> Clone for Stride<S> {
 }
 
 impl<S: Store> Stride<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, auth: AuthConfig, stats: StatsConfig) -> Self {
-        Self {
+    pub fn new(store: S, clock: Arc<dyn Clock>, auth: AuthConfig, stats: StatsConfig) -> ServiceResult<Self> {
+        Ok(Self {
             auth: AuthService::new(store.clone(), clock.clone(), auth),
             activities: ActivityService::new(store.clone(), clock.clone()),
-            stats: StatsService::new(store.clone(), clock, stats),
+            stats: StatsService::new(store.clone(), clock, stats)?,
             health: HealthService::new(store),
-        }
+        })
     }
 }

@@ -17,12 +17,18 @@
 //! version, which no later read asks for, so stale numbers can never shadow newer ones — on this
 //! instance or any other that shares the database. An entry holding a current streak expires at
 //! the subject's next local midnight, when "today" moves without any write.
+//!
+//! **Shared tier** (optional, `STRIDE_REDIS_URL`): on a local miss the computation first looks
+//! in Redis under the same versioned key, and stores what it computes there. Because keys carry
+//! the version, a write on one instance is seen by every other on its next read, with no
+//! invalidation messages; a slow or dead Redis only costs a short timeout and a database read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use stride_cache::RedisTier;
 use stride_domain::{Activity, RunEdit, StatsScope, TimeZone, UserId, add_day, current_streak, remove_day};
 use stride_repository::{StatsRepo, StatsTotals, Store, UnitOfWork};
 use stride_workers::Deadline;
@@ -48,11 +54,21 @@ pub struct StatsConfig {
     pub cache_capacity: u64,
     /// Uncached computations allowed at once; each holds three connections.
     pub max_concurrent_computations: usize,
+    /// The shared Redis tier, if any.
+    pub redis_url: Option<String>,
+    /// Bounds every Redis interaction; past it, the database answers.
+    pub redis_timeout: Duration,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        Self { cache_ttl: Duration::from_secs(300), cache_capacity: 100_000, max_concurrent_computations: 3 }
+        Self {
+            cache_ttl: Duration::from_secs(300),
+            cache_capacity: 100_000,
+            max_concurrent_computations: 3,
+            redis_url: None,
+            redis_timeout: Duration::from_millis(100),
+        }
     }
 }
 
@@ -94,6 +110,8 @@ pub struct StatsService<S> {
     store: S,
     clock: Arc<dyn Clock>,
     cache: moka::future::Cache<CacheKey, Arc<Cached>>,
+    remote: Option<Arc<RedisTier>>,
+    cache_ttl: Duration,
     computations: Arc<Semaphore>,
     computed: Arc<AtomicU64>,
 }
@@ -104,6 +122,8 @@ impl<S: Clone> Clone for StatsService<S> {
             store: self.store.clone(),
             clock: self.clock.clone(),
             cache: self.cache.clone(),
+            remote: self.remote.clone(),
+            cache_ttl: self.cache_ttl,
             computations: self.computations.clone(),
             computed: self.computed.clone(),
         }
@@ -111,18 +131,28 @@ impl<S: Clone> Clone for StatsService<S> {
 }
 
 impl<S: Store> StatsService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, config: StatsConfig) -> Self {
+    /// Fails only on a malformed Redis URL; an unreachable Redis is not an error.
+    pub fn new(store: S, clock: Arc<dyn Clock>, config: StatsConfig) -> ServiceResult<Self> {
+        let remote = match &config.redis_url {
+            Some(url) => Some(Arc::new(
+                RedisTier::new(url, config.max_concurrent_computations * 4, config.redis_timeout)
+                    .map_err(|e| ServiceError::Invalid { field: "STRIDE_REDIS_URL", message: e })?,
+            )),
+            None => None,
+        };
         let cache = moka::future::Cache::builder()
             .max_capacity(config.cache_capacity)
             .expire_after(UntilMidnight { ttl: config.cache_ttl, clock: clock.clone() })
             .build();
-        Self {
+        Ok(Self {
             store,
             clock,
             cache,
+            remote,
+            cache_ttl: config.cache_ttl,
             computations: Arc::new(Semaphore::new(config.max_concurrent_computations.max(1))),
             computed: Arc::new(AtomicU64::new(0)),
-        }
+        })
     }
 
     /// How many uncached computations ran (each is three repository calls).
@@ -174,12 +204,44 @@ impl<S: Store> StatsService<S> {
             self.cache.invalidate(&key).await;
         }
         metrics::counter!("stats_cache_total", "result" => "miss").increment(1);
+        let remote_key = format!("stride:stats:v1:{user}:{}:{version}", scope.as_str());
         let computed = self
             .cache
-            .try_get_with(key, async { self.compute(deadline, user, scope, timezone).await.map(Arc::new) })
+            .try_get_with(key, async {
+                if let Some(shared) = self.read_remote(&remote_key, user).await {
+                    return Ok(Arc::new(shared));
+                }
+                let cached = self.compute(deadline, user, scope, timezone).await?;
+                self.write_remote(&remote_key, &cached).await;
+                Ok(Arc::new(cached))
+            })
             .await
             .map_err(|shared: Arc<ServiceError>| (*shared).clone())?;
         Ok(computed.stats.clone())
+    }
+
+    async fn read_remote(&self, key: &str, user: UserId) -> Option<Cached> {
+        let remote = self.remote.as_ref()?;
+        let found = remote.get(key).await.and_then(|bytes| serde_json::from_slice::<Wire>(&bytes).ok());
+        let result = match found {
+            Some(wire) if wire.valid_until > self.clock.now() => Some(wire.into_cached(user)),
+            _ => None,
+        };
+        metrics::counter!("stats_remote_cache_total", "result" => if result.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        result
+    }
+
+    async fn write_remote(&self, key: &str, cached: &Cached) {
+        let Some(remote) = &self.remote else { return };
+        let until_midnight = (cached.valid_until - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        let ttl = self.cache_ttl.min(until_midnight);
+        if ttl.is_zero() {
+            return;
+        }
+        if let Ok(bytes) = serde_json::to_vec(&Wire::from(cached)) {
+            remote.set(key, bytes, ttl).await;
+        }
     }
 
     async fn compute(
@@ -212,6 +274,50 @@ impl<S: Store> StatsService<S> {
             as_of: now,
         };
         Ok(Cached { stats, valid_until: timezone.next_midnight_after(now) })
+    }
+}
+
+/// How statistics travel through the shared tier.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire {
+    total_activities: u64,
+    total_distance_m: f64,
+    total_duration_s: u64,
+    current_streak_days: u32,
+    longest_streak_days: u32,
+    as_of: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+}
+
+impl From<&Cached> for Wire {
+    fn from(cached: &Cached) -> Self {
+        let s = &cached.stats;
+        Self {
+            total_activities: s.total_activities,
+            total_distance_m: s.total_distance_m,
+            total_duration_s: s.total_duration_s,
+            current_streak_days: s.current_streak_days,
+            longest_streak_days: s.longest_streak_days,
+            as_of: s.as_of,
+            valid_until: cached.valid_until,
+        }
+    }
+}
+
+impl Wire {
+    fn into_cached(self, user_id: UserId) -> Cached {
+        Cached {
+            stats: UserStats {
+                user_id,
+                total_activities: self.total_activities,
+                total_distance_m: self.total_distance_m,
+                total_duration_s: self.total_duration_s,
+                current_streak_days: self.current_streak_days,
+                longest_streak_days: self.longest_streak_days,
+                as_of: self.as_of,
+            },
+            valid_until: self.valid_until,
+        }
     }
 }
 

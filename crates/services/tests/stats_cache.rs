@@ -30,7 +30,8 @@ fn draft(day: u32) -> ActivityDraft {
 async fn concurrent_misses_share_one_computation_and_a_write_forces_a_new_one() {
     let db = TestDatabase::sqlite();
     let stride =
-        Stride::new(db.sqlite_store().await, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default());
+        Stride::new(db.sqlite_store().await, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default())
+            .unwrap();
     let registration = Registration {
         username: Username::parse("coalesce").unwrap(),
         password: Password::parse("correct horse battery").unwrap(),

@@ -40,7 +40,7 @@ macro_rules! both_backends {
 pub struct TestApp {
     pub base: String,
     pub client: Client,
-    pub db: TestDatabase,
+    pub db: Arc<TestDatabase>,
     pub in_flight: InFlight,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -62,7 +62,16 @@ impl TestApp {
     }
 
     async fn spawn_full(backend: Backend, tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
-        let db = TestDatabase::create(backend).await;
+        let db = Arc::new(TestDatabase::create(backend).await);
+        Self::spawn_on(db, tweak, clock).await
+    }
+
+    /// Another instance on the same database (several replicas behind one load balancer).
+    pub async fn spawn_sharing(db: Arc<TestDatabase>, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_on(db, tweak, Arc::new(SystemClock)).await
+    }
+
+    async fn spawn_on(db: Arc<TestDatabase>, tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),

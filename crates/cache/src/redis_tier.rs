@@ -1,0 +1,144 @@
+//! The optional shared cache tier: byte values in Redis, read through with short timeouts.
+//!
+//! It degrades, never fails: a slow or dead Redis makes `get` answer "miss" and `set` do
+//! nothing, so callers fall back to the database and clients see no error. Every such event
+//! is counted (`cache_remote_errors_total` in /metrics) and logged as a warning at most once
+//! per [`WARN_EVERY`], so an outage cannot flood the logs. Connections come from our own
+//! [`Pool`]; one that fails a command is discarded, and a fresh one is made on the next use —
+//! which is how the tier recovers by itself when Redis comes back.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use stride_workers::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::{Manager, Pool, PoolConfig};
+
+/// The quietest an outage can be: one warning per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+struct Connections {
+    client: redis::Client,
+    timeout: Duration,
+}
+
+impl Manager for Connections {
+    type Resource = redis::aio::MultiplexedConnection;
+    type Error = String;
+
+    async fn create(&self) -> Result<Self::Resource, String> {
+        match tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection()).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out connecting to Redis".into()),
+        }
+    }
+
+    async fn recycle(&self, connection: &mut Self::Resource) -> bool {
+        let ping = redis::cmd("PING");
+        matches!(tokio::time::timeout(self.timeout, ping.query_async::<String>(connection)).await, Ok(Ok(_)))
+    }
+}
+
+pub struct RedisTier {
+    pool: Pool<Connections>,
+    timeout: Duration,
+    errors: AtomicU64,
+    /// When the last warning was logged. A sync lock held for a comparison.
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl RedisTier {
+    /// `timeout` bounds every Redis interaction (connect, checkout, command).
+    pub fn new(url: &str, max_connections: usize, timeout: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+        let config = PoolConfig {
+            acquire_timeout: timeout,
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..PoolConfig::new(max_connections)
+        };
+        Ok(Self {
+            pool: Pool::new(Connections { client, timeout }, config),
+            timeout,
+            errors: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    /// The value under `key`; `None` on a miss *or* on any failure.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let result = self
+            .command(|mut connection, key| async move { connection.get::<_, Option<Vec<u8>>>(key).await }, key)
+            .await;
+        result.flatten()
+    }
+
+    /// Stores `value` for `ttl`, best effort.
+    pub async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        let seconds = ttl.as_secs().max(1);
+        self.command(
+            move |mut connection, key| async move { connection.set_ex::<_, _, ()>(key, value, seconds).await },
+            key,
+        )
+        .await;
+    }
+
+    /// How many Redis interactions failed or timed out since start.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    async fn command<T, F, Fut>(&self, run: F, key: &str) -> Option<T>
+    where
+        F: FnOnce(redis::aio::MultiplexedConnection, String) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let pooled = self.pool.acquire().await.map_err(|e| e.to_string())?;
+            // A multiplexed connection is a cheap handle: the command runs on a clone so the
+            // pooled one can be discarded if the command fails.
+            let outcome = tokio::time::timeout(self.timeout, run((*pooled).clone(), key.to_owned())).await;
+            match outcome {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => {
+                    pooled.discard();
+                    Err(e.to_string())
+                }
+                Err(_) => {
+                    pooled.discard();
+                    Err("Redis command timed out".to_owned())
+                }
+            }
+        };
+        match attempt.await {
+            Ok(value) => Some(value),
+            Err(why) => {
+                self.failed(&why);
+                None
+            }
+        }
+    }
+
+    fn failed(&self, why: &str) {
+        let total = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::counter!("cache_remote_errors_total").increment(1);
+        let now = Instant::now();
+        let should_warn = {
+            let mut last = self.last_warning.lock();
+            let due = last.is_none_or(|at| now.duration_since(at) >= WARN_EVERY);
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if should_warn {
+            tracing::warn!(
+                error = why,
+                failures_so_far = total,
+                "Redis cache tier unavailable; serving from the database"
+            );
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Two Stride instances sharing PostgreSQL and a Redis cache tier: a write on one is seen by the
+//! other at once, and a Redis that dies and comes back mid-run never costs a client an error.
+//! The Redis server is private to this test (its own port and directory), never the shared one.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{TestApp, run};
+use reqwest::StatusCode;
+use serde_json::Value;
+use stride_repository::testing::TestDatabase;
+
+struct PrivateRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, dir: tempfile::tempdir().unwrap(), child: None };
+        redis.launch();
+        redis
+    }
+
+    /// Starts redis-server and returns once it logs that it accepts connections.
+    fn launch(&mut self) {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--enable-debug-command", "yes"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-server is installed (Debian package redis-server)");
+        let stdout = child.stdout.take().unwrap();
+        let give_up = Instant::now() + Duration::from_secs(20);
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            assert!(Instant::now() < give_up, "redis-server did not start");
+            match lines.next() {
+                Some(Ok(line)) if line.contains("Ready to accept connections") => break,
+                Some(_) => {}
+                None => panic!("redis-server exited during start-up"),
+            }
+        }
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Freezes the server for `seconds` (it accepts connections but answers nothing).
+    fn freeze(&self, seconds: u32) -> std::thread::JoinHandle<()> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        std::thread::spawn(move || {
+            let _ = redis::cmd("DEBUG").arg("SLEEP").arg(seconds).query::<()>(&mut connection);
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn keys(&self) -> usize {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        redis::cmd("DBSIZE").query::<usize>(&mut connection).unwrap()
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn total(app: &TestApp, token: &str) -> u64 {
+    let response = app.get("/api/v1/me/stats", token).await;
+    assert_eq!(response.status(), StatusCode::OK, "stats never fail because of the cache tier");
+    response.json::<Value>().await.unwrap()["total_activities"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_agree_through_redis_outages() {
+    let mut redis = PrivateRedis::start();
+    let db = Arc::new(TestDatabase::postgres().await);
+    let url = redis.url();
+    let a = TestApp::spawn_sharing(db.clone(), |c| c.redis_url = Some(url.clone())).await;
+    let b = TestApp::spawn_sharing(db.clone(), |c| c.redis_url = Some(url.clone())).await;
+
+    let (token, _) = a.register("two_instances").await;
+    a.create_activity(&token, run("2026-03-01T08:00:00Z")).await;
+    assert_eq!(total(&b, &token).await, 1);
+    assert!(redis.keys() >= 1, "the computation was shared through Redis");
+    assert_eq!(total(&a, &token).await, 1);
+
+    // A write acknowledged by one instance is visible on the other's very next read.
+    b.create_activity(&token, run("2026-03-02T08:00:00Z")).await;
+    assert_eq!(total(&a, &token).await, 2);
+    assert_eq!(total(&b, &token).await, 2);
+
+    // Redis dies: both keep answering, from the database.
+    redis.stop();
+    assert_eq!(total(&a, &token).await, 2);
+    a.create_activity(&token, run("2026-03-03T08:00:00Z")).await;
+    assert_eq!(total(&b, &token).await, 3);
+    assert_eq!(total(&a, &token).await, 3);
+
+    // Redis comes back (empty): the tier reconnects by itself and is used again.
+    redis.launch();
+    b.create_activity(&token, run("2026-03-04T08:00:00Z")).await;
+    assert_eq!(total(&a, &token).await, 4);
+    assert_eq!(total(&b, &token).await, 4);
+    assert!(redis.keys() >= 1, "the recovered tier stores results again");
+
+    // Redis hangs: calls time out (100 ms) and the database answers; nobody sees an error.
+    let frozen = redis.freeze(2);
+    a.create_activity(&token, run("2026-03-05T08:00:00Z")).await;
+    assert_eq!(total(&b, &token).await, 5);
+    assert_eq!(total(&a, &token).await, 5);
+    frozen.join().unwrap();
+    let metrics = a.client.get(a.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("cache_remote_errors_total"), "the outage was counted");
+}
