@@ -25,6 +25,15 @@ macro_rules! scope_filter {
     };
 }
 
+/// Pairs each activity (`a`) with every scope (`s.scope`) that counts it.
+macro_rules! scopes_join {
+    () => {
+        "(SELECT 'owner' AS scope UNION ALL SELECT 'friends' UNION ALL SELECT 'public') s \
+         ON s.scope = 'owner' OR (s.scope = 'friends' AND a.visibility IN ('friends', 'public')) \
+         OR (s.scope = 'public' AND a.visibility = 'public')"
+    };
+}
+
 macro_rules! impl_repositories {
     ($db:ty, lock_clause = $lock:literal) => {
         impl $crate::UserRepo for $crate::SqlxUnitOfWork<$db> {
@@ -487,6 +496,45 @@ macro_rules! impl_repositories {
                 } else {
                     Err($crate::RepoError::Corrupt(format!("streak run edit {edit:?} matched {} rows", done.rows_affected())))
                 }
+            }
+
+            async fn rebuild_stats(&mut self, user: stride_domain::UserId) -> $crate::RepoResult<()> {
+                for table in [
+                    "DELETE FROM stats_totals WHERE user_id = $1",
+                    "DELETE FROM stats_days WHERE user_id = $1",
+                    "DELETE FROM stats_runs WHERE user_id = $1",
+                ] {
+                    run!(self, sqlx::query(table).bind(user.as_uuid()), execute)?;
+                }
+                // The same statements as the backfill in migration 0002, for one user.
+                let totals = sqlx::query(concat!(
+                    "INSERT INTO stats_totals (user_id, scope, activity_count, distance_mm, duration_s) \
+                     SELECT a.user_id, s.scope, count(*), sum(CAST(round(a.distance_m * 1000) AS BIGINT)), sum(a.duration_s) \
+                     FROM activities a JOIN ",
+                    scopes_join!(),
+                    " WHERE a.user_id = $1 GROUP BY a.user_id, s.scope"
+                ))
+                .bind(user.as_uuid());
+                run!(self, totals, execute)?;
+                let days = sqlx::query(concat!(
+                    "INSERT INTO stats_days (user_id, scope, local_day, activity_count) \
+                     SELECT a.user_id, s.scope, a.local_day, count(*) FROM activities a JOIN ",
+                    scopes_join!(),
+                    " WHERE a.user_id = $1 GROUP BY a.user_id, s.scope, a.local_day"
+                ))
+                .bind(user.as_uuid());
+                run!(self, days, execute)?;
+                let runs = sqlx::query(
+                    "INSERT INTO stats_runs (user_id, scope, start_day, end_day, length) \
+                     SELECT user_id, scope, min(local_day), max(local_day), max(local_day) - min(local_day) + 1 \
+                     FROM (SELECT user_id, scope, local_day, \
+                                  local_day - ROW_NUMBER() OVER (PARTITION BY user_id, scope ORDER BY local_day) AS island \
+                           FROM stats_days WHERE user_id = $1) days \
+                     GROUP BY user_id, scope, island",
+                )
+                .bind(user.as_uuid());
+                run!(self, runs, execute)?;
+                Ok(())
             }
 
             async fn scan_count(&mut self, user: stride_domain::UserId, scope: stride_domain::StatsScope) -> $crate::RepoResult<i64> {

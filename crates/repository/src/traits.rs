@@ -205,6 +205,9 @@ pub trait StatsRepo {
         edit: RunEdit,
     ) -> impl Future<Output = RepoResult<()>> + Send;
 
+    /// Recomputes all of the user's aggregates from the activities table (repair, bulk loads).
+    fn rebuild_stats(&mut self, user: UserId) -> impl Future<Output = RepoResult<()>> + Send;
+
     /// The seed's scan-based queries over `activities` — cost grows with history. Kept as the
     /// benchmark baseline and as the independent recount the maintained aggregates are checked
     /// against.

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use stride_domain::{
+use stride_domain::{StatsScope, streaks_from_days, 
     Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving, Sport, StartedAt,
     TimeZone, Title, User, UserId, Username, Visibility,
 };
 use stride_repository::testing::TestDatabase;
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, Store, UnitOfWork, UserRepo,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, StatsRepo, Store, UnitOfWork, UserRepo,
 };
 use stride_workers::Deadline;
 
@@ -51,6 +51,7 @@ contract!(
     idempotency_keys_are_per_user_and_expire,
     concurrent_writers_all_commit,
     finished_units_of_work_return_their_connection_to_the_pool,
+    rebuilt_statistics_equal_a_scan_of_the_activities,
 );
 
 fn deadline() -> Deadline {
@@ -362,4 +363,33 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
     for pool in store.pool_stats() {
         assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
     }
+}
+
+async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let mut uow = store.write(deadline()).await.unwrap();
+    for (n, day) in [1, 2, 2, 3, 7, 8, 10, 11, 12, 13].into_iter().enumerate() {
+        let mut activity = activity(alice.id, &format!("2026-03-{day:02}T0{}:00:00+02:00", n % 9), "");
+        activity.visibility = [Visibility::Private, Visibility::Friends, Visibility::Public][n % 3];
+        uow.insert_activity(&activity).await.unwrap();
+    }
+    uow.rebuild_stats(alice.id).await.unwrap();
+    uow.commit().await.unwrap();
+
+    let mut uow = store.read(deadline()).await.unwrap();
+    let today = stride_domain::LocalDate::new(chrono::NaiveDate::from_ymd_opt(2026, 3, 13).unwrap()).day_number();
+    for scope in StatsScope::ALL {
+        let totals = uow.stats_totals(alice.id, scope).await.unwrap();
+        assert_eq!(totals.activities, uow.scan_count(alice.id, scope).await.unwrap(), "{scope:?}");
+        assert_eq!(totals.distance_mm, uow.scan_distance_mm(alice.id, scope).await.unwrap(), "{scope:?}");
+        assert_eq!(totals.duration_s, uow.scan_duration_s(alice.id, scope).await.unwrap(), "{scope:?}");
+        let days = uow.scan_active_days(alice.id, scope).await.unwrap();
+        let (current, longest) = streaks_from_days(&days, today);
+        let latest = uow.latest_run_starting_by(alice.id, scope, today).await.unwrap();
+        let stored_longest = uow.longest_run(alice.id, scope).await.unwrap().map_or(0, |r| r.len());
+        assert_eq!((stride_domain::current_streak(latest, today), stored_longest), (current, longest), "{scope:?}");
+    }
+    let owner = uow.stats_totals(alice.id, StatsScope::Owner).await.unwrap();
+    assert_eq!(owner.activities, 10);
+    assert_eq!(streaks_from_days(&uow.scan_active_days(alice.id, StatsScope::Owner).await.unwrap(), today), (4, 4));
 }

@@ -244,6 +244,18 @@ impl<S: Store> StatsService<S> {
         }
     }
 
+    /// Computes without the cache (for benchmarks and diagnostics); still bounded by the
+    /// concurrency limit and the deadline.
+    pub async fn compute_uncached(
+        &self,
+        deadline: Deadline,
+        user: UserId,
+        scope: StatsScope,
+        timezone: TimeZone,
+    ) -> ServiceResult<UserStats> {
+        Ok(self.compute(deadline, user, scope, timezone).await?.stats)
+    }
+
     async fn compute(
         &self,
         deadline: Deadline,

@@ -1,0 +1,139 @@
+//! Statistics benchmarks behind the gates of `cargo xtask bench` (see README, "Benchmarks").
+//!
+//! For users with 1k, 10k and 100k activities (the largest spread over more than 10,000 local
+//! dates), on SQLite and PostgreSQL:
+//! - `stats_scan_<db>/{sequential,concurrent}/<n>`: the seed's experiment — four scan queries
+//!   over the activities table (count, sum of distance, sum of duration, active days for the
+//!   streaks), one after another versus all at once, each on its own pooled connection;
+//! - `stats_production_<db>/uncached/<n>`: what Stride runs — three O(1) reads of the
+//!   maintained aggregates, concurrently;
+//! - `stats_cache_hit_<db>/own`: a cached read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use stride_domain::{
+    Activity, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving, Sport, StartedAt, StatsScope, TimeZone,
+    Title, User, UserId, Username, Visibility, streaks_from_days,
+};
+use stride_repository::testing::TestDatabase;
+use stride_repository::{ActivityRepo, StatsRepo, Store, UnitOfWork, UserRepo};
+use stride_services::{StatsConfig, StatsService, SystemClock};
+use stride_workers::Deadline;
+
+const SIZES: [u64; 3] = [1_000, 10_000, 100_000];
+const DAYS: u64 = 12_000;
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(120))
+}
+
+fn epoch_day_zero() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("1995-01-01T07:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+/// A user with `n` activities over up to 12,000 days, with a gap every 17th day.
+async fn seed<S: Store>(store: &S, n: u64) -> UserId {
+    let username = Username::parse(&format!("bench_{n}")).unwrap();
+    let user = User {
+        id: UserId::new(),
+        display_name: DisplayName::from_username(&username),
+        username,
+        timezone: TimeZone::utc(),
+        created_at: Utc::now(),
+    };
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_user(&user, "not a real hash").await.unwrap();
+    for i in 0..n {
+        let mut day = (i * 37) % DAYS;
+        if day % 17 == 0 {
+            day += 1;
+        }
+        let started = epoch_day_zero() + TimeDelta::days(day as i64);
+        let draft = ActivityDraft {
+            sport: Sport::Run,
+            title: Title::default(),
+            started_at: StartedAt::new(started.fixed_offset()),
+            duration: Moving::from_seconds(1800 + (i % 600) as i64).unwrap(),
+            distance: Distance::from_metres(5000.0 + (i % 1000) as f64).unwrap(),
+            visibility: [Visibility::Private, Visibility::Friends, Visibility::Public][(i % 3) as usize],
+        };
+        uow.insert_activity(&Activity::create(ActivityId::new(), user.id, draft, Utc::now())).await.unwrap();
+    }
+    uow.rebuild_stats(user.id).await.unwrap();
+    uow.commit().await.unwrap();
+    user.id
+}
+
+async fn scan_sequential<S: Store>(store: &S, user: UserId, today: i32) -> (i64, i64, i64, (u32, u32)) {
+    let scope = StatsScope::Owner;
+    let count = store.read(deadline()).await.unwrap().scan_count(user, scope).await.unwrap();
+    let distance = store.read(deadline()).await.unwrap().scan_distance_mm(user, scope).await.unwrap();
+    let duration = store.read(deadline()).await.unwrap().scan_duration_s(user, scope).await.unwrap();
+    let days = store.read(deadline()).await.unwrap().scan_active_days(user, scope).await.unwrap();
+    (count, distance, duration, streaks_from_days(&days, today))
+}
+
+async fn scan_concurrent<S: Store>(store: &S, user: UserId, today: i32) -> (i64, i64, i64, (u32, u32)) {
+    let scope = StatsScope::Owner;
+    let (count, distance, duration, days) = tokio::try_join!(
+        async { store.read(deadline()).await?.scan_count(user, scope).await },
+        async { store.read(deadline()).await?.scan_distance_mm(user, scope).await },
+        async { store.read(deadline()).await?.scan_duration_s(user, scope).await },
+        async { store.read(deadline()).await?.scan_active_days(user, scope).await },
+    )
+    .unwrap();
+    (count, distance, duration, streaks_from_days(&days, today))
+}
+
+fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S) {
+    let stats = StatsService::new(store.clone(), Arc::new(SystemClock), StatsConfig::default()).unwrap();
+    let today = stride_domain::LocalDate::new(Utc::now().date_naive()).day_number();
+    let users: Vec<(u64, UserId)> = SIZES.iter().map(|&n| (n, rt.block_on(seed(&store, n)))).collect();
+
+    let mut scans = c.benchmark_group(format!("stats_scan_{name}"));
+    scans.sample_size(10);
+    for &(n, user) in &users {
+        // Both must agree before either is timed.
+        assert_eq!(rt.block_on(scan_sequential(&store, user, today)), rt.block_on(scan_concurrent(&store, user, today)));
+        scans.bench_with_input(BenchmarkId::new("sequential", n), &user, |b, &user| {
+            b.to_async(rt).iter(|| scan_sequential(&store, user, today))
+        });
+        scans.bench_with_input(BenchmarkId::new("concurrent", n), &user, |b, &user| {
+            b.to_async(rt).iter(|| scan_concurrent(&store, user, today))
+        });
+    }
+    scans.finish();
+
+    let mut production = c.benchmark_group(format!("stats_production_{name}"));
+    for &(n, user) in &users {
+        let computed = rt.block_on(stats.compute_uncached(deadline(), user, StatsScope::Owner, TimeZone::utc())).unwrap();
+        assert_eq!(computed.total_activities, n);
+        production.bench_with_input(BenchmarkId::new("uncached", n), &user, |b, &user| {
+            b.to_async(rt).iter(|| stats.compute_uncached(deadline(), user, StatsScope::Owner, TimeZone::utc()))
+        });
+    }
+    production.finish();
+
+    let (_, largest) = users[users.len() - 1];
+    let mut hits = c.benchmark_group(format!("stats_cache_hit_{name}"));
+    rt.block_on(stats.own(deadline(), largest, TimeZone::utc(), 0)).unwrap();
+    hits.bench_function("own", |b| b.to_async(rt).iter(|| stats.own(deadline(), largest, TimeZone::utc(), 0)));
+    hits.finish();
+}
+
+fn stats(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sqlite = TestDatabase::sqlite();
+    let store = rt.block_on(sqlite.sqlite_store());
+    backend(c, &rt, "sqlite", store);
+    let postgres = rt.block_on(TestDatabase::postgres());
+    let store = rt.block_on(postgres.postgres_store());
+    backend(c, &rt, "postgres", store.clone());
+    rt.block_on(store.close());
+}
+
+criterion_group!(benches, stats);
+criterion_main!(benches);
