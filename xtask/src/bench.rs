@@ -23,6 +23,24 @@ enum Bound {
 
 const GATES: &[Gate] = &[
     Gate {
+        name: "stats, seed's 4 scan queries at 10k on PostgreSQL: concurrent speedup",
+        numerator: "stats_scan_postgres/sequential/10000",
+        denominator: "stats_scan_postgres/concurrent/10000",
+        bound: Bound::AtLeast(1.5),
+    },
+    Gate {
+        name: "stats, production path on SQLite: 100k activities vs 1k",
+        numerator: "stats_production_sqlite/uncached/100000",
+        denominator: "stats_production_sqlite/uncached/1000",
+        bound: Bound::AtMost(2.0),
+    },
+    Gate {
+        name: "stats, production path on PostgreSQL: 100k activities vs 1k",
+        numerator: "stats_production_postgres/uncached/100000",
+        denominator: "stats_production_postgres/uncached/1000",
+        bound: Bound::AtMost(2.0),
+    },
+    Gate {
         name: "map_concurrent limit 5: speedup over sequential 1 ms calls",
         numerator: "fan_out/sequential",
         denominator: "fan_out/map_concurrent/5",
@@ -57,12 +75,37 @@ const GATES: &[Gate] = &[
 pub fn bench(quick: bool) -> Result<(), String> {
     let timing: &[&str] =
         if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
-    for (krate, bench) in [("stride-workers", "workers"), ("stride-cache", "pool")] {
+    let postgres = crate::services::Postgres::ensure()?;
+    for (krate, bench) in [("stride-workers", "workers"), ("stride-cache", "pool"), ("stride-services", "stats")] {
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.current_dir(project_root()).args(["bench", "-p", krate, "--bench", bench, "--"]).args(timing);
+        command
+            .current_dir(project_root())
+            .env("STRIDE_TEST_DATABASE_URL", &postgres.url)
+            .args(["bench", "-p", krate, "--bench", bench, "--"])
+            .args(timing);
         run(&mut command)?;
     }
-    report(&project_root().join("target/criterion"))
+    let criterion = report(&project_root().join("target/criterion"));
+    let http = http_gate();
+    criterion.and(http)
+}
+
+/// Cached `GET /me/stats` against `GET /me` over real HTTP (see `load.rs`).
+fn http_gate() -> Result<(), String> {
+    const AT_LEAST: f64 = 0.70;
+    let (me, stats) = crate::load::stats_vs_me()?;
+    let ratio = stats / me;
+    let ok = ratio >= AT_LEAST;
+    println!(
+        "{:<62} {:>12} {:>12} {:>8.2} {:>10}  {}",
+        "HTTP: cached GET /me/stats req/s relative to GET /me",
+        format!("{stats:.0}/s"),
+        format!("{me:.0}/s"),
+        ratio,
+        format!(">= {AT_LEAST:.2}"),
+        if ok { "ok" } else { "FAILED" }
+    );
+    if ok { Ok(()) } else { Err(format!("HTTP gate failed: /me/stats at {ratio:.2} of /me")) }
 }
 
 fn median_ns(criterion: &Path, id: &str) -> Result<f64, String> {

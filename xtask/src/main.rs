@@ -6,6 +6,7 @@
 mod bench;
 mod gates;
 mod layers;
+mod load;
 mod services;
 
 use std::process::{Command, ExitCode};

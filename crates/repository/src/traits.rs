@@ -219,4 +219,12 @@ pub trait StatsRepo {
         user: UserId,
         scope: StatsScope,
     ) -> impl Future<Output = RepoResult<Vec<i32>>> + Send;
+    /// (current, longest) streak computed by the database itself (gaps and islands over the
+    /// distinct local days), as the seed's fourth query did.
+    fn scan_streaks(
+        &mut self,
+        user: UserId,
+        scope: StatsScope,
+        today: i32,
+    ) -> impl Future<Output = RepoResult<(u32, u32)>> + Send;
 }

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use stride_domain::{StatsScope, streaks_from_days, 
+use stride_domain::{
     Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving, Sport, StartedAt,
-    TimeZone, Title, User, UserId, Username, Visibility,
+    StatsScope, TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
 };
 use stride_repository::testing::TestDatabase;
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, StatsRepo, Store, UnitOfWork, UserRepo,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, StatsRepo, Store, UnitOfWork,
+    UserRepo,
 };
 use stride_workers::Deadline;
 
@@ -388,6 +389,11 @@ async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
         let latest = uow.latest_run_starting_by(alice.id, scope, today).await.unwrap();
         let stored_longest = uow.longest_run(alice.id, scope).await.unwrap().map_or(0, |r| r.len());
         assert_eq!((stride_domain::current_streak(latest, today), stored_longest), (current, longest), "{scope:?}");
+        assert_eq!(
+            uow.scan_streaks(alice.id, scope, today).await.unwrap(),
+            (current, longest),
+            "SQL streaks, {scope:?}"
+        );
     }
     let owner = uow.stats_totals(alice.id, StatsScope::Owner).await.unwrap();
     assert_eq!(owner.activities, 10);
