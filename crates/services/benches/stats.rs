@@ -48,7 +48,7 @@ async fn seed<S: Store>(store: &S, n: u64) -> UserId {
     uow.insert_user(&user, "not a real hash").await.unwrap();
     for i in 0..n {
         let mut day = (i * 37) % DAYS;
-        if day % 17 == 0 {
+        if day.is_multiple_of(17) {
             day += 1;
         }
         let started = epoch_day_zero() + TimeDelta::days(day as i64);
