@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-#[tokio::main]
+// Paused time: sleeps complete in deadline order instantly and deterministically.
+#[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
     let mut set = JoinSet::new();
     for worker in 0..5u64 {

@@ -25,7 +25,8 @@ async fn handler(deadline: Deadline) -> Result<Vec<&'static str>, DeadlineExceed
     Ok(vec![first, second])
 }
 
-#[tokio::main]
+// Paused time: sleeps complete in deadline order instantly and deterministically.
+#[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
     assert_eq!(handler(Deadline::after(Duration::from_millis(200))).await, Ok(vec!["rows", "rows"]));
     // 50 ms is enough for the first call, not for both: the second is cut off.
