@@ -98,14 +98,7 @@ async fn an_evening_activity_west_of_utc_counts_for_its_local_date(backend: Back
 async fn changing_time_zone_moves_only_today(backend: Backend) {
     let clock = ManualClock::new(at("2026-03-10T12:00:00Z"));
     let app = TestApp::spawn_with_clock(backend, clock).await;
-    let response = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"username": "kiribati", "password": "correct horse battery", "timezone": "Pacific/Kiritimati"}),
-        )
-        .await;
-    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = app.register_in("kiribati", "Pacific/Kiritimati").await;
     // In Kiritimati (UTC+14) it is already 11 March: the 9th is two days ago.
     activity_at(&app, &token, "2026-03-09T10:00:00+14:00").await;
     assert_eq!(streaks(&stats(&app, &token).await), (0, 1));
@@ -121,14 +114,7 @@ async fn streaks_across_a_dst_change_are_unbroken(backend: Backend) {
     // Paris springs forward on 29 March 2026 (02:00 → 03:00): that day has 23 hours.
     let clock = ManualClock::new(at("2026-03-30T08:00:00Z"));
     let app = TestApp::spawn_with_clock(backend, clock).await;
-    let response = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"username": "parisien", "password": "correct horse battery", "timezone": "Europe/Paris"}),
-        )
-        .await;
-    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = app.register_in("parisien", "Europe/Paris").await;
     for start in ["2026-03-28T22:30:00+01:00", "2026-03-29T03:30:00+02:00", "2026-03-30T00:30:00+02:00"] {
         activity_at(&app, &token, start).await;
     }
@@ -139,14 +125,7 @@ async fn a_cached_current_streak_expires_at_local_midnight(backend: Backend) {
     // 23:00 in Tokyo on 10 March.
     let clock = ManualClock::new(at("2026-03-10T14:00:00Z"));
     let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
-    let response = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"username": "tokyo", "password": "correct horse battery", "timezone": "Asia/Tokyo"}),
-        )
-        .await;
-    let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = app.register_in("tokyo", "Asia/Tokyo").await;
     activity_at(&app, &token, "2026-03-10T20:00:00+09:00").await;
     let first = stats(&app, &token).await;
     assert_eq!(streaks(&first), (1, 1));

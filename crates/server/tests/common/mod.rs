@@ -140,6 +140,14 @@ impl TestApp {
         (body["token"].as_str().unwrap().to_owned(), body["user"].clone())
     }
 
+    /// Registers `username` living in `timezone` and returns the token.
+    pub async fn register_in(&self, username: &str, timezone: &str) -> String {
+        let body = json!({"username": username, "password": "correct horse battery", "timezone": timezone});
+        let response = self.post("/api/v1/auth/register", None, body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
+        response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn create_activity(&self, token: &str, body: Value) -> Value {
         let response = self.post("/api/v1/activities", Some(token), body).await;
         assert_eq!(response.status(), StatusCode::CREATED);
