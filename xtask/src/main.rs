@@ -27,7 +27,7 @@ commands:
   race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
   examples  run every example of the concurrency tour (each asserts what it teaches)
   bench     criterion benchmarks with ratio gates (--quick for CI)
-  stress    the stress loops of workers and cache with many iterations (--iterations N, default 300)
+  stress    the stress loops of workers and cache with many iterations (--iterations N, default 5000)
 ";
 
 fn main() -> ExitCode {
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Some("race") => gates::race(),
         Some("examples") => examples(),
         Some("bench") => bench::bench(args.iter().any(|a| a == "--quick")),
-        Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(300)),
+        Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000)),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -65,7 +65,7 @@ fn ci() -> Result<(), String> {
         stages.run("layers", || layers::check(&project_root()))?;
         stages.run("tests", test)?;
         stages.run("examples", examples)?;
-        stages.run("stress", || gates::stress(200))?;
+        stages.run("stress", || gates::stress(2_000))?;
         stages.run("loom", || gates::loom(true))?;
         stages.run("race", gates::race)?;
         stages.run("bench", || bench::bench(true))?;
