@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use stride_services::{Store, Stride};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -83,7 +84,10 @@ pub fn router<S: Store>(
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
         .route_layer(middleware::from_fn(mw::record_metrics))
+        // Bodies that announce their size are refused from the header alone, before a byte of
+        // them is read; chunked bodies are cut off by the extractor's limit as they stream in.
         .layer(DefaultBodyLimit::max(config.json_body_limit))
+        .layer(RequestBodyLimitLayer::new(config.json_body_limit))
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(mw::ensure_error_envelope))
