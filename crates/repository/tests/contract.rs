@@ -249,13 +249,13 @@ async fn a_dropped_unit_of_work_rolls_back_every_repository<S: Store>(store: S) 
     uow.commit().await.unwrap();
 }
 
-/// A statement that takes about a second on either engine.
+/// A statement that takes well over the deadline below on either engine.
 const SLOW_SQL: &[(&str, &str)] = &[
     (
         "sqlite",
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) SELECT count(*) FROM c",
     ),
-    ("postgres", "SELECT pg_sleep(1.5)"),
+    ("postgres", "SELECT pg_sleep(5)"),
 ];
 
 async fn a_unit_of_work_that_overruns_its_deadline_times_out_and_leaves_the_pool_usable<S: Store>(store: S)
@@ -265,7 +265,9 @@ where
     let alice = insert_user(&store, "alice").await;
     let slow = SLOW_SQL.iter().find(|(b, _)| *b == store.backend().name()).unwrap().1;
 
-    let mut uow = store.write(Deadline::after(Duration::from_millis(150))).await.unwrap();
+    // Generous enough for BEGIN and the insert on a loaded machine; only the slow statement
+    // can overrun it.
+    let mut uow = store.write(Deadline::after(Duration::from_millis(750))).await.unwrap();
     uow.insert_activity(&activity(alice.id, "2026-03-01T08:00:00Z", "half done")).await.unwrap();
     let err = uow.raw(slow).await.unwrap_err();
     assert!(matches!(err, RepoError::Timeout), "{err:?}");

@@ -70,7 +70,8 @@ async fn an_in_flight_request_completes_during_graceful_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_deadline_gets_504_and_changes_nothing() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.request_timeout_ms = 300).await;
+    // Long enough for registration on a loaded machine; only the blocked write can reach it.
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.request_timeout_ms = 2_000).await;
     let (token, _) = app.register("yuri").await;
     let mut lock = hold_write_lock(&app).await;
 
