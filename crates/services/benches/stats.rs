@@ -122,11 +122,85 @@ fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str
     }
     production.finish();
 
+    // The gates use medians of interleaved rounds (A, B, A, B, …), so drift on a shared machine
+    // hits both sides of a ratio alike.
+    for &(n, user) in &users {
+        let (sequential, concurrent) = interleaved(
+            rt,
+            || scan_sequential(&store, user, today),
+            || scan_concurrent(&store, user, today),
+            if n >= 100_000 { 3 } else { 20 },
+        );
+        record(&format!("stats_scan_{name}/sequential/{n}"), sequential);
+        record(&format!("stats_scan_{name}/concurrent/{n}"), concurrent);
+    }
+    let (small, large) = (users[0].1, users[users.len() - 1].1);
+    let (at_1k, at_100k) = interleaved(
+        rt,
+        || stats.compute_uncached(deadline(), small, StatsScope::Owner, TimeZone::utc()),
+        || stats.compute_uncached(deadline(), large, StatsScope::Owner, TimeZone::utc()),
+        200,
+    );
+    record(&format!("stats_production_{name}/uncached/1000"), at_1k);
+    record(&format!("stats_production_{name}/uncached/100000"), at_100k);
+
     let (_, largest) = users[users.len() - 1];
     let mut hits = c.benchmark_group(format!("stats_cache_hit_{name}"));
     rt.block_on(stats.own(deadline(), largest, TimeZone::utc(), 0)).unwrap();
     hits.bench_function("own", |b| b.to_async(rt).iter(|| stats.own(deadline(), largest, TimeZone::utc(), 0)));
     hits.finish();
+}
+
+const ROUNDS: usize = 7;
+
+/// Median (over `ROUNDS` alternating rounds) of the mean time per call of `a` and of `b`.
+fn interleaved<A, B, FA, FB, TA, TB>(rt: &tokio::runtime::Runtime, a: A, b: B, calls: u32) -> (f64, f64)
+where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: std::future::Future<Output = TA>,
+    FB: std::future::Future<Output = TB>,
+{
+    let time = |run: &dyn Fn()| {
+        let started = std::time::Instant::now();
+        run();
+        started.elapsed().as_nanos() as f64 / f64::from(calls)
+    };
+    let (mut times_a, mut times_b) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        times_a.push(time(&|| {
+            rt.block_on(async {
+                for _ in 0..calls {
+                    std::hint::black_box(a().await);
+                }
+            })
+        }));
+        times_b.push(time(&|| {
+            rt.block_on(async {
+                for _ in 0..calls {
+                    std::hint::black_box(b().await);
+                }
+            })
+        }));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(times_a), median(times_b))
+}
+
+/// Writes a measurement where `cargo xtask bench` reads gates from, in criterion's layout
+/// (`target/criterion/interleaved/<id>/new/estimates.json`, median in nanoseconds).
+fn record(id: &str, median_ns: f64) {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("criterion/interleaved").join(id).join("new");
+    std::fs::create_dir_all(&dir).expect("create the interleaved results directory");
+    let json = format!("{{\"median\":{{\"point_estimate\":{median_ns}}}}}");
+    std::fs::write(dir.join("estimates.json"), json).expect("write interleaved result");
+    println!("interleaved {id}: {:.1} µs (median of {ROUNDS} alternating rounds)", median_ns / 1000.0);
 }
 
 fn stats(c: &mut Criterion) {
