@@ -77,12 +77,9 @@ impl Run {
         Self { start: day, end: day }
     }
 
-    pub fn len(&self) -> u32 {
+    /// How many consecutive days the run covers (at least one).
+    pub fn days(&self) -> u32 {
         (self.end - self.start + 1) as u32
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -144,7 +141,7 @@ pub fn streaks_from_days(days: &[i32], today: i32) -> (u32, u32) {
             _ => runs.push(Run::day(day)),
         }
     }
-    let longest = runs.iter().map(Run::len).max().unwrap_or(0);
+    let longest = runs.iter().map(Run::days).max().unwrap_or(0);
     let latest_by_today = runs.iter().rev().find(|run| run.start <= today).copied();
     (current_streak(latest_by_today, today), longest)
 }

@@ -463,7 +463,7 @@ macro_rules! impl_repositories {
                         .bind(scope.as_str())
                         .bind(run.start)
                         .bind(run.end)
-                        .bind(run.len() as i32);
+                        .bind(run.days() as i32);
                         run!(self, query, execute)?
                     }
                     stride_domain::RunEdit::Delete(run) => {
@@ -487,7 +487,7 @@ macro_rules! impl_repositories {
                         .bind(old.end)
                         .bind(new.start)
                         .bind(new.end)
-                        .bind(new.len() as i32);
+                        .bind(new.days() as i32);
                         run!(self, query, execute)?
                     }
                 };

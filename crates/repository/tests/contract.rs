@@ -389,7 +389,7 @@ async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
         let days = uow.scan_active_days(alice.id, scope).await.unwrap();
         let (current, longest) = streaks_from_days(&days, today);
         let latest = uow.latest_run_starting_by(alice.id, scope, today).await.unwrap();
-        let stored_longest = uow.longest_run(alice.id, scope).await.unwrap().map_or(0, |r| r.len());
+        let stored_longest = uow.longest_run(alice.id, scope).await.unwrap().map_or(0, |r| r.days());
         assert_eq!((stride_domain::current_streak(latest, today), stored_longest), (current, longest), "{scope:?}");
         assert_eq!(
             uow.scan_streaks(alice.id, scope, today).await.unwrap(),

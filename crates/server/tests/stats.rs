@@ -249,7 +249,7 @@ async fn assert_recount<S: Store>(app: &TestApp, store: S, users: &[(String, Use
             );
             let days = uow.scan_active_days(*user, scope).await.unwrap();
             let (current, longest) = streaks_from_days(&days, today);
-            let stored_longest = uow.longest_run(*user, scope).await.unwrap().map_or(0, |r| r.len());
+            let stored_longest = uow.longest_run(*user, scope).await.unwrap().map_or(0, |r| r.days());
             let latest = uow.latest_run_starting_by(*user, scope, today).await.unwrap();
             assert_eq!((stride_domain::current_streak(latest, today), stored_longest), (current, longest), "{scope:?}");
             if scope == StatsScope::Owner {

@@ -282,7 +282,7 @@ impl<S: Store> StatsService<S> {
             total_distance_m: totals.distance_mm as f64 / 1000.0,
             total_duration_s: totals.duration_s.max(0) as u64,
             current_streak_days: current_streak(latest_run, today),
-            longest_streak_days: longest_run.map_or(0, |run| run.len()),
+            longest_streak_days: longest_run.map_or(0, |run| run.days()),
             as_of: now,
         };
         Ok(Cached { stats, valid_until: timezone.next_midnight_after(now) })
