@@ -34,10 +34,18 @@ pub struct StoreConfig {
     pub max_connections: u32,
     /// The longest any single unit of work may take, even if the caller's deadline is later.
     pub statement_timeout: Duration,
+    /// PostgreSQL: a pooled connection idle at least this long is pinged before it is handed
+    /// out (one used more recently was pinged by sqlx as it came back to the pool).
+    pub ping_idle_after: Duration,
 }
 
 impl StoreConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 10, statement_timeout: Duration::from_secs(5) }
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            statement_timeout: Duration::from_secs(5),
+            ping_idle_after: Duration::from_secs(1),
+        }
     }
 }

@@ -8,13 +8,37 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres};
+use sqlx::{AssertSqlSafe, Connection, Postgres};
 use stride_workers::Deadline;
 
 use crate::tx::bounded;
 use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, StoreConfig};
 
 impl_repositories!(Postgres, lock_clause = " FOR UPDATE");
+
+impl SqlxUnitOfWork<Postgres> {
+    /// The user's distinct local days, ascending, as one array: the index hands them over
+    /// sorted, and one array costs a fraction of what ten thousand result rows cost to send
+    /// and decode. `DISTINCT` stays in SQL: with several activities a day (100k activities over
+    /// 11k days in the benchmark) it is cheaper to drop repeats before they are sent.
+    pub(crate) async fn active_days_ascending(
+        &mut self,
+        user: stride_domain::UserId,
+        scope: stride_domain::StatsScope,
+    ) -> RepoResult<Vec<i32>> {
+        // `ORDER BY` inside `array_agg` rather than in the subquery: SQL promises the order only
+        // there, and the index already supplies it.
+        let query = sqlx::query_as::<_, (Option<Vec<i32>>,)>(concat!(
+            "SELECT array_agg(local_day ORDER BY local_day) FROM (SELECT DISTINCT local_day FROM activities \
+             WHERE user_id = $1 AND ",
+            scope_filter!(),
+            ") AS days"
+        ))
+        .bind(user.as_uuid())
+        .bind(scope.as_str());
+        Ok(run!(self, query, fetch_one)?.0.unwrap_or_default())
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -24,9 +48,23 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(config: &StoreConfig) -> RepoResult<Self> {
+        let ping_idle_after = config.ping_idle_after;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.statement_timeout)
+            // sqlx pings every connection as it returns to the pool, so one released a moment
+            // ago is known alive, and pinging it again on acquire would put a round trip in
+            // front of every unit of work. Only one that sat idle (a server restart, an idle
+            // killer) is checked again; a dead one is replaced before anyone gets it.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= ping_idle_after {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(&config.url)
             .await?;
         Ok(Self { pool, statement_timeout: config.statement_timeout })

@@ -581,48 +581,19 @@ macro_rules! impl_repositories {
                 user: stride_domain::UserId,
                 scope: stride_domain::StatsScope,
             ) -> $crate::RepoResult<Vec<i32>> {
-                let query = sqlx::query_as::<_, (i32,)>(concat!(
-                    "SELECT DISTINCT local_day FROM activities WHERE user_id = $1 AND ",
-                    scope_filter!(),
-                    " ORDER BY local_day"
-                ))
-                .bind(user.as_uuid())
-                .bind(scope.as_str());
-                Ok(run!(self, query, fetch_all)?.into_iter().map(|(day,)| day).collect())
+                self.active_days_ascending(user, scope).await
             }
 
+            /// The days come from the database, the rule from the domain: one definition of a
+            /// streak, which the maintained runs are also checked against.
             async fn scan_streaks(
                 &mut self,
                 user: stride_domain::UserId,
                 scope: stride_domain::StatsScope,
                 today: i32,
             ) -> $crate::RepoResult<(u32, u32)> {
-                self.scan_streaks_impl(user, scope, today).await
-            }
-        }
-
-        impl $crate::SqlxUnitOfWork<$db> {
-            async fn scan_streaks_impl(
-                &mut self,
-                user: stride_domain::UserId,
-                scope: stride_domain::StatsScope,
-                today: i32,
-            ) -> $crate::RepoResult<(u32, u32)> {
-                let query = sqlx::query_as::<_, (i64, i64)>(concat!(
-                    "WITH days AS (SELECT DISTINCT local_day FROM activities WHERE user_id = $1 AND ",
-                    scope_filter!(),
-                    "), islands AS (SELECT local_day, local_day - ROW_NUMBER() OVER (ORDER BY local_day) AS island FROM days), \
-                     runs AS (SELECT MIN(local_day) AS first_day, MAX(local_day) AS last_day FROM islands GROUP BY island) \
-                     SELECT CAST(COALESCE(MAX(CASE WHEN first_day <= $3 AND last_day >= $3 - 1 \
-                                              THEN (CASE WHEN last_day < $3 THEN last_day ELSE $3 END) - first_day + 1 END), 0) AS BIGINT), \
-                            CAST(COALESCE(MAX(last_day - first_day + 1), 0) AS BIGINT) \
-                     FROM runs"
-                ))
-                .bind(user.as_uuid())
-                .bind(scope.as_str())
-                .bind(today);
-                let (current, longest) = run!(self, query, fetch_one)?;
-                Ok((current as u32, longest as u32))
+                let days = self.active_days_ascending(user, scope).await?;
+                Ok(stride_domain::streaks_from_days(&days, today))
             }
         }
 

@@ -19,6 +19,25 @@ use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, St
 
 impl_repositories!(Sqlite, lock_clause = "");
 
+impl SqlxUnitOfWork<Sqlite> {
+    /// The user's distinct local days, ascending. Rows are cheap in-process, and SQLite has no
+    /// array type to pack them into.
+    pub(crate) async fn active_days_ascending(
+        &mut self,
+        user: stride_domain::UserId,
+        scope: stride_domain::StatsScope,
+    ) -> RepoResult<Vec<i32>> {
+        let query = sqlx::query_as::<_, (i32,)>(concat!(
+            "SELECT DISTINCT local_day FROM activities WHERE user_id = $1 AND ",
+            scope_filter!(),
+            " ORDER BY local_day"
+        ))
+        .bind(user.as_uuid())
+        .bind(scope.as_str());
+        Ok(run!(self, query, fetch_all)?.into_iter().map(|(day,)| day).collect())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     readers: SqlitePool,
@@ -44,14 +63,18 @@ impl SqliteStore {
             .foreign_keys(true);
         // The writer connects first: it creates the file and switches it to WAL, which the
         // read-only connections cannot do.
+        // A connection to a local file cannot go stale the way a network connection can: no
+        // ping before each acquire (`test_before_acquire(false)`).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(config.statement_timeout)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.statement_timeout)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self { readers, writer, statement_timeout: config.statement_timeout })

@@ -214,13 +214,14 @@ pub trait StatsRepo {
     fn scan_count(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<i64>> + Send;
     fn scan_distance_mm(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<i64>> + Send;
     fn scan_duration_s(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<i64>> + Send;
+    /// The distinct local days with an activity in the scope, ascending.
     fn scan_active_days(
         &mut self,
         user: UserId,
         scope: StatsScope,
     ) -> impl Future<Output = RepoResult<Vec<i32>>> + Send;
-    /// (current, longest) streak computed by the database itself (gaps and islands over the
-    /// distinct local days), as the seed's fourth query did.
+    /// (current, longest) streak: the seed's fourth query, the day list above reduced by the
+    /// domain's rule.
     fn scan_streaks(
         &mut self,
         user: UserId,

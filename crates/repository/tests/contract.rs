@@ -394,10 +394,78 @@ async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
         assert_eq!(
             uow.scan_streaks(alice.id, scope, today).await.unwrap(),
             (current, longest),
-            "SQL streaks, {scope:?}"
+            "scan streaks, {scope:?}"
         );
     }
     let owner = uow.stats_totals(alice.id, StatsScope::Owner).await.unwrap();
     assert_eq!(owner.activities, 10);
     assert_eq!(streaks_from_days(&uow.scan_active_days(alice.id, StatsScope::Owner).await.unwrap(), today), (4, 4));
+}
+
+/// PostgreSQL only: connections are checked on the way out of the pool only when they sat idle
+/// (`ping_idle_after`), so a server that killed them in the meantime costs no request.
+mod postgres_idle_connections {
+    use std::time::Duration;
+
+    use sqlx::Connection;
+    use stride_repository::testing::TestDatabase;
+    use stride_repository::{PgStore, Store, StoreConfig, UserRepo};
+
+    use super::{deadline, insert_user};
+
+    /// Opens at least `count` connections, returns them all to the pool, then has the server
+    /// terminate every one of them, as a restart or an idle-session killer would. Returns how
+    /// many the pool now holds.
+    async fn pool_of_killed_connections(db: &TestDatabase, store: &PgStore, count: usize) -> usize {
+        let mut held = Vec::new();
+        for _ in 0..count {
+            held.push(store.read(deadline()).await.unwrap());
+        }
+        drop(held);
+        let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
+        while store.pool_stats().iter().any(|p| p.idle != p.size || p.size < count as u32) {
+            assert!(tokio::time::Instant::now() < settle_by, "pool never settled: {:?}", store.pool_stats());
+            tokio::task::yield_now().await;
+        }
+        let mut admin = sqlx::PgConnection::connect(db.url()).await.unwrap();
+        let killed: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        let pooled = store.pool_stats()[0].size as usize;
+        assert_eq!(killed, pooled as i64, "every pooled connection was terminated");
+        admin.close().await.unwrap();
+        pooled
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_killed_while_idle_are_replaced_before_anyone_uses_them() {
+        let db = TestDatabase::postgres().await;
+        let store = PgStore::connect(&StoreConfig { ping_idle_after: Duration::ZERO, ..db.config() }).await.unwrap();
+        store.migrate().await.unwrap();
+        let alice = insert_user(&store, "alice").await;
+        let killed = pool_of_killed_connections(&db, &store, 3).await;
+        for _ in 0..killed {
+            let mut uow = store.read(deadline()).await.expect("a dead connection is never handed out");
+            assert_eq!(uow.user_by_id(alice.id).await.unwrap().map(|u| u.id), Some(alice.id));
+        }
+        store.close().await;
+    }
+
+    /// The other side of the trade-off, and proof the check above is what saves the request: a
+    /// connection handed out without a ping surfaces its death as an error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_the_idle_check_a_killed_connection_fails_its_unit_of_work() {
+        let db = TestDatabase::postgres().await;
+        let never = Duration::from_secs(3600);
+        let store = PgStore::connect(&StoreConfig { ping_idle_after: never, ..db.config() }).await.unwrap();
+        store.migrate().await.unwrap();
+        insert_user(&store, "alice").await;
+        pool_of_killed_connections(&db, &store, 1).await;
+        assert!(store.read(deadline()).await.is_err(), "the killed connection was used");
+        store.close().await;
+    }
 }

@@ -137,7 +137,11 @@ fn backend_of(url: &str) -> anyhow::Result<Backend> {
 }
 
 fn store_config(config: &Config, url: String) -> StoreConfig {
-    StoreConfig { url, max_connections: config.db_max_connections, statement_timeout: config.db_timeout() }
+    StoreConfig {
+        max_connections: config.db_max_connections,
+        statement_timeout: config.db_timeout(),
+        ..StoreConfig::new(url)
+    }
 }
 
 /// Hides a password in a URL before it is printed.
