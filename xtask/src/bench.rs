@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--quick]`: runs the criterion benchmarks and enforces ratio gates.
+//! `cargo xtask bench [--quick] [toolkit|pool|stats]`: runs the criterion benchmarks (all, or
+//! one suite) and enforces the ratio gates of the suites that ran.
 //!
 //! Gates are ratios between two measurements taken in the same run on the same machine, never
 //! absolute times, so they hold on a slow CI box as well as on a laptop. The statistics gates
@@ -11,6 +12,7 @@ use std::process::Command;
 use crate::{project_root, run};
 
 struct Gate {
+    suite: Suite,
     name: &'static str,
     /// Ratio = numerator / denominator, both criterion median times.
     numerator: &'static str,
@@ -26,56 +28,98 @@ enum Bound {
     OpenTarget(f64),
 }
 
+/// A criterion bench target: `cargo xtask bench <suite>` runs one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Suite {
+    Toolkit,
+    Pool,
+    Stats,
+}
+
+impl Suite {
+    pub const ALL: [Suite; 3] = [Suite::Toolkit, Suite::Pool, Suite::Stats];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|suite| suite.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Toolkit => "toolkit",
+            Suite::Pool => "pool",
+            Suite::Stats => "stats",
+        }
+    }
+
+    /// (crate, bench target)
+    fn target(self) -> (&'static str, &'static str) {
+        match self {
+            Suite::Toolkit => ("stride-workers", "workers"),
+            Suite::Pool => ("stride-cache", "pool"),
+            Suite::Stats => ("stride-services", "stats"),
+        }
+    }
+}
+
 const GATES: &[Gate] = &[
     Gate {
+        suite: Suite::Stats,
         name: "stats, seed's 4 scan queries at 100k on PostgreSQL: concurrent speedup",
         numerator: "interleaved/stats_scan_postgres/sequential/100000",
         denominator: "interleaved/stats_scan_postgres/concurrent/100000",
         bound: Bound::AtLeast(1.5),
     },
     Gate {
+        suite: Suite::Stats,
         name: "stats, seed's 4 scan queries at 10k on PostgreSQL: concurrent speedup",
         numerator: "interleaved/stats_scan_postgres/sequential/10000",
         denominator: "interleaved/stats_scan_postgres/concurrent/10000",
         bound: Bound::OpenTarget(1.5),
     },
     Gate {
+        suite: Suite::Stats,
         name: "stats, production path on SQLite: 100k activities vs 1k",
         numerator: "interleaved/stats_production_sqlite/uncached/100000",
         denominator: "interleaved/stats_production_sqlite/uncached/1000",
         bound: Bound::AtMost(2.0),
     },
     Gate {
+        suite: Suite::Stats,
         name: "stats, production path on PostgreSQL: 100k activities vs 1k",
         numerator: "interleaved/stats_production_postgres/uncached/100000",
         denominator: "interleaved/stats_production_postgres/uncached/1000",
         bound: Bound::AtMost(2.0),
     },
     Gate {
+        suite: Suite::Toolkit,
         name: "map_concurrent limit 5: speedup over sequential 1 ms calls",
         numerator: "fan_out/sequential",
         denominator: "fan_out/map_concurrent/5",
         bound: Bound::AtLeast(4.0),
     },
     Gate {
+        suite: Suite::Toolkit,
         name: "map_concurrent limit 50: speedup over sequential 1 ms calls",
         numerator: "fan_out/sequential",
         denominator: "fan_out/map_concurrent/50",
         bound: Bound::AtLeast(10.0),
     },
     Gate {
+        suite: Suite::Toolkit,
         name: "map_concurrent limit 1: cost relative to sequential",
         numerator: "fan_out/map_concurrent/1",
         denominator: "fan_out/sequential",
         bound: Bound::AtMost(1.25),
     },
     Gate {
+        suite: Suite::Toolkit,
         name: "worker pool: time per job relative to a bare mpsc loop",
         numerator: "dispatch/worker_pool",
         denominator: "dispatch/mpsc_loop",
         bound: Bound::AtMost(3.0),
     },
     Gate {
+        suite: Suite::Pool,
         name: "resource pool: acquire/release relative to mutex + VecDeque",
         numerator: "pool_contention/pool",
         denominator: "pool_contention/mutex_vecdeque",
@@ -83,11 +127,12 @@ const GATES: &[Gate] = &[
     },
 ];
 
-pub fn bench(quick: bool) -> Result<(), String> {
+pub fn bench(quick: bool, suites: &[Suite]) -> Result<(), String> {
     let timing: &[&str] =
         if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
     let postgres = crate::services::Postgres::ensure()?;
-    for (krate, bench) in [("stride-workers", "workers"), ("stride-cache", "pool"), ("stride-services", "stats")] {
+    for suite in suites {
+        let (krate, bench) = suite.target();
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         command
             .current_dir(project_root())
@@ -96,8 +141,9 @@ pub fn bench(quick: bool) -> Result<(), String> {
             .args(timing);
         run(&mut command)?;
     }
-    let criterion = report(&project_root().join("target/criterion"));
-    let http = http_gate();
+    let criterion = report(&project_root().join("target/criterion"), suites);
+    // The HTTP comparison belongs to the statistics suite.
+    let http = if suites.contains(&Suite::Stats) { http_gate() } else { Ok(()) };
     criterion.and(http)
 }
 
@@ -126,11 +172,11 @@ fn median_ns(criterion: &Path, id: &str) -> Result<f64, String> {
     json["median"]["point_estimate"].as_f64().ok_or_else(|| format!("no median in {}", path.display()))
 }
 
-fn report(criterion: &Path) -> Result<(), String> {
+fn report(criterion: &Path, suites: &[Suite]) -> Result<(), String> {
     println!("\ncores: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!("{:<62} {:>12} {:>12} {:>8} {:>10}  result", "gate", "numerator", "denominator", "ratio", "bound");
     let mut failed = Vec::new();
-    for gate in GATES {
+    for gate in GATES.iter().filter(|gate| suites.contains(&gate.suite)) {
         let numerator = median_ns(criterion, gate.numerator)?;
         let denominator = median_ns(criterion, gate.denominator)?;
         let ratio = numerator / denominator;

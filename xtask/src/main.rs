@@ -26,7 +26,8 @@ commands:
             (--quick: preemption bound 2 instead of 3)
   race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
   examples  run every example of the concurrency tour (each asserts what it teaches)
-  bench     criterion benchmarks with ratio gates (--quick for CI)
+  bench     criterion benchmarks with ratio gates (--quick for CI); name suites to run only
+            those: toolkit, pool, stats (e.g. `cargo xtask bench stats`)
   stress    the stress loops of workers and cache with many iterations (--iterations N, default 5000)
 ";
 
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
         Some("loom") => gates::loom(args.iter().any(|a| a == "--quick")),
         Some("race") => gates::race(),
         Some("examples") => examples(),
-        Some("bench") => bench::bench(args.iter().any(|a| a == "--quick")),
+        Some("bench") => bench_command(&args[1..]),
         Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000)),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
@@ -56,6 +57,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// `bench [--quick] [suite…]`: every suite unless some are named.
+fn bench_command(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut suites = Vec::new();
+    for name in args.iter().filter(|a| !a.starts_with("--")) {
+        let suite = bench::Suite::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = bench::Suite::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown benchmark suite {name:?}; known: {}", known.join(", "))
+        })?;
+        suites.push(suite);
+    }
+    if suites.is_empty() {
+        suites = bench::Suite::ALL.to_vec();
+    }
+    bench::bench(quick, &suites)
+}
+
 fn ci() -> Result<(), String> {
     let mut stages = Stages::default();
     let outcome = (|| {
@@ -68,7 +86,7 @@ fn ci() -> Result<(), String> {
         stages.run("stress", || gates::stress(2_000))?;
         stages.run("loom", || gates::loom(true))?;
         stages.run("race", gates::race)?;
-        stages.run("bench", || bench::bench(true))?;
+        stages.run("bench", || bench::bench(true, &bench::Suite::ALL))?;
         Ok(())
     })();
     stages.summary();
