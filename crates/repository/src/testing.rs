@@ -89,28 +89,6 @@ impl TestDatabase {
         store
     }
 
-    /// Brings planner statistics and (on PostgreSQL) the visibility map up to date after a bulk
-    /// load, as autovacuum does on a live server within minutes. Benchmarks measure that steady
-    /// state: right after 10,000 inserts an index-only scan still visits the heap for every row
-    /// (4–5× slower), and autovacuum waking mid-run would change the numbers between rounds.
-    pub async fn settle(&self) {
-        let statement = match self.backend {
-            Backend::Sqlite => "ANALYZE",
-            Backend::Postgres => "VACUUM ANALYZE",
-        };
-        let settled = match self.backend {
-            Backend::Sqlite => match sqlx::SqliteConnection::connect(&self.url).await {
-                Ok(mut conn) => sqlx::raw_sql(statement).execute(&mut conn).await.map(drop),
-                Err(e) => Err(e),
-            },
-            Backend::Postgres => match PgConnection::connect(&self.url).await {
-                Ok(mut conn) => sqlx::raw_sql(statement).execute(&mut conn).await.map(drop),
-                Err(e) => Err(e),
-            },
-        };
-        settled.unwrap_or_else(|e| panic!("{statement} on the test database: {e}"));
-    }
-
     pub async fn postgres_store(&self) -> PgStore {
         let store = PgStore::connect(&self.config()).await.expect("connect to test PostgreSQL");
         store.migrate().await.expect("migrate test PostgreSQL");

@@ -91,11 +91,10 @@ async fn scan_concurrent<S: Store>(store: &S, user: UserId, today: i32) -> (i64,
     (count, distance, duration, streaks)
 }
 
-fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, db: &TestDatabase, store: S) {
+fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S) {
     let stats = StatsService::new(store.clone(), Arc::new(SystemClock), StatsConfig::default()).unwrap();
     let today = stride_domain::LocalDate::new(Utc::now().date_naive()).day_number();
     let users: Vec<(u64, UserId)> = SIZES.iter().map(|&n| (n, rt.block_on(seed(&store, n)))).collect();
-    rt.block_on(db.settle());
 
     let mut scans = c.benchmark_group(format!("stats_scan_{name}"));
     scans.sample_size(10);
@@ -215,11 +214,11 @@ fn stats(c: &mut Criterion) {
     let sqlite = TestDatabase::sqlite();
     let store = rt.block_on(SqliteStore::connect(&generous(&sqlite))).unwrap();
     rt.block_on(store.migrate()).unwrap();
-    backend(c, &rt, "sqlite", &sqlite, store);
+    backend(c, &rt, "sqlite", store);
     let postgres = rt.block_on(TestDatabase::postgres());
     let store = rt.block_on(PgStore::connect(&generous(&postgres))).unwrap();
     rt.block_on(store.migrate()).unwrap();
-    backend(c, &rt, "postgres", &postgres, store.clone());
+    backend(c, &rt, "postgres", store.clone());
     rt.block_on(store.close());
 }
 
