@@ -221,3 +221,23 @@ fn human(ns: f64) -> String {
         format!("{ns:.0} ns")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_suite_is_found_by_its_name_and_others_are_not() {
+        for suite in Suite::ALL {
+            assert_eq!(Suite::parse(suite.name()), Some(suite));
+        }
+        assert_eq!(Suite::parse("statistics"), None);
+    }
+
+    #[test]
+    fn every_suite_has_a_gate() {
+        for suite in Suite::ALL {
+            assert!(GATES.iter().any(|gate| gate.suite == suite), "{suite:?} has no gate");
+        }
+    }
+}
