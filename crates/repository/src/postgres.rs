@@ -1,13 +1,17 @@
 //! The scaled-out backend: PostgreSQL, shared by many stateless replicas.
 //!
-//! A dropped future stops the client from waiting but not the server from working, so every
-//! unit of work starts with `SET LOCAL statement_timeout` set to the time left until the
-//! caller's deadline: abandoned statements end on the server too, at the same moment the
-//! client gives up on them.
+//! A dropped future stops the client from waiting but not, by itself, the server from working.
+//! Two server settings close that gap. A unit of work abandoned mid-statement (deadline passed,
+//! request dropped) closes its connection, and `client_connection_check_interval` makes the
+//! backend notice the closed socket and abort the statement within a fraction of a second,
+//! however long it had left. `statement_timeout`, fixed at the store's per-unit cap on every
+//! connection, bounds any statement that nobody abandons. Writes additionally carry
+//! `SET LOCAL statement_timeout` with the time left, which costs nothing because it travels with
+//! `BEGIN`. Reads need no set-up round trip at all.
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 use stride_workers::Deadline;
 
@@ -40,6 +44,10 @@ impl SqlxUnitOfWork<Postgres> {
     }
 }
 
+/// How soon a backend notices that the client closed the connection under a running statement
+/// and aborts it. Each check is one `poll` on the socket, so a short interval is cheap.
+pub const ABANDONED_STATEMENT_CHECK: Duration = Duration::from_millis(100);
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
@@ -49,6 +57,12 @@ pub struct PgStore {
 impl PgStore {
     pub async fn connect(config: &StoreConfig) -> RepoResult<Self> {
         let ping_idle_after = config.ping_idle_after;
+        // Startup options, so every connection holds them from its first statement; the
+        // interval needs PostgreSQL 14 or later.
+        let options = config.url.parse::<PgConnectOptions>()?.options([
+            ("statement_timeout", format!("{}ms", config.statement_timeout.as_millis().max(1))),
+            ("client_connection_check_interval", format!("{}ms", ABANDONED_STATEMENT_CHECK.as_millis())),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.statement_timeout)
@@ -65,7 +79,7 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect(&config.url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool, statement_timeout: config.statement_timeout })
     }
@@ -78,24 +92,25 @@ impl PgStore {
             .map_err(|e| RepoError::Other(format!("migration failed: {e}")))
     }
 
-    /// A unit of work whose every statement ends, on the server too, by the deadline. Writes
-    /// open a transaction and bound it with `SET LOCAL`; reads run in autocommit mode with a
-    /// session-level timeout, which every later unit of work on the connection overwrites.
+    /// A unit of work whose every statement ends by the deadline, on the server too. Writes open
+    /// a transaction bounded by `SET LOCAL` (one round trip with `BEGIN`). Reads run in
+    /// autocommit mode and send nothing up front: the connection-wide `statement_timeout` caps
+    /// them, and if the caller gives up sooner, the connection is closed (see `tx.rs`) and the
+    /// server aborts the statement within `ABANDONED_STATEMENT_CHECK`. An earlier design set a
+    /// session `statement_timeout` before every read; that round trip cost more than a
+    /// one-row query does.
     async fn unit_of_work(&self, deadline: Deadline, write: bool) -> RepoResult<SqlxUnitOfWork<Postgres>> {
         let deadline = deadline.tightened_by(self.statement_timeout);
         let conn = bounded(deadline, self.pool.acquire()).await.map_err(RepoError::from_acquire)?;
-        // `statement_timeout = 0` would mean "no limit": never send less than 1 ms.
-        let budget_ms = deadline.remaining().as_millis().max(1);
         let mut uow = SqlxUnitOfWork::new(conn, deadline);
-        // The interpolated value is an integer, never client input; BEGIN and SET travel in
-        // one round trip.
-        let setup = if write {
+        if write {
+            // `statement_timeout = 0` would mean "no limit": never send less than 1 ms. The
+            // interpolated value is an integer, never client input.
+            let budget_ms = deadline.remaining().as_millis().max(1);
             uow.transaction_open = true;
-            format!("BEGIN READ WRITE; SET LOCAL statement_timeout = {budget_ms}")
-        } else {
-            format!("SET statement_timeout = {budget_ms}")
-        };
-        run!(uow, sqlx::raw_sql(AssertSqlSafe(setup)), execute)?;
+            let setup = format!("BEGIN READ WRITE; SET LOCAL statement_timeout = {budget_ms}");
+            run!(uow, sqlx::raw_sql(AssertSqlSafe(setup)), execute)?;
+        }
         Ok(uow)
     }
 }

@@ -470,9 +470,90 @@ mod postgres_idle_connections {
         let never = Duration::from_secs(3600);
         let store = PgStore::connect(&StoreConfig { ping_idle_after: never, ..db.config() }).await.unwrap();
         store.migrate().await.unwrap();
-        insert_user(&store, "alice").await;
+        let alice = insert_user(&store, "alice").await;
         pool_of_killed_connections(&db, &store, 1).await;
-        assert!(store.read(deadline()).await.is_err(), "the killed connection was used");
+        let outcome = async { store.read(deadline()).await?.user_by_id(alice.id).await }.await;
+        assert!(outcome.is_err(), "the killed connection was used");
+        store.close().await;
+    }
+}
+
+/// PostgreSQL only: a statement the client has given up on stops on the server too, whether the
+/// deadline passed or the whole request was dropped, long before the connection-wide
+/// `statement_timeout` would stop it.
+mod postgres_abandoned_statements {
+    use std::time::Duration;
+
+    use sqlx::Connection;
+    use stride_repository::testing::TestDatabase;
+    use stride_repository::{PgStore, RepoError, Store, StoreConfig};
+    use stride_workers::Deadline;
+
+    use super::RawSql;
+
+    /// Longer than any test waits, so only cancellation can end it early.
+    const SLEEP: &str = "SELECT pg_sleep(30) /* abandoned-statement probe */";
+    /// Far beyond the probe's own length: the cap is not what stops it.
+    const CAP: Duration = Duration::from_secs(120);
+
+    async fn store(db: &TestDatabase) -> PgStore {
+        PgStore::connect(&StoreConfig { statement_timeout: CAP, ..db.config() }).await.unwrap()
+    }
+
+    async fn probes_running(admin: &mut sqlx::PgConnection) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query LIKE '%abandoned-statement probe%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(admin)
+        .await
+        .unwrap()
+    }
+
+    /// Polls the server until `wanted` probes run, failing after `within`.
+    async fn until_probes_running(admin: &mut sqlx::PgConnection, wanted: i64, within: Duration) {
+        let give_up = tokio::time::Instant::now() + within;
+        loop {
+            let running = probes_running(admin).await;
+            if running == wanted {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < give_up, "{running} probes still running, wanted {wanted}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_past_its_deadline_stops_on_the_server() {
+        let db = TestDatabase::postgres().await;
+        let store = store(&db).await;
+        let mut admin = sqlx::PgConnection::connect(db.url()).await.unwrap();
+
+        let mut uow = store.read(Deadline::after(Duration::from_millis(300))).await.unwrap();
+        let err = uow.raw(SLEEP).await.unwrap_err();
+        assert!(matches!(err, RepoError::Timeout), "{err:?}");
+        drop(uow);
+        until_probes_running(&mut admin, 0, Duration::from_secs(5)).await;
+        admin.close().await.unwrap();
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_read_stops_on_the_server() {
+        let db = TestDatabase::postgres().await;
+        let store = store(&db).await;
+        let mut admin = sqlx::PgConnection::connect(db.url()).await.unwrap();
+
+        let request = tokio::spawn({
+            let store = store.clone();
+            async move { store.read(Deadline::after(CAP)).await?.raw(SLEEP).await }
+        });
+        until_probes_running(&mut admin, 1, Duration::from_secs(10)).await;
+        // What axum does to a handler whose client disconnected.
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        until_probes_running(&mut admin, 0, Duration::from_secs(5)).await;
+        admin.close().await.unwrap();
         store.close().await;
     }
 }
