@@ -371,7 +371,8 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
 async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
     let alice = insert_user(&store, "alice").await;
     let mut uow = store.write(deadline()).await.unwrap();
-    for (n, day) in [1, 2, 2, 3, 7, 8, 10, 11, 12, 13].into_iter().enumerate() {
+    // Out of date order, so a scan that relied on the order rows come back in would show it.
+    for (n, day) in [10, 2, 13, 1, 7, 2, 12, 3, 11, 8].into_iter().enumerate() {
         let mut activity = activity(alice.id, &format!("2026-03-{day:02}T0{}:00:00+02:00", n % 9), "");
         activity.visibility = [Visibility::Private, Visibility::Friends, Visibility::Public][n % 3];
         uow.insert_activity(&activity).await.unwrap();
