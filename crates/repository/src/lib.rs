@@ -29,7 +29,7 @@ mod traits;
 
 pub use config::{Backend, StoreConfig};
 pub use error::{RepoError, RepoResult};
-pub use postgres::{ABANDONED_STATEMENT_CHECK, PgStore};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::{
     ActivityRepo, Credentials, IdempotencyRecord, IdempotencyRepo, NewSession, PoolStats, SessionRepo, StatsRepo,

@@ -48,7 +48,23 @@ impl SqlxUnitOfWork<Postgres> {
 
 /// How soon a backend notices that the client closed the connection under a running statement
 /// and aborts it. Each check is one `poll` on the socket, so a short interval is cheap.
-pub const ABANDONED_STATEMENT_CHECK: Duration = Duration::from_millis(100);
+const ABANDONED_STATEMENT_CHECK: Duration = Duration::from_millis(100);
+
+/// PostgreSQL's `undefined_object`: at connection start, a setting the server does not know.
+const PG_UNDEFINED_OBJECT: &str = "42704";
+
+/// PostgreSQL 13 and older do not know `client_connection_check_interval` and refuse every
+/// connection that sets it; an operator should read what to do, not only which parameter failed.
+fn explain_refused_setting(err: sqlx::Error) -> RepoError {
+    match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(PG_UNDEFINED_OBJECT) => RepoError::Other(format!(
+            "PostgreSQL refused a connection setting ({}); Stride sets client_connection_check_interval, \
+             which needs PostgreSQL 14 or later",
+            db.message()
+        )),
+        _ => err.into(),
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -82,7 +98,8 @@ impl PgStore {
                 })
             })
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(explain_refused_setting)?;
         Ok(Self { pool, statement_timeout: config.statement_timeout })
     }
 

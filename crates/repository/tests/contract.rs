@@ -511,7 +511,9 @@ mod postgres_abandoned_statements {
         .unwrap()
     }
 
-    /// Polls the server until `wanted` probes run, failing after `within`.
+    /// Polls the server until `wanted` probes run, failing after `within`. `pg_stat_activity`
+    /// has no change notification to wait on; the sleep only spaces the polls out, and no
+    /// outcome is assumed from time passing.
     async fn until_probes_running(admin: &mut sqlx::PgConnection, wanted: i64, within: Duration) {
         let give_up = tokio::time::Instant::now() + within;
         loop {
@@ -537,6 +539,19 @@ mod postgres_abandoned_statements {
         until_probes_running(&mut admin, 0, Duration::from_secs(5)).await;
         admin.close().await.unwrap();
         store.close().await;
+    }
+
+    /// A server too old for `client_connection_check_interval` refuses it as it refuses any
+    /// unknown setting (SQLSTATE 42704); an unknown setting of our own stands in for it here.
+    #[tokio::test]
+    async fn a_refused_connection_setting_names_the_postgresql_version_needed() {
+        let db = TestDatabase::postgres().await;
+        let separator = if db.url().contains('?') { '&' } else { '?' };
+        let url = format!("{}{separator}options=-c%20stride_no_such_setting%3D1", db.url());
+        let err = PgStore::connect(&StoreConfig::new(url)).await.unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("stride_no_such_setting"), "{message}");
+        assert!(message.contains("PostgreSQL 14 or later"), "{message}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
