@@ -81,17 +81,17 @@ impl Distance {
 /// A moving time in whole seconds: at least 1 s, at most 30 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct Duration(u32);
+pub struct MovingTime(u32);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("duration_s must be a whole number of seconds from 1 to 2592000")]
-pub struct DurationError;
+pub struct MovingTimeError;
 
-impl Duration {
+impl MovingTime {
     pub const MAX_SECONDS: i64 = 2_592_000;
 
-    pub fn from_seconds(seconds: i64) -> Result<Self, DurationError> {
-        if (1..=Self::MAX_SECONDS).contains(&seconds) { Ok(Self(seconds as u32)) } else { Err(DurationError) }
+    pub fn from_seconds(seconds: i64) -> Result<Self, MovingTimeError> {
+        if (1..=Self::MAX_SECONDS).contains(&seconds) { Ok(Self(seconds as u32)) } else { Err(MovingTimeError) }
     }
 
     pub fn seconds(&self) -> u32 {
@@ -184,7 +184,7 @@ pub struct ActivityDraft {
     pub sport: Sport,
     pub title: Title,
     pub started_at: StartedAt,
-    pub duration: Duration,
+    pub duration: MovingTime,
     pub distance: Distance,
     pub visibility: Visibility,
 }
@@ -195,7 +195,7 @@ pub struct ActivityPatch {
     pub sport: Option<Sport>,
     pub title: Option<Title>,
     pub started_at: Option<StartedAt>,
-    pub duration: Option<Duration>,
+    pub duration: Option<MovingTime>,
     pub distance: Option<Distance>,
     pub visibility: Option<Visibility>,
 }
@@ -214,7 +214,7 @@ pub struct Activity {
     pub sport: Sport,
     pub title: Title,
     pub started_at: StartedAt,
-    pub duration: Duration,
+    pub duration: MovingTime,
     pub distance: Distance,
     pub visibility: Visibility,
     pub created_at: DateTime<Utc>,
@@ -303,9 +303,9 @@ mod tests {
 
     #[test]
     fn durations_are_whole_seconds_from_one_second_to_thirty_days() {
-        assert!(Duration::from_seconds(0).is_err());
-        assert!(Duration::from_seconds(2_592_001).is_err());
-        assert_eq!(Duration::from_seconds(2_592_000).unwrap().seconds(), 2_592_000);
+        assert!(MovingTime::from_seconds(0).is_err());
+        assert!(MovingTime::from_seconds(2_592_001).is_err());
+        assert_eq!(MovingTime::from_seconds(2_592_000).unwrap().seconds(), 2_592_000);
     }
 
     #[test]
@@ -331,7 +331,7 @@ mod tests {
             sport: Sport::Run,
             title: Title::default(),
             started_at: at("2026-03-01T08:00:00+01:00"),
-            duration: Duration::from_seconds(60).unwrap(),
+            duration: MovingTime::from_seconds(60).unwrap(),
             distance: Distance::from_metres(100.0).unwrap(),
             visibility: Visibility::Public,
         };

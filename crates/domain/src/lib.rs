@@ -17,12 +17,15 @@ mod user;
 mod visibility;
 
 pub use activity::{
-    Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, Duration, DurationError, LocalDate, Sport,
+    Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, LocalDate, MovingTime, MovingTimeError, Sport,
     SportError, StartedAt, Title, TitleError,
 };
 pub use cursor::{ActivityCursor, CursorError};
 pub use ids::{ActivityId, IdError, UserId};
-pub use stats::{Run, RunEdit, StatsScope, add_day, current_streak, remove_day, streaks_from_days};
+pub use stats::{
+    DayNumber, StatsScope, StreakLengths, StreakRun, StreakRunEdit, add_day, current_streak, remove_day,
+    streaks_from_days,
+};
 pub use user::{
     DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User, Username, UsernameError,
 };

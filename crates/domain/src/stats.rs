@@ -54,26 +54,69 @@ impl StatsScope {
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("the Unix epoch is a valid date");
 
-impl LocalDate {
-    /// Days since 1970-01-01: how dates are stored, so runs are integer intervals.
-    pub fn day_number(&self) -> i32 {
-        (self.date() - EPOCH).num_days() as i32
-    }
-
-    pub fn from_day_number(day: i32) -> Self {
-        LocalDate::new(EPOCH + chrono::TimeDelta::days(day.into()))
-    }
-}
-
-/// An island of consecutive active days, inclusive at both ends (day numbers).
+/// A local date as days since 1970-01-01: how dates are stored, so streak runs are integer
+/// intervals that both backends can compare and index alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Run {
-    pub start: i32,
-    pub end: i32,
+pub struct DayNumber(i32);
+
+impl DayNumber {
+    pub const fn new(days_since_epoch: i32) -> Self {
+        Self(days_since_epoch)
+    }
+
+    pub const fn get(self) -> i32 {
+        self.0
+    }
 }
 
-impl Run {
-    pub fn day(day: i32) -> Self {
+impl std::ops::Add<i32> for DayNumber {
+    type Output = DayNumber;
+    fn add(self, days: i32) -> DayNumber {
+        DayNumber(self.0 + days)
+    }
+}
+
+impl std::ops::Sub<i32> for DayNumber {
+    type Output = DayNumber;
+    fn sub(self, days: i32) -> DayNumber {
+        DayNumber(self.0 - days)
+    }
+}
+
+impl std::ops::Sub for DayNumber {
+    /// Days from `other` to `self`.
+    type Output = i32;
+    fn sub(self, other: DayNumber) -> i32 {
+        self.0 - other.0
+    }
+}
+
+impl std::fmt::Display for DayNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", LocalDate::from_day_number(*self).date())
+    }
+}
+
+impl LocalDate {
+    pub fn day_number(&self) -> DayNumber {
+        DayNumber((self.date() - EPOCH).num_days() as i32)
+    }
+
+    pub fn from_day_number(day: DayNumber) -> Self {
+        LocalDate::new(EPOCH + chrono::TimeDelta::days(day.0.into()))
+    }
+}
+
+/// An island of consecutive active days, inclusive at both ends: the unit a streak is made of
+/// (not to be confused with `Sport::Run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreakRun {
+    pub start: DayNumber,
+    pub end: DayNumber,
+}
+
+impl StreakRun {
+    pub fn day(day: DayNumber) -> Self {
         Self { start: day, end: day }
     }
 
@@ -85,43 +128,54 @@ impl Run {
 
 /// A change to a user's stored runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunEdit {
-    Insert(Run),
-    Delete(Run),
-    Replace { old: Run, new: Run },
+pub enum StreakRunEdit {
+    Insert(StreakRun),
+    Delete(StreakRun),
+    Replace { old: StreakRun, new: StreakRun },
 }
 
 /// The edits that make `day` active, given the run ending the day before and the run starting
 /// the day after (if any). Call only when the day had no activity before.
-pub fn add_day(day: i32, ending_before: Option<Run>, starting_after: Option<Run>) -> Vec<RunEdit> {
+pub fn add_day(
+    day: DayNumber,
+    ending_before: Option<StreakRun>,
+    starting_after: Option<StreakRun>,
+) -> Vec<StreakRunEdit> {
     match (ending_before, starting_after) {
         (Some(left), Some(right)) => {
-            vec![RunEdit::Delete(right), RunEdit::Replace { old: left, new: Run { start: left.start, end: right.end } }]
+            vec![
+                StreakRunEdit::Delete(right),
+                StreakRunEdit::Replace { old: left, new: StreakRun { start: left.start, end: right.end } },
+            ]
         }
-        (Some(left), None) => vec![RunEdit::Replace { old: left, new: Run { start: left.start, end: day } }],
-        (None, Some(right)) => vec![RunEdit::Replace { old: right, new: Run { start: day, end: right.end } }],
-        (None, None) => vec![RunEdit::Insert(Run::day(day))],
+        (Some(left), None) => {
+            vec![StreakRunEdit::Replace { old: left, new: StreakRun { start: left.start, end: day } }]
+        }
+        (None, Some(right)) => {
+            vec![StreakRunEdit::Replace { old: right, new: StreakRun { start: day, end: right.end } }]
+        }
+        (None, None) => vec![StreakRunEdit::Insert(StreakRun::day(day))],
     }
 }
 
 /// The edits that make `day` inactive, given the run containing it. Call only when the day's
 /// last activity went away.
-pub fn remove_day(day: i32, containing: Run) -> Vec<RunEdit> {
-    let Run { start, end } = containing;
+pub fn remove_day(day: DayNumber, containing: StreakRun) -> Vec<StreakRunEdit> {
+    let StreakRun { start, end } = containing;
     match (day == start, day == end) {
-        (true, true) => vec![RunEdit::Delete(containing)],
-        (true, false) => vec![RunEdit::Replace { old: containing, new: Run { start: day + 1, end } }],
-        (false, true) => vec![RunEdit::Replace { old: containing, new: Run { start, end: day - 1 } }],
+        (true, true) => vec![StreakRunEdit::Delete(containing)],
+        (true, false) => vec![StreakRunEdit::Replace { old: containing, new: StreakRun { start: day + 1, end } }],
+        (false, true) => vec![StreakRunEdit::Replace { old: containing, new: StreakRun { start, end: day - 1 } }],
         (false, false) => vec![
-            RunEdit::Replace { old: containing, new: Run { start, end: day - 1 } },
-            RunEdit::Insert(Run { start: day + 1, end }),
+            StreakRunEdit::Replace { old: containing, new: StreakRun { start, end: day - 1 } },
+            StreakRunEdit::Insert(StreakRun { start: day + 1, end }),
         ],
     }
 }
 
 /// The current streak from the latest run that starts on or before `today`: its days up to
 /// today if it reaches today or yesterday, else 0.
-pub fn current_streak(latest_run_starting_by_today: Option<Run>, today: i32) -> u32 {
+pub fn current_streak(latest_run_starting_by_today: Option<StreakRun>, today: DayNumber) -> u32 {
     match latest_run_starting_by_today {
         Some(run) if run.start <= today && run.end >= today - 1 => (run.end.min(today) - run.start + 1) as u32,
         _ => 0,
@@ -130,32 +184,39 @@ pub fn current_streak(latest_run_starting_by_today: Option<Run>, today: i32) -> 
 
 /// Both streaks straight from a list of active days (any order, duplicates allowed): the
 /// reference the maintained runs are checked against.
-pub fn streaks_from_days(days: &[i32], today: i32) -> (u32, u32) {
+pub fn streaks_from_days(days: &[DayNumber], today: DayNumber) -> StreakLengths {
     let mut days = days.to_vec();
     days.sort_unstable();
     days.dedup();
-    let mut runs: Vec<Run> = Vec::new();
+    let mut runs: Vec<StreakRun> = Vec::new();
     for day in days {
         match runs.last_mut() {
             Some(run) if run.end + 1 == day => run.end = day,
-            _ => runs.push(Run::day(day)),
+            _ => runs.push(StreakRun::day(day)),
         }
     }
-    let longest = runs.iter().map(Run::days).max().unwrap_or(0);
+    let longest = runs.iter().map(StreakRun::days).max().unwrap_or(0);
     let latest_by_today = runs.iter().rev().find(|run| run.start <= today).copied();
-    (current_streak(latest_by_today, today), longest)
+    StreakLengths { current: current_streak(latest_by_today, today), longest }
+}
+
+/// A user's current and longest streak, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreakLengths {
+    pub current: u32,
+    pub longest: u32,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn apply(runs: &mut Vec<Run>, edits: Vec<RunEdit>) {
+    fn apply(runs: &mut Vec<StreakRun>, edits: Vec<StreakRunEdit>) {
         for edit in edits {
             match edit {
-                RunEdit::Insert(run) => runs.push(run),
-                RunEdit::Delete(run) => runs.retain(|r| *r != run),
-                RunEdit::Replace { old, new } => {
+                StreakRunEdit::Insert(run) => runs.push(run),
+                StreakRunEdit::Delete(run) => runs.retain(|r| *r != run),
+                StreakRunEdit::Replace { old, new } => {
                     let slot = runs.iter_mut().find(|r| **r == old).expect("replaced run exists");
                     *slot = new;
                 }
@@ -165,7 +226,7 @@ mod tests {
     }
 
     /// Maintains runs through `add_day`/`remove_day` the way the repository does.
-    fn maintain(runs: &mut Vec<Run>, day: i32, active: bool) {
+    fn maintain(runs: &mut Vec<StreakRun>, day: DayNumber, active: bool) {
         if active {
             let left = runs.iter().find(|r| r.end == day - 1).copied();
             let right = runs.iter().find(|r| r.start == day + 1).copied();
@@ -184,7 +245,7 @@ mod tests {
         let mut seed: u64 = 0x5eed;
         for _ in 0..5_000 {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let day = (seed >> 33) as i32 % 60;
+            let day = DayNumber::new((seed >> 33) as i32 % 60);
             let now_active = !active.contains(&day);
             if now_active {
                 active.insert(day);
@@ -192,12 +253,12 @@ mod tests {
                 active.remove(&day);
             }
             maintain(&mut runs, day, now_active);
-            let days: Vec<i32> = active.iter().copied().collect();
-            let mut expected: Vec<Run> = Vec::new();
+            let days: Vec<DayNumber> = active.iter().copied().collect();
+            let mut expected: Vec<StreakRun> = Vec::new();
             for d in days {
                 match expected.last_mut() {
                     Some(r) if r.end + 1 == d => r.end = d,
-                    _ => expected.push(Run::day(d)),
+                    _ => expected.push(StreakRun::day(d)),
                 }
             }
             assert_eq!(runs, expected);
@@ -206,7 +267,12 @@ mod tests {
 
     #[test]
     fn current_streak_counts_runs_reaching_today_or_yesterday() {
-        let today = 100;
+        let today = DayNumber::new(100);
+        let streaks_from_days = |days: &[i32], today| {
+            let days: Vec<DayNumber> = days.iter().copied().map(DayNumber::new).collect();
+            let lengths = super::streaks_from_days(&days, today);
+            (lengths.current, lengths.longest)
+        };
         assert_eq!(streaks_from_days(&[], today), (0, 0));
         assert_eq!(streaks_from_days(&[100, 100, 99, 98], today), (3, 3), "several activities on one day count once");
         assert_eq!(streaks_from_days(&[99, 98], today), (2, 2), "ending yesterday still counts");
@@ -232,6 +298,6 @@ mod tests {
     fn day_numbers_round_trip() {
         let date = LocalDate::new(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
         assert_eq!(LocalDate::from_day_number(date.day_number()), date);
-        assert_eq!(LocalDate::new(EPOCH).day_number(), 0);
+        assert_eq!(LocalDate::new(EPOCH).day_number(), DayNumber::new(0));
     }
 }

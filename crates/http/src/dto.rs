@@ -7,7 +7,7 @@
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use stride_domain::{
-    Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, Duration, Sport, StartedAt, TimeZone, Title, User,
+    Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, MovingTime, Sport, StartedAt, TimeZone, Title, User,
     Visibility,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -164,8 +164,8 @@ pub(crate) fn parse_started_at(raw: &str) -> Result<StartedAt, ApiError> {
     })
 }
 
-pub(crate) fn parse_duration(raw: i64) -> Result<Duration, ApiError> {
-    Duration::from_seconds(raw).map_err(|e| ApiError::invalid("duration_s", e))
+pub(crate) fn parse_duration(raw: i64) -> Result<MovingTime, ApiError> {
+    MovingTime::from_seconds(raw).map_err(|e| ApiError::invalid("duration_s", e))
 }
 
 pub(crate) fn parse_distance(raw: f64) -> Result<Distance, ApiError> {

@@ -3,34 +3,61 @@
 //! bad query 422, missing or bad token 401.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use stride_domain::User;
 use stride_services::Deadline;
-use stride_services::Store;
+use stride_services::{Caller, Store};
 
 use crate::ApiError;
-use crate::routes::AppState;
+use crate::state::{AppState, JsonBodyLimit};
 
-/// `axum::Json` with the contract's rejections.
+/// `axum::Json` with the contract's rejections, and its own size limit: a body that announces
+/// more than [`JsonBodyLimit`] is refused from its `Content-Length` before a byte of it is
+/// read, and a chunked one is cut off as it streams past the limit.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
+    JsonBodyLimit: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBodyLimit(limit) = JsonBodyLimit::from_ref(state);
+        let announced = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > limit as u64) {
+            return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, limit).await {
+            Ok(bytes) => bytes,
+            Err(e) if is_length_limit(&e) => return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)),
+            Err(e) => return Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
+        };
+        // axum's own extractor decides the content type and classifies JSON errors; it reads
+        // the bytes we already hold, so its limit never applies.
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -118,12 +145,8 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 }
 
 /// The authenticated caller. Resolving the token is a database read bounded by the request's
-/// deadline, like any other; it also yields the caller's statistics version, so a cached
-/// `GET /me/stats` needs no query of its own.
-pub struct AuthUser {
-    pub user: User,
-    pub stats_version: i64,
-}
+/// deadline, like any other.
+pub struct AuthUser(pub Caller);
 
 impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
     type Rejection = ApiError;
@@ -131,7 +154,6 @@ impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, Self::Rejection> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let RequestDeadline(deadline) = RequestDeadline::from_request_parts(parts, state).await?;
-        let (user, stats_version) = state.stride.auth.authenticate(deadline, &token).await?;
-        Ok(Self { user, stats_version })
+        Ok(Self(state.stride.auth.authenticate(deadline, &token).await?))
     }
 }

@@ -16,13 +16,15 @@ mod extract;
 mod middleware;
 mod openapi;
 mod routes;
+mod state;
 
 use std::time::Duration;
 
 pub use error::ApiError;
 pub use middleware::{InFlight, install_metrics_recorder};
 pub use openapi::ApiDoc;
-pub use routes::{ROUTES, router};
+pub use routes::router;
+pub use state::{AppState, JsonBodyLimit};
 
 /// Knobs of the HTTP edge.
 #[derive(Debug, Clone)]

@@ -50,6 +50,12 @@ impl RepoError {
     }
 }
 
+impl RepoError {
+    pub(crate) fn migration(err: sqlx::migrate::MigrateError) -> RepoError {
+        RepoError::Other(format!("migration failed: {err}"))
+    }
+}
+
 impl From<sqlx::Error> for RepoError {
     fn from(err: sqlx::Error) -> Self {
         match err {

@@ -14,25 +14,34 @@
 //! Architecture Invariant: `sqlx` types never appear in this crate's public API; callers see
 //! domain types and [`RepoError`].
 
-#[macro_use]
-mod tx;
-#[macro_use]
-mod queries;
+mod activities;
+mod codec;
 mod config;
+mod dialect;
 mod error;
+mod idempotency;
 mod postgres;
-mod rows;
+#[cfg(feature = "testing")]
+mod scans;
+mod sessions;
 mod sqlite;
+mod stats;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod traits;
+mod uow;
+mod users;
 
-pub use config::{Backend, StoreConfig};
+pub use activities::ActivityRepo;
+pub use config::{Backend, StoreConfig, redact};
 pub use error::{RepoError, RepoResult};
+pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
 pub use postgres::PgStore;
+#[cfg(feature = "testing")]
+pub use scans::StatsScans;
+pub use sessions::{NewSession, SessionRepo, SessionUser};
 pub use sqlite::SqliteStore;
-pub use traits::{
-    ActivityRepo, Credentials, IdempotencyRecord, IdempotencyRepo, NewSession, PoolStats, SessionRepo, StatsRepo,
-    StatsSubject, StatsTotals, Store, UnitOfWork, UserRepo,
-};
-pub use tx::SqlxUnitOfWork;
+pub use stats::{StatsRepo, StatsSubject, StatsTotals};
+pub use store::{PoolStats, Store, UnitOfWork};
+pub use uow::SqlxUnitOfWork;
+pub use users::{Credentials, UserRepo};

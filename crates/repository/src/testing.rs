@@ -6,12 +6,16 @@
 //! `STRIDE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`); if it is
 //! unreachable the test fails, naming the URL — it is never silently skipped.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use crate::{Backend, PgStore, RepoResult, SqliteStore, SqlxUnitOfWork, StoreConfig};
+use stride_workers::Deadline;
+
+use crate::dialect::Dialect;
+use crate::{Backend, PgStore, RepoResult, SqliteStore, SqlxUnitOfWork, Store, StoreConfig};
 
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -83,17 +87,69 @@ impl TestDatabase {
         StoreConfig::new(self.url.clone())
     }
 
-    pub async fn sqlite_store(&self) -> SqliteStore {
-        let store = SqliteStore::connect(&self.config()).await.expect("connect to test SQLite");
-        store.migrate().await.expect("migrate test SQLite");
+    /// A migrated store of this database's backend.
+    pub async fn store<S: Store>(&self) -> S {
+        assert_eq!(S::BACKEND, self.backend, "a {:?} store over a {:?} database", S::BACKEND, self.backend);
+        let store = S::connect(&self.config()).await.expect("connect to the test database");
+        store.migrate().await.expect("migrate the test database");
         store
     }
 
-    pub async fn postgres_store(&self) -> PgStore {
-        let store = PgStore::connect(&self.config()).await.expect("connect to test PostgreSQL");
-        store.migrate().await.expect("migrate test PostgreSQL");
-        store
+    pub async fn sqlite_store(&self) -> SqliteStore {
+        self.store().await
     }
+
+    pub async fn postgres_store(&self) -> PgStore {
+        self.store().await
+    }
+}
+
+/// A deadline roomy enough for set-up on a loaded machine; tests that probe a deadline make
+/// their own.
+pub fn deadline() -> Deadline {
+    Deadline::after(std::time::Duration::from_secs(10))
+}
+
+/// Runs `test` against a fresh migrated store of `S`'s backend, then closes the store.
+pub async fn with_store<S: Store, F: Future<Output = ()>>(test: impl FnOnce(S) -> F) {
+    let db = TestDatabase::create(S::BACKEND).await;
+    let store: S = db.store().await;
+    test(store.clone()).await;
+    store.close().await;
+}
+
+/// Runs each named test once per backend, as `sqlite::name` and `postgres::name`:
+/// `each_backend!(store: a, b)` for `async fn a<S: Store>(store: S)` (given a fresh migrated
+/// store), `each_backend!(backend: c)` for `async fn c(backend: Backend)` (tests that start a
+/// whole application).
+#[macro_export]
+macro_rules! each_backend {
+    (store: $($name:ident),* $(,)?) => {
+        $crate::each_backend!(@suite sqlite, $crate::SqliteStore, $(
+            $name => $crate::testing::with_store::<$crate::SqliteStore, _>(super::$name)
+        ),*);
+        $crate::each_backend!(@suite postgres, $crate::PgStore, $(
+            $name => $crate::testing::with_store::<$crate::PgStore, _>(super::$name)
+        ),*);
+    };
+    (backend: $($name:ident),* $(,)?) => {
+        $crate::each_backend!(@suite sqlite, $crate::SqliteStore, $(
+            $name => super::$name($crate::Backend::Sqlite)
+        ),*);
+        $crate::each_backend!(@suite postgres, $crate::PgStore, $(
+            $name => super::$name($crate::Backend::Postgres)
+        ),*);
+    };
+    (@suite $module:ident, $store:ty, $($name:ident => $run:expr),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $run.await;
+                }
+            )*
+        }
+    };
 }
 
 fn rand_suffix() -> u32 {
@@ -133,15 +189,15 @@ impl Drop for TestDatabase {
     }
 }
 
-impl<DB: sqlx::Database> SqlxUnitOfWork<DB>
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-{
-    /// Runs arbitrary SQL inside this unit of work, for tests that need a slow statement or a
-    /// look behind the repository API.
-    pub async fn execute_raw_for_tests(&mut self, sql: &'static str) -> RepoResult<()> {
-        run!(self, sqlx::raw_sql(sql), execute)?;
-        Ok(())
+/// Arbitrary SQL inside a unit of work, for tests that need a slow statement or a look behind
+/// the repository API. A trait, so generic tests can ask `S::Uow: RawSql`.
+pub trait RawSql {
+    fn raw(&mut self, sql: &'static str) -> impl Future<Output = RepoResult<()>> + Send;
+}
+
+impl<DB: Dialect> RawSql for SqlxUnitOfWork<DB> {
+    async fn raw(&mut self, sql: &'static str) -> RepoResult<()> {
+        self.on_the_wire(|conn| DB::execute_script(conn, sql.to_owned())).await
     }
 }
 

@@ -5,42 +5,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use stride_domain::{
-    Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving, Sport, StartedAt,
-    StatsScope, TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
+    Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, MovingTime as Moving, Sport, StartedAt,
+    StatsScope, StreakLengths, TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
 };
-use stride_repository::testing::TestDatabase;
+use stride_repository::testing::{RawSql, deadline};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, NewSession, RepoError, SessionRepo, StatsRepo, Store, UnitOfWork,
-    UserRepo,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, RepoError, SessionRepo,
+    SessionUser, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
 };
 use stride_workers::Deadline;
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDatabase::sqlite();
-                    super::$name(db.sqlite_store().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDatabase::postgres().await;
-                    let store = db.postgres_store().await;
-                    super::$name(store.clone()).await;
-                    stride_repository::Store::close(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+stride_repository::each_backend!(
+    store:
     users_round_trip_and_usernames_are_unique,
     profiles_can_be_updated,
     sessions_expire_and_can_be_revoked,
@@ -54,10 +30,6 @@ contract!(
     finished_units_of_work_return_their_connection_to_the_pool,
     rebuilt_statistics_equal_a_scan_of_the_activities,
 );
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(10))
-}
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
@@ -135,7 +107,10 @@ async fn sessions_expire_and_can_be_revoked<S: Store>(store: S) {
     uow.commit().await.unwrap();
 
     let mut uow = store.read(deadline()).await.unwrap();
-    assert_eq!(uow.user_by_session(&[7; 32], now()).await.unwrap(), Some((alice.clone(), 0)));
+    assert_eq!(
+        uow.user_by_session(&[7; 32], now()).await.unwrap(),
+        Some(SessionUser { user: alice.clone(), stats_version: 0 })
+    );
     assert_eq!(uow.user_by_session(&[7; 32], now() + TimeDelta::hours(2)).await.unwrap(), None);
     assert_eq!(uow.user_by_session(&[8; 32], now()).await.unwrap(), None);
     drop(uow);
@@ -234,14 +209,15 @@ async fn a_dropped_unit_of_work_rolls_back_every_repository<S: Store>(store: S) 
     let mut uow = store.write(deadline()).await.unwrap();
     uow.insert_activity(&run).await.unwrap();
     let record = IdempotencyRecord { fingerprint: vec![1], activity_id: run.id };
-    uow.record_idempotency_key(alice.id, "k", &record, now(), now() - TimeDelta::hours(24)).await.unwrap();
+    let key = IdempotencyScope { user: alice.id, key: "k", not_before: now() - TimeDelta::hours(24) };
+    uow.record_idempotency_key(key, &record, now()).await.unwrap();
     drop(uow);
 
     // The next unit of work may well get a fresh connection; either way nothing leaked.
     for _ in 0..3 {
         let mut uow = store.read(deadline()).await.unwrap();
         assert_eq!(uow.activity_by_id(run.id).await.unwrap(), None);
-        assert_eq!(uow.find_idempotency_key(alice.id, "k", now() - TimeDelta::hours(24)).await.unwrap(), None);
+        assert_eq!(uow.find_idempotency_key(key).await.unwrap(), None);
     }
     // And the writer is free again: a dropped write never holds the lock.
     let mut uow = store.write(deadline()).await.unwrap();
@@ -263,7 +239,7 @@ where
     S::Uow: RawSql,
 {
     let alice = insert_user(&store, "alice").await;
-    let slow = SLOW_SQL.iter().find(|(b, _)| *b == store.backend().name()).unwrap().1;
+    let slow = SLOW_SQL.iter().find(|(b, _)| *b == S::BACKEND.name()).unwrap().1;
 
     // Generous enough for BEGIN and the insert on a loaded machine; only the slow statement
     // can overrun it.
@@ -293,20 +269,21 @@ async fn idempotency_keys_are_per_user_and_expire<S: Store>(store: S) {
     let first = IdempotencyRecord { fingerprint: vec![1, 2], activity_id: ActivityId::new() };
     let second = IdempotencyRecord { fingerprint: vec![3], activity_id: ActivityId::new() };
 
+    let key = |user: UserId, not_before| IdempotencyScope { user, key: "key-1", not_before };
     let mut uow = store.write(deadline()).await.unwrap();
-    uow.record_idempotency_key(alice.id, "key-1", &first, now() - TimeDelta::hours(25), day_ago - TimeDelta::hours(25))
+    uow.record_idempotency_key(key(alice.id, day_ago - TimeDelta::hours(25)), &first, now() - TimeDelta::hours(25))
         .await
         .unwrap();
     // Bob may use the same key.
-    uow.record_idempotency_key(bob.id, "key-1", &second, now(), day_ago).await.unwrap();
+    uow.record_idempotency_key(key(bob.id, day_ago), &second, now()).await.unwrap();
     uow.commit().await.unwrap();
 
     let mut uow = store.write(deadline()).await.unwrap();
-    assert_eq!(uow.find_idempotency_key(alice.id, "key-1", day_ago).await.unwrap(), None, "expired");
-    assert_eq!(uow.find_idempotency_key(bob.id, "key-1", day_ago).await.unwrap(), Some(second.clone()));
+    assert_eq!(uow.find_idempotency_key(key(alice.id, day_ago)).await.unwrap(), None, "expired");
+    assert_eq!(uow.find_idempotency_key(key(bob.id, day_ago)).await.unwrap(), Some(second.clone()));
     // An expired key is replaced; a live one is a conflict.
-    uow.record_idempotency_key(alice.id, "key-1", &second, now(), day_ago).await.unwrap();
-    let err = uow.record_idempotency_key(alice.id, "key-1", &first, now(), day_ago).await.unwrap_err();
+    uow.record_idempotency_key(key(alice.id, day_ago), &second, now()).await.unwrap();
+    let err = uow.record_idempotency_key(key(alice.id, day_ago), &first, now()).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict { .. }), "{err:?}");
 }
 
@@ -332,20 +309,6 @@ async fn concurrent_writers_all_commit<S: Store>(store: S) {
     assert_eq!(uow.list_activities(alice.id, None, 100).await.unwrap().len(), 40);
 }
 
-/// Lets the generic tests reach the test-only raw SQL hook of either backend.
-trait RawSql {
-    async fn raw(&mut self, sql: &'static str) -> Result<(), RepoError>;
-}
-
-impl<DB: sqlx::Database> RawSql for stride_repository::SqlxUnitOfWork<DB>
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-{
-    async fn raw(&mut self, sql: &'static str) -> Result<(), RepoError> {
-        self.execute_raw_for_tests(sql).await
-    }
-}
-
 async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(store: S) {
     let alice = insert_user(&store, "alice").await;
     for _ in 0..5 {
@@ -368,7 +331,10 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
     }
 }
 
-async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
+async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S)
+where
+    S::Uow: StatsScans,
+{
     let alice = insert_user(&store, "alice").await;
     let mut uow = store.write(deadline()).await.unwrap();
     // Out of date order, so a scan that relied on the order rows come back in would show it.
@@ -388,13 +354,13 @@ async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
         assert_eq!(totals.distance_mm, uow.scan_distance_mm(alice.id, scope).await.unwrap(), "{scope:?}");
         assert_eq!(totals.duration_s, uow.scan_duration_s(alice.id, scope).await.unwrap(), "{scope:?}");
         let days = uow.scan_active_days(alice.id, scope).await.unwrap();
-        let (current, longest) = streaks_from_days(&days, today);
+        let StreakLengths { current, longest } = streaks_from_days(&days, today);
         let latest = uow.latest_run_starting_by(alice.id, scope, today).await.unwrap();
         let stored_longest = uow.longest_run(alice.id, scope).await.unwrap().map_or(0, |r| r.days());
         assert_eq!((stride_domain::current_streak(latest, today), stored_longest), (current, longest), "{scope:?}");
         assert_eq!(
             uow.scan_streaks(alice.id, scope, today).await.unwrap(),
-            (current, longest),
+            StreakLengths { current, longest },
             "scan streaks, {scope:?}"
         );
     }
@@ -407,7 +373,10 @@ async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S) {
         uow.scan_active_days(alice.id, StatsScope::Owner).await.unwrap(),
         [1, 2, 3, 7, 8, 10, 11, 12, 13].map(march).to_vec()
     );
-    assert_eq!(uow.scan_streaks(alice.id, StatsScope::Owner, today).await.unwrap(), (4, 4));
+    assert_eq!(
+        uow.scan_streaks(alice.id, StatsScope::Owner, today).await.unwrap(),
+        StreakLengths { current: 4, longest: 4 }
+    );
 }
 
 /// PostgreSQL only: connections are checked on the way out of the pool only when they sat idle

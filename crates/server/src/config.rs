@@ -17,7 +17,8 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` redacts the passwords the database and Redis URLs may carry (see below).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `STRIDE_LISTEN`: address to serve on.
@@ -71,6 +72,29 @@ impl Default for Config {
             redis_url: None,
             redis_timeout_ms: 100,
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |url: &Option<String>| url.as_deref().map(stride_repository::redact);
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redacted(&self.database_url))
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("db_timeout_ms", &self.db_timeout_ms)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("shutdown_grace_ms", &self.shutdown_grace_ms)
+            .field("json_body_limit", &self.json_body_limit)
+            .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("stats_cache_ttl_secs", &self.stats_cache_ttl_secs)
+            .field("stats_cache_capacity", &self.stats_cache_capacity)
+            .field("redis_url", &redacted(&self.redis_url))
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .finish()
     }
 }
 
@@ -163,6 +187,18 @@ mod tests {
             assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
             Ok(())
         });
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_password() {
+        let config = Config {
+            database_url: Some("postgres://stride:db-secret@db/stride".into()),
+            redis_url: Some("redis://:cache-secret@cache:6379".into()),
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("db-secret") && !debug.contains("cache-secret"), "{debug}");
+        assert!(debug.contains("db/stride") && debug.contains("cache:6379"), "{debug}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(config).await.context("start stride")?;
             app.run_until(shutdown_signal()).await
         }
-        Command::Migrate => migrate(&config).await,
+        Command::Migrate => migrate(config).await,
     }
 }
 

@@ -16,12 +16,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use stride_domain::{
-    Activity, ActivityDraft, ActivityId, DisplayName, Distance, Duration as Moving, Sport, StartedAt, StatsScope,
-    TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
+    Activity, ActivityDraft, ActivityId, DayNumber, DisplayName, Distance, MovingTime as Moving, Sport, StartedAt,
+    StatsScope, StreakLengths, TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
 };
 use stride_repository::testing::TestDatabase;
-use stride_repository::{ActivityRepo, PgStore, SqliteStore, StatsRepo, Store, StoreConfig, UnitOfWork, UserRepo};
-use stride_services::{StatsConfig, StatsService, SystemClock};
+use stride_repository::{ActivityRepo, PgStore, SqliteStore, StatsScans, Store, StoreConfig, UnitOfWork, UserRepo};
+use stride_services::{Caller, StatsConfig, StatsService, SystemClock};
 use stride_workers::Deadline;
 
 const SIZES: [u64; 3] = [1_000, 10_000, 100_000];
@@ -36,7 +36,10 @@ fn epoch_day_zero() -> DateTime<Utc> {
 }
 
 /// A user with `n` activities over up to 12,000 days, with a gap every 17th day.
-async fn seed<S: Store>(store: &S, n: u64) -> UserId {
+async fn seed<S: Store>(store: &S, n: u64) -> User
+where
+    S::Uow: StatsScans,
+{
     let username = Username::parse(&format!("bench_{n}")).unwrap();
     let user = User {
         id: UserId::new(),
@@ -65,10 +68,13 @@ async fn seed<S: Store>(store: &S, n: u64) -> UserId {
     }
     uow.rebuild_stats(user.id).await.unwrap();
     uow.commit().await.unwrap();
-    user.id
+    user
 }
 
-async fn scan_sequential<S: Store>(store: &S, user: UserId, today: i32) -> (i64, i64, i64, (u32, u32)) {
+async fn scan_sequential<S: Store>(store: &S, user: UserId, today: DayNumber) -> (i64, i64, i64, StreakLengths)
+where
+    S::Uow: StatsScans,
+{
     let scope = StatsScope::Owner;
     let count = store.read(deadline()).await.unwrap().scan_count(user, scope).await.unwrap();
     let distance = store.read(deadline()).await.unwrap().scan_distance_mm(user, scope).await.unwrap();
@@ -77,7 +83,10 @@ async fn scan_sequential<S: Store>(store: &S, user: UserId, today: i32) -> (i64,
     (count, distance, duration, streaks)
 }
 
-async fn scan_concurrent<S: Store>(store: &S, user: UserId, today: i32) -> (i64, i64, i64, (u32, u32)) {
+async fn scan_concurrent<S: Store>(store: &S, user: UserId, today: DayNumber) -> (i64, i64, i64, StreakLengths)
+where
+    S::Uow: StatsScans,
+{
     let scope = StatsScope::Owner;
     // Longest first: on two cores the heaviest query is the critical path, and every moment it
     // waits for its connection while the light ones start adds straight to the total.
@@ -91,10 +100,13 @@ async fn scan_concurrent<S: Store>(store: &S, user: UserId, today: i32) -> (i64,
     (count, distance, duration, streaks)
 }
 
-fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S) {
+fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S)
+where
+    S::Uow: StatsScans,
+{
     let stats = StatsService::new(store.clone(), Arc::new(SystemClock), StatsConfig::default()).unwrap();
     let today = stride_domain::LocalDate::new(Utc::now().date_naive()).day_number();
-    let users: Vec<(u64, UserId)> = SIZES.iter().map(|&n| (n, rt.block_on(seed(&store, n)))).collect();
+    let users: Vec<(u64, UserId)> = SIZES.iter().map(|&n| (n, rt.block_on(seed(&store, n)).id)).collect();
 
     let mut scans = c.benchmark_group(format!("stats_scan_{name}"));
     scans.sample_size(10);
@@ -148,10 +160,10 @@ fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str
     record(&format!("stats_production_{name}/uncached/1000"), at_1k);
     record(&format!("stats_production_{name}/uncached/100000"), at_100k);
 
-    let (_, largest) = users[users.len() - 1];
     let mut hits = c.benchmark_group(format!("stats_cache_hit_{name}"));
-    rt.block_on(stats.own(deadline(), largest, TimeZone::utc(), 0)).unwrap();
-    hits.bench_function("own", |b| b.to_async(rt).iter(|| stats.own(deadline(), largest, TimeZone::utc(), 0)));
+    let caller = Caller { user: rt.block_on(seed(&store, 10)), stats_version: 0 };
+    rt.block_on(stats.own(deadline(), &caller)).unwrap();
+    hits.bench_function("own", |b| b.to_async(rt).iter(|| stats.own(deadline(), &caller)));
     hits.finish();
 }
 

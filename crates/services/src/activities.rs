@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId, can_view};
-use stride_repository::{ActivityRepo, IdempotencyRecord, IdempotencyRepo, RepoError, StatsRepo, Store, UnitOfWork};
+use stride_repository::{
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, RepoError, StatsRepo, Store, UnitOfWork,
+};
 use stride_workers::Deadline;
 
 use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
@@ -58,15 +60,10 @@ pub struct ActivityPage {
     pub next_cursor: Option<ActivityCursor>,
 }
 
+#[derive(Clone)]
 pub struct ActivityService<S> {
     store: S,
     clock: Arc<dyn Clock>,
-}
-
-impl<S: Clone> Clone for ActivityService<S> {
-    fn clone(&self) -> Self {
-        Self { store: self.store.clone(), clock: self.clock.clone() }
-    }
 }
 
 impl<S: Store> ActivityService<S> {
@@ -93,21 +90,21 @@ impl<S: Store> ActivityService<S> {
         };
 
         let record = IdempotencyRecord { fingerprint: fingerprint(&activity), activity_id: activity.id };
-        let not_before = now - IDEMPOTENCY_WINDOW;
+        let scope = IdempotencyScope { user: owner, key: &key, not_before: now - IDEMPOTENCY_WINDOW };
         let mut uow = self.store.write(deadline).await?;
-        if let Some(first) = uow.find_idempotency_key(owner, &key, not_before).await? {
+        if let Some(first) = uow.find_idempotency_key(scope).await? {
             return replay(&mut uow, &record, first).await;
         }
         // The key is recorded before the activity: if a concurrent request with the same key
         // committed in between, this fails, the unit of work rolls back, and we answer with
         // the winner's result instead of creating a twin.
-        match uow.record_idempotency_key(owner, &key, &record, now, not_before).await {
+        match uow.record_idempotency_key(scope, &record, now).await {
             Ok(()) => {}
             Err(RepoError::Conflict { .. }) => {
                 drop(uow);
                 let mut uow = self.store.read(deadline).await?;
                 let first = uow
-                    .find_idempotency_key(owner, &key, not_before)
+                    .find_idempotency_key(scope)
                     .await?
                     .ok_or_else(|| ServiceError::Internal("idempotency key vanished after a conflict".into()))?;
                 return replay(&mut uow, &record, first).await;

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_domain::{DisplayName, Password, TimeZone, User, UserId, Username};
-use stride_repository::{NewSession, RepoError, SessionRepo, StatsRepo, Store, UnitOfWork, UserRepo};
+use stride_repository::{NewSession, RepoError, SessionRepo, SessionUser, StatsRepo, Store, UnitOfWork, UserRepo};
 use stride_workers::Deadline;
 use tokio::sync::OnceCell;
 
@@ -70,6 +70,23 @@ pub struct Registration {
     pub timezone: Option<TimeZone>,
 }
 
+/// A user who just registered or logged in, with the token that proves it from now on.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub token: SessionToken,
+}
+
+/// The authenticated user behind a request. Their statistics version rides along because the
+/// session lookup reads it in the same statement: a cached `GET /me/stats` then costs no query
+/// of its own (see `StatsService::own`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub user: User,
+    pub stats_version: i64,
+}
+
+#[derive(Clone)]
 pub struct AuthService<S> {
     store: S,
     clock: Arc<dyn Clock>,
@@ -80,29 +97,13 @@ pub struct AuthService<S> {
     dummy_hash: Arc<OnceCell<String>>,
 }
 
-impl<S: Clone> Clone for AuthService<S> {
-    fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            config: self.config.clone(),
-            throttle: self.throttle.clone(),
-            dummy_hash: self.dummy_hash.clone(),
-        }
-    }
-}
-
 impl<S: Store> AuthService<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
         let throttle = LoginThrottle::new(config.max_failed_logins, config.failure_window);
         Self { store, clock, config, throttle, dummy_hash: Arc::new(OnceCell::new()) }
     }
 
-    pub async fn register(
-        &self,
-        deadline: Deadline,
-        registration: Registration,
-    ) -> ServiceResult<(User, SessionToken)> {
+    pub async fn register(&self, deadline: Deadline, registration: Registration) -> ServiceResult<SignedIn> {
         let Registration { username, password, display_name, timezone } = registration;
         let password_hash = deadline.run(password::hash(password)).await??;
         let user = User {
@@ -125,16 +126,11 @@ impl<S: Store> AuthService<S> {
         let token = self.open_session(&mut uow, user.id).await?;
         uow.commit().await?;
         tracing::info!(user_id = %user.id, "user registered");
-        Ok((user, token))
+        Ok(SignedIn { user, token })
     }
 
     /// Wrong username and wrong password fail alike (`BadCredentials`), in the same time.
-    pub async fn login(
-        &self,
-        deadline: Deadline,
-        username: &str,
-        password: &str,
-    ) -> ServiceResult<(User, SessionToken)> {
+    pub async fn login(&self, deadline: Deadline, username: &str, password: &str) -> ServiceResult<SignedIn> {
         let throttle_key = username.to_ascii_lowercase();
         self.throttle.check(&throttle_key)?;
 
@@ -163,7 +159,7 @@ impl<S: Store> AuthService<S> {
         let mut uow = self.store.write(deadline).await?;
         let token = self.open_session(&mut uow, user.id).await?;
         uow.commit().await?;
-        Ok((user, token))
+        Ok(SignedIn { user, token })
     }
 
     pub async fn logout(&self, deadline: Deadline, token: &str) -> ServiceResult<()> {
@@ -173,11 +169,13 @@ impl<S: Store> AuthService<S> {
         Ok(())
     }
 
-    /// The user a bearer token belongs to, with their statistics version; `Unauthenticated` if
-    /// the token is unknown, revoked or expired.
-    pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<(User, i64)> {
+    /// The user a bearer token belongs to; `Unauthenticated` if the token is unknown, revoked
+    /// or expired.
+    pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<Caller> {
         let mut uow = self.store.read(deadline).await?;
-        uow.user_by_session(&token_hash(token), self.clock.now()).await?.ok_or(ServiceError::Unauthenticated)
+        let session = uow.user_by_session(&token_hash(token), self.clock.now()).await?;
+        let SessionUser { user, stats_version } = session.ok_or(ServiceError::Unauthenticated)?;
+        Ok(Caller { user, stats_version })
     }
 
     pub async fn update_profile(

@@ -25,6 +25,6 @@ impl<S: Store> HealthService<S> {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        self.store.backend().name()
+        S::BACKEND.name()
     }
 }

@@ -21,7 +21,7 @@ mod stats;
 
 pub use access::relationship;
 pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
-pub use auth::{AuthConfig, AuthService, Registration, SessionToken};
+pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
@@ -34,22 +34,12 @@ pub use stride_workers::Deadline;
 use std::sync::Arc;
 
 /// Every use case of one running Stride, over one backend.
+#[derive(Clone)]
 pub struct Stride<S> {
     pub auth: AuthService<S>,
     pub activities: ActivityService<S>,
     pub stats: StatsService<S>,
     pub health: HealthService<S>,
-}
-
-impl<S: Clone> Clone for Stride<S> {
-    fn clone(&self) -> Self {
-        Self {
-            auth: self.auth.clone(),
-            activities: self.activities.clone(),
-            stats: self.stats.clone(),
-            health: self.health.clone(),
-        }
-    }
 }
 
 impl<S: Store> Stride<S> {

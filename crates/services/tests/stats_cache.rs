@@ -1,19 +1,13 @@
 //! The statistics cache: coalescing of concurrent misses, and versioned invalidation.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::DateTime;
 use stride_domain::{
-    ActivityDraft, Distance, Duration as Moving, Password, Sport, StartedAt, Title, Username, Visibility,
+    ActivityDraft, Distance, MovingTime as Moving, Password, Sport, StartedAt, Title, Username, Visibility,
 };
-use stride_repository::testing::TestDatabase;
+use stride_repository::testing::{TestDatabase, deadline};
 use stride_services::{AuthConfig, Registration, StatsConfig, Stride, SystemClock};
-use stride_workers::Deadline;
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(10))
-}
 
 fn draft(day: u32) -> ActivityDraft {
     ActivityDraft {
@@ -38,7 +32,7 @@ async fn concurrent_misses_share_one_computation_and_a_write_forces_a_new_one() 
         display_name: None,
         timezone: None,
     };
-    let (user, _) = stride.auth.register(deadline(), registration).await.unwrap();
+    let user = stride.auth.register(deadline(), registration).await.unwrap().user;
     for day in 1..=3 {
         stride.activities.create(deadline(), user.id, draft(day), None).await.unwrap();
     }

@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch};
-use stride_services::{IdempotencyKey, Store};
+use stride_services::{Caller, IdempotencyKey, Store};
 
 use crate::ApiError;
 use crate::dto::{ActivityBody, ActivityPageBody, CreateActivityRequest, ListActivitiesQuery, UpdateActivityRequest};
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline};
-use crate::routes::{AppState, parse_id};
+use crate::routes::parse_id;
+use crate::state::AppState;
 
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
@@ -36,7 +37,7 @@ const MAX_PAGE: u32 = 100;
 pub(crate) async fn create_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateActivityRequest>,
 ) -> Result<(StatusCode, Json<ActivityBody>), ApiError> {
@@ -67,7 +68,7 @@ pub(crate) async fn create_activity<S: Store>(
 pub(crate) async fn list_activities<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
 ) -> Result<Json<ActivityPageBody>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
@@ -98,7 +99,7 @@ pub(crate) async fn list_activities<S: Store>(
 pub(crate) async fn get_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<ActivityBody>, ApiError> {
     let id: ActivityId = parse_id(&id)?;
@@ -124,7 +125,7 @@ pub(crate) async fn get_activity<S: Store>(
 pub(crate) async fn update_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateActivityRequest>,
 ) -> Result<Json<ActivityBody>, ApiError> {
@@ -149,7 +150,7 @@ pub(crate) async fn update_activity<S: Store>(
 pub(crate) async fn delete_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: ActivityId = parse_id(&id)?;

@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use stride_domain::{Password, Username};
-use stride_services::{Registration, Store};
+use stride_services::{Registration, SignedIn, Store};
 
 use crate::ApiError;
 use crate::dto::{AuthResponse, LoginRequest, RegisterRequest, UserBody, parse_display_name, parse_timezone};
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, AuthUser, BearerToken, RequestDeadline};
-use crate::routes::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     post, path = "/api/v1/auth/register", tag = "auth",
@@ -37,7 +37,7 @@ pub(crate) async fn register<S: Store>(
         display_name: req.display_name.as_deref().map(parse_display_name).transpose()?,
         timezone: req.timezone.as_deref().map(parse_timezone).transpose()?,
     };
-    let (user, token) = app.stride.auth.register(deadline, registration).await?;
+    let SignedIn { user, token } = app.stride.auth.register(deadline, registration).await?;
     Ok((StatusCode::CREATED, Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() })))
 }
 
@@ -59,7 +59,7 @@ pub(crate) async fn login<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    let (user, token) = app.stride.auth.login(deadline, &req.username, &req.password).await?;
+    let SignedIn { user, token } = app.stride.auth.login(deadline, &req.username, &req.password).await?;
     Ok(Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() }))
 }
 

@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use stride_services::Store;
+use stride_services::{Caller, Store};
 
 use crate::ApiError;
 use crate::dto::{UpdateMeRequest, UserBody, parse_display_name, parse_timezone};
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, AuthUser, RequestDeadline};
-use crate::routes::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "me",
@@ -20,7 +20,7 @@ use crate::routes::AppState;
         (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
-pub(crate) async fn get_me(AuthUser { user, .. }: AuthUser) -> Json<UserBody> {
+pub(crate) async fn get_me(AuthUser(Caller { user, .. }): AuthUser) -> Json<UserBody> {
     Json(UserBody::from(&user))
 }
 
@@ -40,7 +40,7 @@ pub(crate) async fn get_me(AuthUser { user, .. }: AuthUser) -> Json<UserBody> {
 pub(crate) async fn update_me<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
     let display_name = req.display_name.as_deref().map(parse_display_name).transpose()?;

@@ -1,4 +1,6 @@
-//! The route table and the state every handler shares.
+//! The route table. Every route is written once, in [`router`]: the axum router and the
+//! OpenAPI document are both derived from that one list, so nothing can be routed without
+//! being documented or documented without being routed.
 
 mod activities;
 mod auth;
@@ -6,17 +8,21 @@ mod me;
 mod ops;
 mod stats;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method, Request};
-use axum::routing::{get, post};
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::MethodRouter;
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stride_services::{Store, Stride};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::PathItemExt;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 pub(crate) use activities::*;
 pub(crate) use auth::*;
@@ -24,40 +30,70 @@ pub(crate) use me::*;
 pub(crate) use ops::*;
 pub(crate) use stats::*;
 
-use crate::{ApiError, HttpConfig, InFlight, middleware as mw};
-
-pub struct AppState<S> {
-    pub(crate) stride: Stride<S>,
-    pub(crate) metrics: PrometheusHandle,
-}
-
-impl<S: Clone> Clone for AppState<S> {
-    fn clone(&self) -> Self {
-        Self { stride: self.stride.clone(), metrics: self.metrics.clone() }
-    }
-}
-
-/// Every routed (path, method). The OpenAPI test checks each is documented and each answers.
-pub const ROUTES: &[(&str, Method)] = &[
-    ("/healthz", Method::GET),
-    ("/readyz", Method::GET),
-    ("/metrics", Method::GET),
-    ("/api/v1/openapi.json", Method::GET),
-    ("/api/v1/auth/register", Method::POST),
-    ("/api/v1/auth/login", Method::POST),
-    ("/api/v1/auth/logout", Method::POST),
-    ("/api/v1/me", Method::GET),
-    ("/api/v1/me", Method::PATCH),
-    ("/api/v1/me/stats", Method::GET),
-    ("/api/v1/users/{id}/stats", Method::GET),
-    ("/api/v1/activities", Method::POST),
-    ("/api/v1/activities", Method::GET),
-    ("/api/v1/activities/{id}", Method::GET),
-    ("/api/v1/activities/{id}", Method::PATCH),
-    ("/api/v1/activities/{id}", Method::DELETE),
-];
+use crate::state::{AppState, JsonBodyLimit};
+use crate::{ApiDoc, ApiError, HttpConfig, InFlight, middleware as mw};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The JSON API's prefix; its paths are written in full in each handler's annotation.
+pub(crate) const API_PREFIX: &str = "/api/v1";
+
+/// One documented route: the handler, served at the path and methods its `#[utoipa::path]`
+/// names, with the schemas it references. What `utoipa_axum::routes!` does, for handlers that
+/// are generic over the store (the macro cannot take a turbofish). Paths under [`API_PREFIX`]
+/// are made relative, because the API router is nested there.
+fn documented<Doc, H, T, St>(handler: H) -> UtoipaMethodRouter<St>
+where
+    Doc: utoipa::Path + utoipa::__dev::SchemaReferences,
+    H: axum::handler::Handler<T, St>,
+    T: 'static,
+    St: Clone + Send + Sync + 'static,
+{
+    let full_path = Doc::path();
+    let path = full_path.strip_prefix(API_PREFIX).unwrap_or(&full_path).to_owned();
+    let methods = Doc::methods();
+    let method_router = methods
+        .iter()
+        .fold(MethodRouter::new(), |router, method| router.on(method.to_method_filter(), handler.clone()));
+    let mut schemas = Vec::new();
+    Doc::schemas(&mut schemas);
+    let mut paths = utoipa::openapi::path::Paths::new();
+    paths.add_path_operation(path, methods, Doc::operation());
+    (schemas, paths, method_router)
+}
+
+/// `documented!(handler::<S>)`: the handler with the documentation its annotation generated.
+macro_rules! documented {
+    ($handler:ident $(::<$store:ident>)?) => {
+        utoipa_axum::paste! { documented::<[<__path_ $handler>], _, _, _>($handler $(::<$store>)?) }
+    };
+}
+
+/// The JSON API, nested at [`API_PREFIX`].
+fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
+    OpenApiRouter::new()
+        .routes(documented!(register::<S>))
+        .routes(documented!(login::<S>))
+        .routes(documented!(logout::<S>))
+        .routes(documented!(get_me))
+        .routes(documented!(update_me::<S>))
+        .routes(documented!(get_my_stats::<S>))
+        .routes(documented!(get_user_stats::<S>))
+        .routes(documented!(create_activity::<S>))
+        .routes(documented!(list_activities::<S>))
+        .routes(documented!(get_activity::<S>))
+        .routes(documented!(update_activity::<S>))
+        .routes(documented!(delete_activity::<S>))
+        .routes(documented!(openapi_json::<S>))
+}
+
+/// Probes and metrics, at the root for the tools that expect them there.
+fn operational_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
+    OpenApiRouter::new()
+        .routes(documented!(healthz))
+        .routes(documented!(readyz::<S>))
+        .routes(documented!(metrics_text::<S>))
+}
 
 pub fn router<S: Store>(
     stride: Stride<S>,
@@ -65,32 +101,25 @@ pub fn router<S: Store>(
     metrics: PrometheusHandle,
     in_flight: InFlight,
 ) -> Router {
-    let state = AppState { stride, metrics };
-    let api = Router::new()
-        .route("/auth/register", post(register::<S>))
-        .route("/auth/login", post(login::<S>))
-        .route("/auth/logout", post(logout::<S>))
-        .route("/me", get(get_me).patch(update_me::<S>))
-        .route("/me/stats", get(get_my_stats::<S>))
-        .route("/users/{id}/stats", get(get_user_stats::<S>))
-        .route("/activities", post(create_activity::<S>).get(list_activities::<S>))
-        .route("/activities/{id}", get(get_activity::<S>).patch(update_activity::<S>).delete(delete_activity::<S>))
-        .route("/openapi.json", get(openapi_json));
-
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<S>))
-        .route("/metrics", get(metrics_text::<S>))
-        .nest("/api/v1", api)
-        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
+    // Under /api/v1 every answer is JSON: unknown paths get the envelope's 404, wrong methods
+    // its 405. Paths outside it are left to the web app.
+    let api = api_routes::<S>()
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(middleware::from_fn(mw::ensure_error_envelope));
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(operational_routes())
+        .nest(API_PREFIX, api)
+        .split_for_parts();
+    let state = AppState {
+        stride,
+        metrics,
+        openapi: Arc::new(openapi),
+        json_body_limit: JsonBodyLimit(config.json_body_limit),
+    };
+    router
         .route_layer(middleware::from_fn(mw::record_metrics))
-        // Bodies that announce their size are refused from the header alone, before a byte of
-        // them is read; chunked bodies are cut off by the extractor's limit as they stream in.
-        .layer(DefaultBodyLimit::max(config.json_body_limit))
-        .layer(RequestBodyLimitLayer::new(config.json_body_limit))
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn(mw::ensure_error_envelope))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                     let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -98,7 +127,9 @@ pub fn router<S: Store>(
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn_with_state(in_flight, mw::track_in_flight))
-                .layer(CatchPanicLayer::new())
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+                }))
                 .layer(middleware::from_fn_with_state(config.request_timeout, mw::enforce_deadline)),
         )
         .with_state(state)

@@ -1,5 +1,7 @@
 //! Operational endpoints: liveness, readiness, metrics, the OpenAPI document.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -7,11 +9,11 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use stride_services::Deadline;
 use stride_services::Store;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
+use crate::ApiError;
 use crate::error::ErrorBody;
-use crate::routes::AppState;
-use crate::{ApiDoc, ApiError};
+use crate::state::AppState;
 
 /// A readiness probe must answer quickly even when the database does not.
 const READINESS_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
@@ -65,6 +67,6 @@ pub(crate) async fn metrics_text<S: Store>(State(app): State<AppState<S>>) -> im
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
     responses((status = 200, description = "This document (OpenAPI 3.1)")))]
-pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(crate) async fn openapi_json<S: Store>(State(app): State<AppState<S>>) -> Json<Arc<utoipa::openapi::OpenApi>> {
+    Json(app.openapi.clone())
 }

@@ -3,13 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use stride_domain::UserId;
-use stride_services::Store;
+use stride_services::{Caller, Store};
 
 use crate::ApiError;
 use crate::dto::StatsBody;
 use crate::error::ErrorBody;
 use crate::extract::{AuthUser, RequestDeadline};
-use crate::routes::{AppState, parse_id};
+use crate::routes::parse_id;
+use crate::state::AppState;
 
 #[utoipa::path(
     get, path = "/api/v1/me/stats", tag = "stats",
@@ -24,9 +25,9 @@ use crate::routes::{AppState, parse_id};
 pub(crate) async fn get_my_stats<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, stats_version }: AuthUser,
+    AuthUser(caller): AuthUser,
 ) -> Result<Json<StatsBody>, ApiError> {
-    let stats = app.stride.stats.own(deadline, user.id, user.timezone, stats_version).await?;
+    let stats = app.stride.stats.own(deadline, &caller).await?;
     Ok(Json(StatsBody::from(&stats)))
 }
 
@@ -45,7 +46,7 @@ pub(crate) async fn get_my_stats<S: Store>(
 pub(crate) async fn get_user_stats<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
-    AuthUser { user, .. }: AuthUser,
+    AuthUser(Caller { user, .. }): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<StatsBody>, ApiError> {
     let subject: UserId = parse_id(&id)?;

@@ -14,29 +14,6 @@ use stride_services::{Clock, ManualClock, SystemClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Runs a test body once per backend: `both_backends!(name, |app| async move { ... })`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(stride_repository::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(stride_repository::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 pub struct TestApp {
     pub base: String,
     pub client: Client,

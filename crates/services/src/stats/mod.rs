@@ -1,40 +1,36 @@
-//! User statistics: maintained on write, computed concurrently on read, cached.
+//! User statistics: maintained on write ([`maintain`]), computed concurrently on read (here),
+//! cached ([`cache`]).
 //!
-//! **Write side** ([`record`]): every activity create/update/delete calls it inside the same
-//! unit of work, after `bump_stats_version` has locked the user's row — so concurrent writes
-//! for one user apply their deltas one after another, and the per-scope totals, day counts and
-//! streak runs can never drift from the activities table (tested against a full recount).
-//!
-//! **Read side** ([`StatsService::stats`]): the three independent parts — totals, current
-//! streak, longest streak — are three repository calls on three pooled connections, run
-//! concurrently under the request's deadline; the first error drops the others. Each touches
-//! O(1) rows. At most `max_concurrent_computations` run at once, so requests that each hold
-//! three connections cannot starve the pool (hold-and-wait).
+//! **Read side** ([`StatsService::own`], [`StatsService::of`]): the three independent parts —
+//! totals, current streak, longest streak — are three repository calls on three pooled
+//! connections, run concurrently under the request's deadline; the first error drops the
+//! others. Each touches O(1) rows. At most `max_concurrent_computations` run at once, so
+//! requests that each hold three connections cannot starve the pool (hold-and-wait).
 //!
 //! **Cache**: moka, with request coalescing (N concurrent misses for one key → one
-//! computation). The key includes the user's statistics *version*, which every write bumps in
-//! its transaction: a computation that started before a write stores its result under the old
-//! version, which no later read asks for, so stale numbers can never shadow newer ones — on this
-//! instance or any other that shares the database. An entry holding a current streak expires at
-//! the subject's next local midnight, when "today" moves without any write.
+//! computation), keyed by the subject's statistics version.
 //!
 //! **Shared tier** (optional, `STRIDE_REDIS_URL`): on a local miss the computation first looks
 //! in Redis under the same versioned key, and stores what it computes there. Because keys carry
 //! the version, a write on one instance is seen by every other on its next read, with no
 //! invalidation messages; a slow or dead Redis only costs a short timeout and a database read.
 
+mod cache;
+mod maintain;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stride_cache::RedisTier;
-use stride_domain::{Activity, RunEdit, StatsScope, TimeZone, UserId, add_day, current_streak, remove_day};
-use stride_repository::{StatsRepo, StatsTotals, Store, UnitOfWork};
+use stride_domain::{StatsScope, TimeZone, UserId, current_streak};
+use stride_repository::{StatsRepo, Store};
 use stride_workers::Deadline;
 use tokio::sync::Semaphore;
 
-use crate::{Clock, ServiceError, ServiceResult, relationship};
+use self::cache::{CacheKey, Cached, UntilMidnight, Wire};
+pub(crate) use self::maintain::{affects_stats, record};
+use crate::{Caller, Clock, ServiceError, ServiceResult, relationship};
 
 /// A user's statistics as one viewer may see them.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +44,8 @@ pub struct UserStats {
     pub as_of: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` redacts a password in the Redis URL.
+#[derive(Clone)]
 pub struct StatsConfig {
     pub cache_ttl: Duration,
     pub cache_capacity: u64,
@@ -72,6 +69,18 @@ impl Default for StatsConfig {
     }
 }
 
+impl std::fmt::Debug for StatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsConfig")
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_capacity", &self.cache_capacity)
+            .field("max_concurrent_computations", &self.max_concurrent_computations)
+            .field("redis_url", &self.redis_url.as_deref().map(stride_repository::redact))
+            .field("redis_timeout", &self.redis_timeout)
+            .finish()
+    }
+}
+
 impl StatsConfig {
     /// Leaves a third of the pool for everything else: each computation holds three connections.
     pub fn for_pool_size(pool_size: u32) -> Self {
@@ -79,55 +88,22 @@ impl StatsConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
-    user: UserId,
-    scope: StatsScope,
-    version: i64,
-}
-
-#[derive(Debug)]
-struct Cached {
-    stats: UserStats,
-    /// The subject's next local midnight: the current streak may change then.
-    valid_until: DateTime<Utc>,
-}
-
-/// Evicts an entry at the earlier of its TTL and its subject's next local midnight.
-struct UntilMidnight {
-    ttl: Duration,
-    clock: Arc<dyn Clock>,
-}
-
-impl moka::Expiry<CacheKey, Arc<Cached>> for UntilMidnight {
-    fn expire_after_create(&self, _: &CacheKey, value: &Arc<Cached>, _: std::time::Instant) -> Option<Duration> {
-        let until_midnight = (value.valid_until - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-        Some(self.ttl.min(until_midnight))
-    }
-}
-
+#[derive(Clone)]
 pub struct StatsService<S> {
     store: S,
     clock: Arc<dyn Clock>,
+    /// Shared by every clone (moka's cache is a handle). moka owns its own locking, and its
+    /// `try_get_with` is what coalesces concurrent misses for one key into one computation.
     cache: moka::future::Cache<CacheKey, Arc<Cached>>,
+    /// The shared tier, if configured; `None` means this instance caches alone.
     remote: Option<Arc<RedisTier>>,
     cache_ttl: Duration,
+    /// Bounds uncached computations. An async semaphore, because a permit is held across the
+    /// three concurrent reads; each computation takes one before any connection.
     computations: Arc<Semaphore>,
-    computed: Arc<AtomicU64>,
-}
-
-impl<S: Clone> Clone for StatsService<S> {
-    fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            cache: self.cache.clone(),
-            remote: self.remote.clone(),
-            cache_ttl: self.cache_ttl,
-            computations: self.computations.clone(),
-            computed: self.computed.clone(),
-        }
-    }
+    /// Counts computations so tests can prove coalescing and hits (`testing` feature).
+    #[cfg(feature = "testing")]
+    computed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<S: Store> StatsService<S> {
@@ -151,25 +127,22 @@ impl<S: Store> StatsService<S> {
             remote,
             cache_ttl: config.cache_ttl,
             computations: Arc::new(Semaphore::new(config.max_concurrent_computations.max(1))),
-            computed: Arc::new(AtomicU64::new(0)),
+            #[cfg(feature = "testing")]
+            computed: Default::default(),
         })
     }
 
     /// How many uncached computations ran (each is three repository calls).
+    #[cfg(feature = "testing")]
     pub fn computations(&self) -> u64 {
-        self.computed.load(Ordering::Relaxed)
+        self.computed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The caller's own statistics. `version` and `timezone` come with authentication, so a
+    /// The caller's own statistics. The version and time zone came with authentication, so a
     /// cache hit costs no database round trip of its own.
-    pub async fn own(
-        &self,
-        deadline: Deadline,
-        user: UserId,
-        timezone: TimeZone,
-        version: i64,
-    ) -> ServiceResult<UserStats> {
-        self.cached(deadline, user, StatsScope::Owner, timezone, version).await
+    pub async fn own(&self, deadline: Deadline, caller: &Caller) -> ServiceResult<UserStats> {
+        let Caller { user, stats_version } = caller;
+        self.cached(deadline, user.id, StatsScope::Owner, user.timezone, *stats_version).await
     }
 
     /// `subject`'s statistics as `viewer` may see them; `NotFound` if the viewer may not.
@@ -204,7 +177,7 @@ impl<S: Store> StatsService<S> {
             self.cache.invalidate(&key).await;
         }
         metrics::counter!("stats_cache_total", "result" => "miss").increment(1);
-        let remote_key = format!("stride:stats:v1:{user}:{}:{version}", scope.as_str());
+        let remote_key = key.remote();
         let computed = self
             .cache
             .try_get_with(key, async {
@@ -223,10 +196,7 @@ impl<S: Store> StatsService<S> {
     async fn read_remote(&self, key: &str, user: UserId) -> Option<Cached> {
         let remote = self.remote.as_ref()?;
         let found = remote.get(key).await.and_then(|bytes| serde_json::from_slice::<Wire>(&bytes).ok());
-        let result = match found {
-            Some(wire) if wire.valid_until > self.clock.now() => Some(wire.into_cached(user)),
-            _ => None,
-        };
+        let result = found.and_then(|wire| wire.fresh_at(self.clock.now(), user));
         metrics::counter!("stats_remote_cache_total", "result" => if result.is_some() { "hit" } else { "miss" })
             .increment(1);
         result
@@ -234,8 +204,7 @@ impl<S: Store> StatsService<S> {
 
     async fn write_remote(&self, key: &str, cached: &Cached) {
         let Some(remote) = &self.remote else { return };
-        let until_midnight = (cached.valid_until - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-        let ttl = self.cache_ttl.min(until_midnight);
+        let ttl = cached.time_to_live(self.cache_ttl, self.clock.as_ref());
         if ttl.is_zero() {
             return;
         }
@@ -244,8 +213,9 @@ impl<S: Store> StatsService<S> {
         }
     }
 
-    /// Computes without the cache (for benchmarks and diagnostics); still bounded by the
-    /// concurrency limit and the deadline.
+    /// Computes without the cache (for benchmarks); still bounded by the concurrency limit and
+    /// the deadline.
+    #[cfg(feature = "testing")]
     pub async fn compute_uncached(
         &self,
         deadline: Deadline,
@@ -267,7 +237,8 @@ impl<S: Store> StatsService<S> {
             .run(self.computations.acquire())
             .await?
             .map_err(|_| ServiceError::Internal("the stats limiter was closed".into()))?;
-        self.computed.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "testing")]
+        self.computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = self.clock.now();
         let today = stride_domain::LocalDate::new(timezone.today(now)).day_number();
         let store = &self.store;
@@ -287,91 +258,4 @@ impl<S: Store> StatsService<S> {
         };
         Ok(Cached { stats, valid_until: timezone.next_midnight_after(now) })
     }
-}
-
-/// How statistics travel through the shared tier.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Wire {
-    total_activities: u64,
-    total_distance_m: f64,
-    total_duration_s: u64,
-    current_streak_days: u32,
-    longest_streak_days: u32,
-    as_of: DateTime<Utc>,
-    valid_until: DateTime<Utc>,
-}
-
-impl From<&Cached> for Wire {
-    fn from(cached: &Cached) -> Self {
-        let s = &cached.stats;
-        Self {
-            total_activities: s.total_activities,
-            total_distance_m: s.total_distance_m,
-            total_duration_s: s.total_duration_s,
-            current_streak_days: s.current_streak_days,
-            longest_streak_days: s.longest_streak_days,
-            as_of: s.as_of,
-            valid_until: cached.valid_until,
-        }
-    }
-}
-
-impl Wire {
-    fn into_cached(self, user_id: UserId) -> Cached {
-        Cached {
-            stats: UserStats {
-                user_id,
-                total_activities: self.total_activities,
-                total_distance_m: self.total_distance_m,
-                total_duration_s: self.total_duration_s,
-                current_streak_days: self.current_streak_days,
-                longest_streak_days: self.longest_streak_days,
-                as_of: self.as_of,
-            },
-            valid_until: self.valid_until,
-        }
-    }
-}
-
-/// Accounts for `activity` appearing (`sign` = 1) or disappearing (−1) in every scope that
-/// counts it. The caller has already bumped (and so locked) the owner's statistics version.
-pub(crate) async fn record<U: UnitOfWork>(uow: &mut U, activity: &Activity, sign: i32) -> ServiceResult<()> {
-    let user = activity.user_id;
-    let day = activity.local_date().day_number();
-    let delta = StatsTotals {
-        activities: i64::from(sign),
-        distance_mm: i64::from(sign) * (activity.distance.metres() * 1000.0).round() as i64,
-        duration_s: i64::from(sign) * i64::from(activity.duration.seconds()),
-    };
-    for scope in StatsScope::counting(activity.visibility) {
-        uow.adjust_totals(user, scope, delta).await?;
-        let count = uow.adjust_day(user, scope, day, sign).await?;
-        let edits: Vec<RunEdit> = match (sign > 0, count) {
-            (true, 1) => {
-                let left = uow.run_ending_at(user, scope, day - 1).await?;
-                let right = uow.run_starting_at(user, scope, day + 1).await?;
-                add_day(day, left, right)
-            }
-            (false, 0) => {
-                let containing =
-                    uow.latest_run_starting_by(user, scope, day).await?.filter(|run| run.end >= day).ok_or_else(
-                        || ServiceError::Internal(format!("no streak run holds active day {day} of {user}")),
-                    )?;
-                remove_day(day, containing)
-            }
-            _ => Vec::new(),
-        };
-        for edit in edits {
-            uow.apply_run_edit(user, scope, edit).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether an update changes anything statistics count.
-pub(crate) fn affects_stats(before: &Activity, after: &Activity) -> bool {
-    before.distance != after.distance
-        || before.duration != after.duration
-        || before.visibility != after.visibility
-        || before.local_date() != after.local_date()
 }

@@ -1,0 +1,28 @@
+//! What every handler shares. Its own module, so extractors and routes both depend on it and
+//! not on each other.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use metrics_exporter_prometheus::PrometheusHandle;
+use stride_services::Stride;
+
+#[derive(Clone)]
+pub struct AppState<S> {
+    pub(crate) stride: Stride<S>,
+    pub(crate) metrics: PrometheusHandle,
+    /// Derived from the same route list as the router, once, at start-up.
+    pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
+    pub(crate) json_body_limit: JsonBodyLimit,
+}
+
+/// The largest JSON body [`ApiJson`](crate::extract::ApiJson) reads. A limit of the extractor,
+/// not of a path prefix, so routes that take other bodies (multipart uploads) set their own.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonBodyLimit(pub usize);
+
+impl<S> FromRef<AppState<S>> for JsonBodyLimit {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.json_body_limit
+    }
+}

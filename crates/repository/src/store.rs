@@ -1,0 +1,60 @@
+//! The backend boundary: a [`Store`] hands out [`UnitOfWork`]s, and a unit of work implements
+//! every repository trait. Services are generic over `S: Store`; `server` picks the backend
+//! once and calls one generic launch path.
+//!
+//! Repository methods take `&mut self` on a unit of work, so two statements of one request can
+//! never interleave on one connection, and the borrow checker makes "use after commit"
+//! impossible (`commit` consumes the unit of work).
+
+use std::future::Future;
+
+use stride_workers::Deadline;
+
+use crate::{ActivityRepo, Backend, IdempotencyRepo, RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo};
+
+/// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
+pub trait Store: Clone + Send + Sync + 'static {
+    type Uow: UnitOfWork;
+
+    const BACKEND: Backend;
+
+    /// Opens the pools. Fails if the database cannot be reached or refuses our settings.
+    fn connect(config: &StoreConfig) -> impl Future<Output = RepoResult<Self>> + Send;
+
+    /// Applies pending migrations. Safe to run from several replicas at once.
+    fn migrate(&self) -> impl Future<Output = RepoResult<()>> + Send;
+
+    /// A unit of work for reads. It holds no transaction: each statement sees the latest
+    /// committed data. Dropping it is the normal way to end it.
+    fn read(&self, deadline: Deadline) -> impl Future<Output = RepoResult<Self::Uow>> + Send;
+
+    /// A read-write unit of work. On SQLite it holds the single write lock from its first
+    /// statement (`BEGIN IMMEDIATE`), so a read-then-write never fails with "database is locked".
+    fn write(&self, deadline: Deadline) -> impl Future<Output = RepoResult<Self::Uow>> + Send;
+
+    /// Checks the database answers, for readiness probes.
+    fn ping(&self, deadline: Deadline) -> impl Future<Output = RepoResult<()>> + Send {
+        async move { self.read(deadline).await?.ping().await }
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// Waits for checked-out connections to come back, then closes every pool.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: u32,
+}
+
+/// One connection, and for writes one transaction, across every repository. Dropping a write
+/// without `commit` rolls it back.
+pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + Send {
+    fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
+
+    /// One round trip that proves the connection works.
+    fn ping(&mut self) -> impl Future<Output = RepoResult<()>> + Send;
+}

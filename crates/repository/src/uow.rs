@@ -1,0 +1,143 @@
+//! The unit of work shared by both backends: one pooled connection, and for writes one
+//! transaction on it.
+//!
+//! We issue `BEGIN`/`COMMIT` ourselves instead of using `sqlx::Transaction`, because the
+//! cancellation story must be airtight. The connection goes back to the pool only in a known
+//! state: no transaction open and no statement cut off mid-flight. Otherwise — a cancelled
+//! request, an expired deadline, a write dropped before `commit`, even a future dropped in the
+//! middle of `BEGIN` (sqlx issues #4385/#4393) — it is *closed* instead; the server rolls any
+//! transaction back, and no later request can inherit an open transaction or an unread reply.
+
+use std::future::Future;
+
+use sqlx::Pool;
+use sqlx::pool::PoolConnection;
+use stride_workers::Deadline;
+
+use crate::dialect::{Columns, Dialect, Param};
+use crate::{RepoError, RepoResult, UnitOfWork};
+
+pub struct SqlxUnitOfWork<DB: Dialect> {
+    conn: PoolConnection<DB>,
+    deadline: Deadline,
+    /// True from `BEGIN` until `COMMIT` succeeded (writes only).
+    transaction_open: bool,
+    /// True while a statement is on the wire, and for good once one was abandoned (its reply
+    /// may still be in the socket).
+    statement_in_flight: bool,
+}
+
+impl<DB: Dialect> SqlxUnitOfWork<DB> {
+    /// Takes a connection from `pool` within `deadline`; a pool that cannot hand one out in
+    /// time reports `Unavailable`, not `Timeout`, because no statement ran.
+    pub(crate) async fn acquire(pool: &Pool<DB>, deadline: Deadline) -> RepoResult<Self> {
+        let conn = bounded(deadline, pool.acquire()).await.map_err(RepoError::from_acquire)?;
+        Ok(Self { conn, deadline, transaction_open: false, statement_in_flight: false })
+    }
+
+    /// Opens the write transaction with `script` (`BEGIN IMMEDIATE`, or `BEGIN; SET LOCAL …`).
+    pub(crate) async fn begin(&mut self, script: String) -> RepoResult<()> {
+        self.transaction_open = true;
+        self.on_the_wire(|conn| DB::execute_script(conn, script)).await
+    }
+
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    /// Runs one database call under the unit's deadline, keeping `statement_in_flight` honest:
+    /// it stays set if the call was abandoned, whether by the deadline here or by the caller
+    /// dropping the whole future.
+    pub(crate) async fn on_the_wire<'c, T, F>(
+        &'c mut self,
+        call: impl FnOnce(&'c mut DB::Connection) -> F,
+    ) -> RepoResult<T>
+    where
+        F: Future<Output = Result<T, sqlx::Error>> + 'c,
+    {
+        self.statement_in_flight = true;
+        let in_flight = &mut self.statement_in_flight;
+        let result = bounded(self.deadline, call(&mut self.conn)).await;
+        if !matches!(result, Err(RepoError::Timeout)) {
+            *in_flight = false;
+        }
+        result
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    pub(crate) async fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> RepoResult<u64> {
+        let arguments = DB::arguments(params)?;
+        self.on_the_wire(|conn| DB::execute(conn, sql, arguments)).await
+    }
+
+    /// Runs a query and decodes every row with `decode`.
+    pub(crate) async fn fetch_all<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+        decode: impl Fn(&mut Columns<'_, DB>) -> RepoResult<T>,
+    ) -> RepoResult<Vec<T>> {
+        let arguments = DB::arguments(params)?;
+        let rows = self.on_the_wire(|conn| DB::fetch_all(conn, sql, arguments)).await?;
+        rows.iter().map(|row| decode(&mut Columns::new(row))).collect()
+    }
+
+    /// For queries that select at most one row (by key, or `LIMIT 1`).
+    pub(crate) async fn fetch_optional<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+        decode: impl Fn(&mut Columns<'_, DB>) -> RepoResult<T>,
+    ) -> RepoResult<Option<T>> {
+        Ok(self.fetch_all(sql, params, decode).await?.into_iter().next())
+    }
+
+    /// For queries that always select exactly one row (aggregates, `RETURNING`).
+    pub(crate) async fn fetch_one<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+        decode: impl Fn(&mut Columns<'_, DB>) -> RepoResult<T>,
+    ) -> RepoResult<T> {
+        self.fetch_optional(sql, params, decode).await?.ok_or_else(|| RepoError::Other(format!("no row from: {sql}")))
+    }
+}
+
+impl<DB: Dialect> UnitOfWork for SqlxUnitOfWork<DB> {
+    /// Commits a write; for a read there is nothing to commit.
+    async fn commit(mut self) -> RepoResult<()> {
+        if self.transaction_open {
+            self.on_the_wire(|conn| DB::execute_script(conn, "COMMIT".to_owned())).await?;
+            self.transaction_open = false;
+        }
+        Ok(())
+    }
+
+    async fn ping(&mut self) -> RepoResult<()> {
+        self.on_the_wire(|conn| DB::execute_script(conn, "SELECT 1".to_owned())).await
+    }
+}
+
+impl<DB: Dialect> Drop for SqlxUnitOfWork<DB> {
+    fn drop(&mut self) {
+        if self.transaction_open || self.statement_in_flight {
+            tracing::debug!(
+                transaction_open = self.transaction_open,
+                statement_in_flight = self.statement_in_flight,
+                "unit of work ended uncleanly; closing its connection"
+            );
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Runs one database call under a deadline; on expiry the call's future is dropped mid-flight.
+pub(crate) async fn bounded<T>(
+    deadline: Deadline,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> RepoResult<T> {
+    match deadline.run(call).await {
+        Ok(result) => result.map_err(RepoError::from),
+        Err(_) => Err(RepoError::Timeout),
+    }
+}
