@@ -4,6 +4,7 @@
 //! reason CI is red. Each stage prints its duration; a failure says how to fix it.
 
 mod bench;
+mod census;
 mod gates;
 mod layers;
 mod load;
@@ -100,7 +101,8 @@ fn test() -> Result<(), String> {
     env.push(("RUST_BACKTRACE", "1".to_owned()));
     let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     if nextest {
-        cargo_env(&["nextest", "run", "--workspace", "--no-fail-fast"], &env)
+        cargo_env(&["nextest", "run", "--workspace", "--no-fail-fast"], &env)?;
+        census::check()
     } else {
         cargo_env(&["test", "--workspace", "--no-fail-fast"], &env)
     }

@@ -238,3 +238,53 @@ impl From<&stride_services::UserStats> for StatsBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(body: serde_json::Value) -> Result<ActivityDraft, ApiError> {
+        ActivityDraft::try_from(serde_json::from_value::<CreateActivityRequest>(body).unwrap())
+    }
+
+    #[test]
+    fn a_valid_create_request_becomes_a_draft_with_defaults() {
+        let draft = create(serde_json::json!({
+            "sport": "run", "started_at": "2026-03-01T07:30:00+01:00", "duration_s": 1800, "distance_m": 5000.0
+        }))
+        .unwrap();
+        assert_eq!(draft.visibility, Visibility::default());
+        assert_eq!(draft.title, Title::default());
+        assert_eq!(draft.started_at.offset_seconds(), 3600, "the offset the client sent is kept");
+    }
+
+    #[test]
+    fn each_invalid_field_is_named_in_a_422() {
+        let valid = serde_json::json!({
+            "sport": "run", "started_at": "2026-03-01T07:30:00+01:00", "duration_s": 1800, "distance_m": 5000.0
+        });
+        for (field, value) in [
+            ("sport", serde_json::json!("teleport")),
+            ("started_at", serde_json::json!("yesterday")),
+            ("started_at", serde_json::json!("2026-03-01T07:30:00")),
+            ("duration_s", serde_json::json!(0)),
+            ("distance_m", serde_json::json!(-1.0)),
+            ("visibility", serde_json::json!("everyone")),
+            ("title", serde_json::json!("x".repeat(500))),
+        ] {
+            let mut body = valid.clone();
+            body[field] = value.clone();
+            let error = create(body).unwrap_err();
+            assert_eq!(error.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY, "{field} = {value}");
+            assert!(error.message.starts_with(field), "{field} = {value}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let patch: UpdateActivityRequest = serde_json::from_value(serde_json::json!({"title": "Renamed"})).unwrap();
+        let patch = ActivityPatch::try_from(patch).unwrap();
+        assert_eq!(patch.title, Some(Title::parse("Renamed").unwrap()));
+        assert!(patch.sport.is_none() && patch.started_at.is_none() && patch.visibility.is_none());
+    }
+}

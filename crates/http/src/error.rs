@@ -128,3 +128,64 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn envelope(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = error.into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn every_service_error_has_its_status_and_code() {
+        let cases = [
+            (ServiceError::Invalid { field: "distance_m", message: "too far".into() }, 422, "invalid_input"),
+            (ServiceError::Unauthenticated, 401, "unauthenticated"),
+            (ServiceError::BadCredentials, 401, "unauthenticated"),
+            (ServiceError::NotFound, 404, "not_found"),
+            (ServiceError::Conflict { code: "username_taken", message: "taken".into() }, 409, "username_taken"),
+            (ServiceError::Throttled { retry_after: Duration::from_millis(1500) }, 429, "too_many_attempts"),
+            (ServiceError::Timeout, 504, "deadline_exceeded"),
+            (ServiceError::Unavailable("db.internal:5432 refused".into()), 503, "unavailable"),
+            (ServiceError::Internal("SELECT exploded".into()), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            let (got_status, headers, body) = envelope(ApiError::from(error.clone())).await;
+            assert_eq!(got_status.as_u16(), status, "{error:?}");
+            assert_eq!(body["error"]["code"], code, "{error:?}");
+            assert!(body["error"]["message"].is_string(), "{error:?}");
+            assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+            assert_eq!(headers.contains_key(header::WWW_AUTHENTICATE), status == 401);
+        }
+    }
+
+    #[tokio::test]
+    async fn infrastructure_details_never_reach_the_client() {
+        for error in
+            [ServiceError::Unavailable("db.internal:5432 refused".into()), ServiceError::Internal("SELECT".into())]
+        {
+            let (_, _, body) = envelope(error.into()).await;
+            let text = body.to_string();
+            assert!(!text.contains("db.internal") && !text.contains("SELECT"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_answer_says_when_to_retry_in_whole_seconds() {
+        let (_, headers, _) =
+            envelope(ServiceError::Throttled { retry_after: Duration::from_millis(1500) }.into()).await;
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        let (_, headers, _) = envelope(ServiceError::Throttled { retry_after: Duration::ZERO }.into()).await;
+        assert_eq!(headers[header::RETRY_AFTER], "1", "never 0, which would invite an immediate retry");
+    }
+
+    #[test]
+    fn a_request_timeout_from_anywhere_is_answered_as_a_gateway_timeout() {
+        assert_eq!(ApiError::for_status(StatusCode::REQUEST_TIMEOUT).status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(ApiError::for_status(StatusCode::IM_A_TEAPOT).code, "bad_request");
+    }
+}

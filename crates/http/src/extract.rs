@@ -157,3 +157,111 @@ impl<S: Store> FromRequestParts<AppState<S>> for AuthUser {
         Ok(Self(state.stride.auth.authenticate(deadline, &token).await?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+    use stride_services::mocks::{Access, MockStore, MockUnitOfWork, MockUnits, ready};
+    use stride_services::{AuthConfig, StatsConfig, Stride, SystemClock};
+    use tower::ServiceExt;
+
+    use crate::{HttpConfig, InFlight, install_metrics_recorder};
+
+    /// The real router over a store that hands out only the units of work given.
+    fn app(units: MockUnits) -> axum::Router {
+        let store = MockStore::new(units);
+        let stride = Stride::new(store, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default()).unwrap();
+        let config = HttpConfig { json_body_limit: 1024, ..HttpConfig::default() };
+        crate::router(stride, &config, install_metrics_recorder(), InFlight::default())
+    }
+
+    fn no_database() -> MockUnits {
+        let mut units = MockUnits::new();
+        units.expect_open().never();
+        units
+    }
+
+    async fn send(app: axum::Router, request: axum::http::Request<Body>) -> (u16, serde_json::Value) {
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    fn get_me(authorization: Option<&str>) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::get("/api/v1/me");
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_malformed_token_is_refused_before_any_query() {
+        for authorization in [None, Some("Basic dXNlcjpwYXNz"), Some("Bearer "), Some("Bearer")] {
+            let (status, body) = send(app(no_database()), get_me(authorization)).await;
+            assert_eq!(status, 401, "{authorization:?}");
+            assert_eq!(body["error"]["code"], "unauthenticated", "{authorization:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_or_revoked_token_is_refused() {
+        let mut units = MockUnits::new();
+        units.expect_open().withf(|a| *a == Access::Read).times(1).returning(|_| {
+            let mut unit = MockUnitOfWork::new();
+            unit.expect_user_by_session().returning(|_, _| ready(Ok(None)));
+            Ok(unit)
+        });
+        let (status, body) = send(app(units), get_me(Some("Bearer expired-token"))).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    }
+
+    fn login(
+        content_type: Option<&str>,
+        content_length: Option<usize>,
+        body: &'static str,
+    ) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::post("/api/v1/auth/login");
+        if let Some(value) = content_type {
+            request = request.header(CONTENT_TYPE, value);
+        }
+        if let Some(length) = content_length {
+            request = request.header(CONTENT_LENGTH, length);
+        }
+        request.body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn json_bodies_are_refused_with_the_contract_statuses_before_any_query() {
+        let cases = [
+            (login(Some("application/json"), Some(1_000_000), "{}"), 413, "announced past the limit"),
+            (login(Some("application/json"), None, Box::leak("x".repeat(2048).into_boxed_str())), 413, "streamed"),
+            (login(None, None, r#"{"username":"a","password":"b"}"#), 415, "no content type"),
+            (login(Some("text/plain"), None, r#"{"username":"a","password":"b"}"#), 415, "not JSON"),
+            (login(Some("application/json"), None, "{not json"), 400, "malformed"),
+            (login(Some("application/json"), None, r#"{"username":1,"password":"b"}"#), 422, "wrong type"),
+        ];
+        for (request, status, case) in cases {
+            let (got, body) = send(app(no_database()), request).await;
+            assert_eq!(got, status, "{case}: {body}");
+            assert!(body["error"]["code"].is_string(), "{case}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_api_paths_and_methods_answer_in_the_envelope_and_others_do_not() {
+        let request = axum::http::Request::get("/api/v1/nope").body(Body::empty()).unwrap();
+        let (status, body) = send(app(no_database()), request).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+        let request = axum::http::Request::put("/api/v1/me").body(Body::empty()).unwrap();
+        let (status, body) = send(app(no_database()), request).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+        let request = axum::http::Request::get("/").body(Body::empty()).unwrap();
+        let (status, body) = send(app(no_database()), request).await;
+        assert_eq!((status, body), (404, serde_json::Value::Null), "outside /api/v1 is not the API's");
+    }
+}

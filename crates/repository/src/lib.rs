@@ -20,6 +20,8 @@ mod config;
 mod dialect;
 mod error;
 mod idempotency;
+#[cfg(feature = "mocks")]
+pub mod mocks;
 mod postgres;
 #[cfg(feature = "testing")]
 mod scans;

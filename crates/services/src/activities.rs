@@ -227,3 +227,135 @@ fn fingerprint(activity: &Activity) -> Vec<u8> {
     );
     Sha256::digest(canonical.as_bytes()).to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use stride_domain::Visibility;
+    use stride_repository::mocks::{Access, MockUnitOfWork, ready};
+    use stride_repository::testing::deadline;
+
+    use super::*;
+    use crate::test_support::{activity_of, clock, draft, person, store_of};
+
+    fn service(units: Vec<(Access, MockUnitOfWork)>) -> ActivityService<stride_repository::mocks::MockStore> {
+        ActivityService::new(store_of(units), clock())
+    }
+
+    fn finding(activity: &Activity) -> MockUnitOfWork {
+        let mut unit = MockUnitOfWork::new();
+        let found = activity.clone();
+        unit.expect_activity_by_id().returning(move |_| ready(Ok(Some(found.clone()))));
+        unit
+    }
+
+    #[tokio::test]
+    async fn others_see_public_activities_only_and_the_rest_is_not_found() {
+        let (alice, bob) = (person("alice"), person("bob"));
+        for (visibility, visible) in
+            [(Visibility::Public, true), (Visibility::Friends, false), (Visibility::Private, false)]
+        {
+            let theirs = activity_of(&bob, visibility);
+            let activities = service(vec![(Access::Read, finding(&theirs))]);
+            let got = activities.get(deadline(), alice.id, theirs.id).await;
+            assert_eq!(got.is_ok(), visible, "{visibility:?}: {got:?}");
+            if !visible {
+                assert!(matches!(got, Err(ServiceError::NotFound)), "{visibility:?}: {got:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn changing_someone_elses_activity_is_not_found_and_writes_nothing() {
+        let (alice, bob) = (person("alice"), person("bob"));
+        let theirs = activity_of(&bob, Visibility::Public);
+        let mut unit = MockUnitOfWork::new();
+        let locked = theirs.clone();
+        unit.expect_activity_by_id_for_update().returning(move |_| ready(Ok(Some(locked.clone()))));
+        // No other expectation: an update, a delete or a commit would fail the test.
+        let activities = service(vec![(Access::Write, unit)]);
+        let got = activities.delete(deadline(), alice.id, theirs.id).await;
+        assert!(matches!(got, Err(ServiceError::NotFound)), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_retried_create_replays_the_first_activity_and_writes_nothing() {
+        let alice = person("alice");
+        let first = activity_of(&alice, Visibility::Private);
+        let record = IdempotencyRecord { fingerprint: fingerprint(&first), activity_id: first.id };
+        let mut unit = finding(&first);
+        unit.expect_find_idempotency_key().returning(move |_| ready(Ok(Some(record.clone()))));
+        let activities = service(vec![(Access::Write, unit)]);
+        let key = IdempotencyKey::parse("retry-1").unwrap();
+        let created = activities.create(deadline(), alice.id, draft(Visibility::Private), Some(key)).await.unwrap();
+        assert_eq!(created, Created::Replayed(first));
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_for_a_different_request_is_a_conflict() {
+        let alice = person("alice");
+        let first = activity_of(&alice, Visibility::Private);
+        let record = IdempotencyRecord { fingerprint: fingerprint(&first), activity_id: first.id };
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_find_idempotency_key().returning(move |_| ready(Ok(Some(record.clone()))));
+        let activities = service(vec![(Access::Write, unit)]);
+        let key = IdempotencyKey::parse("retry-1").unwrap();
+        let got = activities.create(deadline(), alice.id, draft(Visibility::Public), Some(key)).await;
+        assert!(matches!(got, Err(ServiceError::Conflict { code: "idempotency_key_reused", .. })), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn losing_the_race_for_a_key_answers_with_the_winners_activity() {
+        let alice = person("alice");
+        let winner = activity_of(&alice, Visibility::Private);
+        let record = IdempotencyRecord { fingerprint: fingerprint(&winner), activity_id: winner.id };
+        let mut losing = MockUnitOfWork::new();
+        losing.expect_find_idempotency_key().returning(|_| ready(Ok(None)));
+        losing
+            .expect_record_idempotency_key()
+            .returning(|_, _, _| ready(Err(RepoError::Conflict { constraint: "idempotency_keys_pkey".into() })));
+        let mut rereading = finding(&winner);
+        rereading.expect_find_idempotency_key().returning(move |_| ready(Ok(Some(record.clone()))));
+        let activities = service(vec![(Access::Write, losing), (Access::Read, rereading)]);
+        let key = IdempotencyKey::parse("race").unwrap();
+        let created = activities.create(deadline(), alice.id, draft(Visibility::Private), Some(key)).await.unwrap();
+        assert_eq!(created, Created::Replayed(winner));
+    }
+
+    #[tokio::test]
+    async fn repository_timeouts_and_outages_keep_their_meaning() {
+        let alice = person("alice");
+        for (failure, expected) in [
+            (RepoError::Timeout, "deadline exceeded"),
+            (RepoError::Unavailable("down".into()), "dependency unavailable: down"),
+            (RepoError::Corrupt("bad row".into()), "internal error: bad row"),
+        ] {
+            let mut unit = MockUnitOfWork::new();
+            let failure = std::sync::Mutex::new(Some(failure));
+            unit.expect_bump_stats_version().returning(move |_| ready(Err(failure.lock().unwrap().take().unwrap())));
+            let activities = service(vec![(Access::Write, unit)]);
+            let got = activities.create(deadline(), alice.id, draft(Visibility::Public), None).await.unwrap_err();
+            assert_eq!(got.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_255_characters() {
+        assert!(IdempotencyKey::parse("a").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in ["", "has space", "é", &"k".repeat(256)] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_covers_every_client_field() {
+        let alice = person("alice");
+        let base = activity_of(&alice, Visibility::Private);
+        let mut other_visibility = base.clone();
+        other_visibility.visibility = Visibility::Public;
+        let mut other_id = base.clone();
+        other_id.id = ActivityId::new();
+        assert_ne!(fingerprint(&base), fingerprint(&other_visibility));
+        assert_eq!(fingerprint(&base), fingerprint(&other_id), "server-made fields are not part of the request");
+    }
+}

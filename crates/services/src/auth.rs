@@ -279,7 +279,75 @@ impl LoginThrottle {
 
 #[cfg(test)]
 mod tests {
+    use stride_repository::Credentials;
+    use stride_repository::mocks::{Access, MockStore, MockUnitOfWork, ready};
+    use stride_repository::testing::deadline;
+
     use super::*;
+    use crate::test_support::{clock, person, store_of};
+
+    fn service(units: Vec<(Access, MockUnitOfWork)>) -> AuthService<MockStore> {
+        AuthService::new(store_of(units), clock(), AuthConfig::default())
+    }
+
+    #[tokio::test]
+    async fn a_taken_username_is_a_conflict_that_names_it() {
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_insert_user()
+            .returning(|_, _| ready(Err(RepoError::Conflict { constraint: "users_username_key".into() })));
+        let registration = Registration {
+            username: Username::parse("alice").unwrap(),
+            password: Password::parse("correct horse battery").unwrap(),
+            display_name: None,
+            timezone: None,
+        };
+        let got = service(vec![(Access::Write, unit)]).register(deadline(), registration).await;
+        let Err(ServiceError::Conflict { code, message }) = got else { panic!("{got:?}") };
+        assert_eq!((code, message.as_str()), ("username_taken", "username alice is already taken"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_or_expired_token_is_unauthenticated() {
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_user_by_session().returning(|_, _| ready(Ok(None)));
+        let got = service(vec![(Access::Read, unit)]).authenticate(deadline(), "no-such-token").await;
+        assert!(matches!(got, Err(ServiceError::Unauthenticated)), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_token_is_looked_up_by_its_hash_never_by_itself() {
+        let alice = person("alice");
+        let mut unit = MockUnitOfWork::new();
+        let expected = token_hash("the-token");
+        let found = SessionUser { user: alice.clone(), stats_version: 7 };
+        unit.expect_user_by_session()
+            .withf(move |hash, _| *hash == expected)
+            .returning(move |_, _| ready(Ok(Some(found.clone()))));
+        let caller = service(vec![(Access::Read, unit)]).authenticate(deadline(), "the-token").await.unwrap();
+        assert_eq!(caller, Caller { user: alice, stats_version: 7 });
+    }
+
+    #[tokio::test]
+    async fn after_five_wrong_passwords_the_throttle_answers_without_a_query() {
+        let alice = person("alice");
+        let stored = password::hash(Password::parse("the right password").unwrap()).await.unwrap();
+        let units = (0..5)
+            .map(|_| {
+                let mut unit = MockUnitOfWork::new();
+                let credentials = Credentials { user: alice.clone(), password_hash: stored.clone() };
+                unit.expect_credentials_by_username().returning(move |_| ready(Ok(Some(credentials.clone()))));
+                (Access::Read, unit)
+            })
+            .collect();
+        // Exactly five units of work: the sixth attempt must not reach the database.
+        let auth = service(units);
+        for _ in 0..5 {
+            let got = auth.login(deadline(), "alice", "a wrong password").await;
+            assert!(matches!(got, Err(ServiceError::BadCredentials)), "{got:?}");
+        }
+        let got = auth.login(deadline(), "ALICE", "the right password").await;
+        assert!(matches!(got, Err(ServiceError::Throttled { .. })), "usernames are case-insensitive: {got:?}");
+    }
 
     #[test]
     fn tokens_are_43_url_safe_characters_and_hash_to_32_bytes() {

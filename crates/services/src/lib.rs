@@ -18,6 +18,8 @@ mod error;
 mod health;
 mod password;
 mod stats;
+#[cfg(test)]
+mod test_support;
 
 pub use access::relationship;
 pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
@@ -26,6 +28,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
 pub use stats::{StatsConfig, StatsService, UserStats};
+/// The repository's mockall doubles, for unit tests of the layers above services.
+#[cfg(feature = "mocks")]
+pub use stride_repository::mocks;
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.

@@ -25,6 +25,7 @@ mod pipeline;
 mod retry;
 pub mod sync;
 mod task_group;
+pub mod testing;
 #[cfg(all(test, stride_tsan_canary))]
 mod tsan_canary;
 mod worker_pool;

@@ -10,10 +10,6 @@ use stride_workers::{Deadline, JobId, Outcome, PoolClosed, WorkerPool};
 use tokio::sync::Semaphore;
 
 /// How many times the stress tests repeat; `cargo xtask stress` raises it.
-fn stress_iterations() -> u64 {
-    std::env::var("STRIDE_STRESS_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
-}
-
 #[tokio::test]
 async fn every_accepted_job_yields_exactly_one_result() {
     let pool = WorkerPool::new(4, 8, |x: u64| async move { Ok::<_, String>(x * x) });
@@ -134,7 +130,7 @@ async fn dropping_the_pool_stops_its_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_every_job_is_reported_once_whatever_the_sizes() {
-    for iteration in 0..stress_iterations() {
+    for iteration in 0..stride_workers::testing::stress_iterations() {
         let workers = (iteration % 7 + 1) as usize;
         let queue = (iteration * 3 % 11 + 1) as usize;
         let jobs = iteration * 37 % 300;

@@ -259,3 +259,129 @@ impl<S: Store> StatsService<S> {
         Ok(Cached { stats, valid_until: timezone.next_midnight_after(now) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use stride_domain::StreakRun;
+    use stride_repository::mocks::{Access, MockStore, MockUnitOfWork, MockUnits, ready};
+    use stride_repository::testing::deadline;
+    use stride_repository::{RepoError, StatsTotals};
+
+    use super::*;
+    use crate::test_support::{clock, now, person};
+
+    /// Counts the reads of the three statistics parts, across every unit of work.
+    #[derive(Default)]
+    struct Reads {
+        totals: AtomicUsize,
+        latest_run: AtomicUsize,
+        longest_run: AtomicUsize,
+    }
+
+    /// A unit of work that can answer any one of the three parts (a computation opens three,
+    /// one per part, concurrently, in no fixed order).
+    fn any_part(reads: &Arc<Reads>) -> MockUnitOfWork {
+        let mut unit = MockUnitOfWork::new();
+        let today = stride_domain::LocalDate::new(now().date_naive()).day_number();
+        let counted = reads.clone();
+        unit.expect_stats_totals().times(0..=1).returning(move |_, _| {
+            counted.totals.fetch_add(1, Ordering::SeqCst);
+            ready(Ok(StatsTotals { activities: 3, distance_mm: 15_000_000, duration_s: 5400 }))
+        });
+        let counted = reads.clone();
+        unit.expect_latest_run_starting_by().times(0..=1).returning(move |_, _, _| {
+            counted.latest_run.fetch_add(1, Ordering::SeqCst);
+            ready(Ok(Some(StreakRun { start: today - 2, end: today })))
+        });
+        let counted = reads.clone();
+        unit.expect_longest_run().times(0..=1).returning(move |_, _| {
+            counted.longest_run.fetch_add(1, Ordering::SeqCst);
+            ready(Ok(Some(StreakRun { start: today - 10, end: today - 5 })))
+        });
+        unit
+    }
+
+    fn reading(units: usize, reads: &Arc<Reads>) -> StatsService<MockStore> {
+        let mut mock = MockUnits::new();
+        let reads = reads.clone();
+        mock.expect_open()
+            .withf(|access| *access == Access::Read)
+            .times(units)
+            .returning(move |_| Ok(any_part(&reads)));
+        StatsService::new(MockStore::new(mock), clock(), StatsConfig::default()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_share_one_computation_of_three_reads() {
+        let reads = Arc::new(Reads::default());
+        let stats = reading(3, &reads);
+        let caller = Caller { user: person("alice"), stats_version: 4 };
+        let results = futures::future::join_all((0..25).map(|_| stats.own(deadline(), &caller))).await;
+        for result in results {
+            let got = result.unwrap();
+            assert_eq!((got.total_activities, got.total_distance_m, got.total_duration_s), (3, 15_000.0, 5400));
+            assert_eq!((got.current_streak_days, got.longest_streak_days), (3, 6));
+        }
+        let counts = [&reads.totals, &reads.latest_run, &reads.longest_run].map(|c| c.load(Ordering::SeqCst));
+        assert_eq!(counts, [1, 1, 1], "25 concurrent misses, one read of each part");
+    }
+
+    #[tokio::test]
+    async fn a_new_version_is_a_new_key_and_an_old_one_is_still_a_hit() {
+        let reads = Arc::new(Reads::default());
+        let stats = reading(6, &reads);
+        let alice = person("alice");
+        for version in [1, 1, 2, 2, 1] {
+            stats.own(deadline(), &Caller { user: alice.clone(), stats_version: version }).await.unwrap();
+        }
+        assert_eq!(reads.totals.load(Ordering::SeqCst), 2, "one computation per version");
+    }
+
+    #[tokio::test]
+    async fn a_strangers_statistics_are_not_found_without_a_query() {
+        let mut mock = MockUnits::new();
+        mock.expect_open().never();
+        let stats = StatsService::new(MockStore::new(mock), clock(), StatsConfig::default()).unwrap();
+        let got = stats.of(deadline(), person("alice").id, person("bob").id).await;
+        assert!(matches!(got, Err(ServiceError::NotFound)), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_part_fails_the_computation_and_is_not_cached() {
+        let mut mock = MockUnits::new();
+        let failures = Arc::new(AtomicUsize::new(0));
+        let counted = failures.clone();
+        mock.expect_open().returning(move |_| {
+            let mut unit = MockUnitOfWork::new();
+            let counted = counted.clone();
+            unit.expect_stats_totals().returning(move |_, _| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                ready(Err(RepoError::Timeout))
+            });
+            unit.expect_latest_run_starting_by().returning(|_, _, _| ready(Ok(None)));
+            unit.expect_longest_run().returning(|_, _| ready(Ok(None)));
+            Ok(unit)
+        });
+        let stats = StatsService::new(MockStore::new(mock), clock(), StatsConfig::default()).unwrap();
+        let caller = Caller { user: person("alice"), stats_version: 1 };
+        for _ in 0..2 {
+            let got = stats.own(deadline(), &caller).await;
+            assert!(matches!(got, Err(ServiceError::Timeout)), "{got:?}");
+        }
+        assert_eq!(failures.load(Ordering::SeqCst), 2, "an error is never served from the cache");
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_counted_leaves_statistics_alone() {
+        let alice = person("alice");
+        let before = crate::test_support::activity_of(&alice, stride_domain::Visibility::Public);
+        let mut retitled = before.clone();
+        retitled.title = stride_domain::Title::parse("Renamed").unwrap();
+        assert!(!affects_stats(&before, &retitled));
+        let mut hidden = before.clone();
+        hidden.visibility = stride_domain::Visibility::Private;
+        assert!(affects_stats(&before, &hidden));
+    }
+}

@@ -24,66 +24,17 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use stride_workers::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
-/// Makes, checks and judges the pooled resources.
-pub trait Manager: Send + Sync + 'static {
-    type Resource: Send + 'static;
-    type Error: std::fmt::Display + Send + 'static;
+mod guard;
+mod manager;
 
-    fn create(&self) -> impl Future<Output = Result<Self::Resource, Self::Error>> + Send;
-
-    /// Runs on checkout of an idle resource; `false` discards it (a new one is made instead).
-    fn recycle(&self, _resource: &mut Self::Resource) -> impl Future<Output = bool> + Send {
-        async { true }
-    }
-
-    /// Runs when a resource comes back; `true` discards it.
-    fn is_broken(&self, _resource: &Self::Resource) -> bool {
-        false
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolConfig {
-    pub max_size: usize,
-    /// How long `acquire` waits for a resource before failing with `Timeout`.
-    pub acquire_timeout: Duration,
-    pub idle_timeout: Option<Duration>,
-}
-
-impl PoolConfig {
-    pub fn new(max_size: usize) -> Self {
-        Self { max_size: max_size.max(1), acquire_timeout: Duration::from_secs(5), idle_timeout: None }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PoolError<E> {
-    #[error("the pool is closed")]
-    Closed,
-    #[error("timed out waiting for a pooled resource")]
-    Timeout,
-    #[error("could not create a pooled resource: {0}")]
-    Create(E),
-}
-
-/// Counts at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStatus {
-    pub max_size: usize,
-    /// Resources in existence or being made.
-    pub size: usize,
-    pub idle: usize,
-    pub waiting: usize,
-    pub closed: bool,
-}
+pub use guard::Pooled;
+pub use manager::{Manager, PoolConfig, PoolError, PoolStatus};
 
 pub struct Pool<M: Manager> {
     inner: Arc<Inner<M>>,
@@ -296,7 +247,7 @@ impl<M: Manager> Slot<M> {
     fn lend(mut self) -> Pooled<M> {
         let resource = self.resource.take().expect("lend is called with a resource");
         self.lent = true;
-        Pooled { inner: self.inner.clone(), resource: Some(resource) }
+        Pooled::lend(self.inner.clone(), resource)
     }
 }
 
@@ -378,48 +329,5 @@ impl<M: Manager> Drop for WaitForGrant<'_, M> {
         if let Some(waker) = waker {
             waker.wake();
         }
-    }
-}
-
-/// A lent resource. Dereferences to it; gives it back when dropped.
-pub struct Pooled<M: Manager> {
-    inner: Arc<Inner<M>>,
-    resource: Option<M::Resource>,
-}
-
-impl<M: Manager> Pooled<M> {
-    /// Drops the resource instead of returning it (the holder saw it fail); its capacity is
-    /// handed on, so a replacement will be made when needed.
-    pub fn discard(mut self) {
-        drop(self.resource.take());
-        self.inner.give_back_and_wake(Grant::Capacity);
-    }
-}
-
-impl<M: Manager> Deref for Pooled<M> {
-    type Target = M::Resource;
-    fn deref(&self) -> &Self::Target {
-        self.resource.as_ref().expect("present until drop")
-    }
-}
-
-impl<M: Manager> DerefMut for Pooled<M> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.resource.as_mut().expect("present until drop")
-    }
-}
-
-impl<M: Manager> Drop for Pooled<M> {
-    fn drop(&mut self) {
-        let Some(resource) = self.resource.take() else {
-            return;
-        };
-        let grant = if self.inner.manager.is_broken(&resource) {
-            drop(resource);
-            Grant::Capacity
-        } else {
-            Grant::Resource(resource)
-        };
-        self.inner.give_back_and_wake(grant);
     }
 }

@@ -1,0 +1,153 @@
+//! mockall doubles of the repository boundary, for the unit tests of the layers above
+//! (`mocks` feature).
+//!
+//! Every repository trait and [`UnitOfWork`] are mocked by mockall as written: their methods
+//! return `impl Future + Send`, which mockall turns into expectations returning
+//! `Pin<Box<dyn Future>>` (write `.returning(|..| Box::pin(async { … }))`, or use [`ready`]).
+//! [`Store`] is the one trait mockall cannot take as written: it has an associated type, an
+//! associated constant and a static constructor, and it is `Clone` with every clone sharing one
+//! backend, while a mockall `clone` would hand out a fresh mock without expectations. So
+//! [`MockStore`] is a small hand-written `Store` whose `read` and `write` are answered by a
+//! shared mockall mock ([`MockUnits`]): a test states how many units of work it expects and
+//! what each one does, and mockall checks both.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use stride_domain::{
+    Activity, ActivityCursor, ActivityId, DayNumber, StatsScope, StreakRun, StreakRunEdit, User, UserId, Username,
+};
+use stride_workers::Deadline;
+
+use crate::{
+    ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, PoolStats,
+    RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork,
+    UserRepo,
+};
+
+/// What a mocked repository method returns.
+pub type Answer<T> = Pin<Box<dyn Future<Output = RepoResult<T>> + Send>>;
+
+/// An answer that is ready at once.
+pub fn ready<T: Send + 'static>(result: RepoResult<T>) -> Answer<T> {
+    Box::pin(std::future::ready(result))
+}
+
+mockall::mock! {
+    /// One unit of work: every repository of the contract, and commit.
+    pub UnitOfWork {}
+
+    impl UserRepo for UnitOfWork {
+        fn insert_user(&mut self, user: &User, password_hash: &str) -> impl Future<Output = RepoResult<()>> + Send;
+        fn user_by_id(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<User>>> + Send;
+        fn credentials_by_username(&mut self, username: &Username)
+            -> impl Future<Output = RepoResult<Option<Credentials>>> + Send;
+        fn update_user_profile(&mut self, user: &User) -> impl Future<Output = RepoResult<()>> + Send;
+    }
+
+    impl SessionRepo for UnitOfWork {
+        fn insert_session(&mut self, session: &NewSession) -> impl Future<Output = RepoResult<()>> + Send;
+        fn user_by_session(&mut self, token_hash: &[u8; 32], now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<Option<SessionUser>>> + Send;
+        fn delete_session(&mut self, token_hash: &[u8; 32]) -> impl Future<Output = RepoResult<bool>> + Send;
+    }
+
+    impl ActivityRepo for UnitOfWork {
+        fn insert_activity(&mut self, activity: &Activity) -> impl Future<Output = RepoResult<()>> + Send;
+        fn activity_by_id(&mut self, id: ActivityId) -> impl Future<Output = RepoResult<Option<Activity>>> + Send;
+        fn activity_by_id_for_update(&mut self, id: ActivityId)
+            -> impl Future<Output = RepoResult<Option<Activity>>> + Send;
+        fn list_activities(&mut self, owner: UserId, after: Option<ActivityCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
+        fn update_activity(&mut self, activity: &Activity) -> impl Future<Output = RepoResult<()>> + Send;
+        fn delete_activity(&mut self, id: ActivityId) -> impl Future<Output = RepoResult<bool>> + Send;
+    }
+
+    impl IdempotencyRepo for UnitOfWork {
+        fn find_idempotency_key<'a>(&mut self, scope: IdempotencyScope<'a>)
+            -> impl Future<Output = RepoResult<Option<IdempotencyRecord>>> + Send;
+        fn record_idempotency_key<'a>(&mut self, scope: IdempotencyScope<'a>, record: &IdempotencyRecord, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
+    }
+
+    impl StatsRepo for UnitOfWork {
+        fn stats_subject(&mut self, user: UserId) -> impl Future<Output = RepoResult<Option<StatsSubject>>> + Send;
+        fn stats_totals(&mut self, user: UserId, scope: StatsScope) -> impl Future<Output = RepoResult<StatsTotals>> + Send;
+        fn latest_run_starting_by(&mut self, user: UserId, scope: StatsScope, day: DayNumber)
+            -> impl Future<Output = RepoResult<Option<StreakRun>>> + Send;
+        fn longest_run(&mut self, user: UserId, scope: StatsScope)
+            -> impl Future<Output = RepoResult<Option<StreakRun>>> + Send;
+        fn bump_stats_version(&mut self, user: UserId) -> impl Future<Output = RepoResult<()>> + Send;
+        fn adjust_totals(&mut self, user: UserId, scope: StatsScope, delta: StatsTotals)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn adjust_day(&mut self, user: UserId, scope: StatsScope, day: DayNumber, delta: i32)
+            -> impl Future<Output = RepoResult<i64>> + Send;
+        fn run_ending_at(&mut self, user: UserId, scope: StatsScope, day: DayNumber)
+            -> impl Future<Output = RepoResult<Option<StreakRun>>> + Send;
+        fn run_starting_at(&mut self, user: UserId, scope: StatsScope, day: DayNumber)
+            -> impl Future<Output = RepoResult<Option<StreakRun>>> + Send;
+        fn apply_run_edit(&mut self, user: UserId, scope: StatsScope, edit: StreakRunEdit)
+            -> impl Future<Output = RepoResult<()>> + Send;
+    }
+
+    impl UnitOfWork for UnitOfWork {
+        fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
+        fn ping(&mut self) -> impl Future<Output = RepoResult<()>> + Send;
+    }
+}
+
+/// Whether a unit of work was asked for reading or writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+mockall::mock! {
+    /// The units of work a [`MockStore`] hands out, in the order they are asked for.
+    pub Units {
+        pub fn open(&self, access: Access) -> RepoResult<MockUnitOfWork>;
+    }
+}
+
+/// A `Store` over [`MockUnits`]; clones share it, as clones of a real store share its pools.
+#[derive(Clone)]
+pub struct MockStore {
+    units: Arc<MockUnits>,
+}
+
+impl MockStore {
+    pub fn new(units: MockUnits) -> Self {
+        Self { units: Arc::new(units) }
+    }
+}
+
+impl Store for MockStore {
+    type Uow = MockUnitOfWork;
+
+    const BACKEND: Backend = Backend::Sqlite;
+
+    async fn connect(_: &StoreConfig) -> RepoResult<Self> {
+        Err(crate::RepoError::Other("a MockStore is built by its test, never connected".into()))
+    }
+
+    async fn migrate(&self) -> RepoResult<()> {
+        Ok(())
+    }
+
+    async fn read(&self, _: Deadline) -> RepoResult<MockUnitOfWork> {
+        self.units.open(Access::Read)
+    }
+
+    async fn write(&self, _: Deadline) -> RepoResult<MockUnitOfWork> {
+        self.units.open(Access::Write)
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
+
+    async fn close(&self) {}
+}
