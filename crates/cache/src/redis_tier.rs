@@ -43,10 +43,14 @@ impl Manager for Connections {
 }
 
 pub struct RedisTier {
+    /// Owns the connections; a connection that failed a command is discarded, not returned.
     pool: Pool<Connections>,
     timeout: Duration,
+    /// Failures since start, for the metric. An atomic: every caller only adds.
     errors: AtomicU64,
-    /// When the last warning was logged. A sync lock held for a comparison.
+    /// When the last warning was logged, so an outage logs once per `WARN_EVERY`. A sync
+    /// lock (the shim's, so loom and TSan see it) because it is held only for a comparison
+    /// and an assignment, never across an `.await`.
     last_warning: Mutex<Option<Instant>>,
 }
 

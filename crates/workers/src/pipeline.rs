@@ -58,12 +58,20 @@ pub struct PipelineBuilder<In, Cur, E> {
 }
 
 pub struct Pipeline<In, Out, E> {
+    /// The first stage's bounded queue; `None` once intake is closed, which lets the stages
+    /// drain and end one after another.
     input: Option<mpsc::Sender<(u64, In)>>,
+    /// The last stage's output, bounded like every channel between stages (backpressure).
     successes: mpsc::Receiver<(u64, Out)>,
+    /// Failures from any stage. Unbounded on purpose: a failing stage must never block on
+    /// reporting, and there is at most one failure per accepted item.
     failures: mpsc::UnboundedReceiver<(u64, StageFailure<E>)>,
     successes_done: bool,
+    /// Signalled by the first failure; every stage worker watches it and stops taking work.
     cancel: CancellationToken,
+    /// Owns the stage workers: dropping the pipeline aborts them.
     tasks: JoinSet<()>,
+    /// Sequence number of the next accepted item, so outcomes can be matched to inputs.
     next_seq: u64,
     _types: PhantomData<fn(In) -> Out>,
 }

@@ -33,9 +33,15 @@ pub enum GroupError<E> {
 }
 
 pub struct TaskGroup<E> {
+    /// Owns every spawned task: dropping the group aborts them, `wait` joins them all.
     tasks: JoinSet<()>,
+    /// Signalled by the first task that fails (and by `cancel`); every task watches it.
     cancel: CancellationToken,
+    /// Written once, by whichever failing task gets there first (a compare-and-set inside);
+    /// read by `wait` after every task has ended, so no task can overwrite what it reports.
     first_error: Arc<FirstError<GroupError<E>>>,
+    /// The concurrency limit, if any. An async semaphore: a task holds its permit across the
+    /// `.await`s of its whole body.
     slots: Option<Arc<Semaphore>>,
 }
 

@@ -40,6 +40,7 @@ pub struct Pool<M: Manager> {
     inner: Arc<Inner<M>>,
 }
 
+/// Written by hand: `#[derive(Clone)]` would demand `M: Clone`, but clones share one `Inner`.
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
         Self { inner: self.inner.clone() }
