@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, SubsecRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{ActivityId, UserId, Visibility};
@@ -108,9 +108,46 @@ impl MovingTime {
 #[serde(transparent)]
 pub struct StartedAt(DateTime<FixedOffset>);
 
+/// Why a start time was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartedAtError {
+    #[error("must be an RFC 3339 date-time with offset, e.g. 2026-03-01T07:30:00+01:00")]
+    Malformed,
+    /// chrono accepts second 60 and folds it into the next second on storage, which moves the
+    /// activity to another local date than the one it was created on; UTC leap seconds are
+    /// never what a fitness tracker meant.
+    #[error("second 60 (a leap second) is not accepted")]
+    LeapSecond,
+    #[error("must be from {} on", StartedAt::EARLIEST_YEAR)]
+    TooEarly,
+    #[error("must not be more than a day in the future")]
+    InTheFuture,
+}
+
 impl StartedAt {
+    /// The earliest year accepted: nobody logs an activity from before it.
+    pub const EARLIEST_YEAR: i32 = 1900;
+
     pub fn new(at: DateTime<FixedOffset>) -> Self {
         Self(at.trunc_subsecs(6))
+    }
+
+    /// Parses what a client sends: RFC 3339 with an offset, no leap second, from 1900 on.
+    /// (The upper bound needs "now"; see [`StartedAt::check_not_after`].)
+    pub fn parse(raw: &str) -> Result<Self, StartedAtError> {
+        let at = DateTime::parse_from_rfc3339(raw).map_err(|_| StartedAtError::Malformed)?;
+        if at.nanosecond() >= 1_000_000_000 {
+            return Err(StartedAtError::LeapSecond);
+        }
+        if at.year() < Self::EARLIEST_YEAR {
+            return Err(StartedAtError::TooEarly);
+        }
+        Ok(Self::new(at))
+    }
+
+    /// Refuses a start more than a day after `now` (a day covers every UTC offset).
+    pub fn check_not_after(&self, now: DateTime<Utc>) -> Result<(), StartedAtError> {
+        if self.0 > now + chrono::TimeDelta::days(1) { Err(StartedAtError::InTheFuture) } else { Ok(()) }
     }
 
     /// Rebuilds a stored value from its UTC microseconds and offset; `None` if out of range.
@@ -270,6 +307,27 @@ impl Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leap_second_is_refused_and_an_ordinary_last_second_is_not() {
+        assert_eq!(StartedAt::parse("2026-03-01T23:59:60+01:00"), Err(StartedAtError::LeapSecond));
+        assert_eq!(StartedAt::parse("2016-12-31T23:59:60Z"), Err(StartedAtError::LeapSecond));
+        let last = StartedAt::parse("2026-03-01T23:59:59.999999+01:00").unwrap();
+        assert_eq!(last.local_date().date(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+    }
+
+    #[test]
+    fn starts_are_bounded_to_a_sane_range() {
+        assert_eq!(StartedAt::parse("1899-12-31T23:59:59Z"), Err(StartedAtError::TooEarly));
+        assert!(StartedAt::parse("1900-01-01T00:00:00Z").is_ok());
+        assert_eq!(StartedAt::parse("yesterday"), Err(StartedAtError::Malformed));
+        assert_eq!(StartedAt::parse("2026-03-01T07:00:00"), Err(StartedAtError::Malformed), "no offset");
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap().with_timezone(&Utc);
+        let tomorrow = StartedAt::parse("2026-03-02T11:00:00Z").unwrap();
+        let later = StartedAt::parse("2026-03-02T13:00:00Z").unwrap();
+        assert_eq!(tomorrow.check_not_after(now), Ok(()));
+        assert_eq!(later.check_not_after(now), Err(StartedAtError::InTheFuture));
+    }
 
     fn at(rfc3339: &str) -> StartedAt {
         StartedAt::new(DateTime::parse_from_rfc3339(rfc3339).unwrap())

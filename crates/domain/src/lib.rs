@@ -18,7 +18,7 @@ mod visibility;
 
 pub use activity::{
     Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, LocalDate, MovingTime, MovingTimeError, Sport,
-    SportError, StartedAt, Title, TitleError,
+    SportError, StartedAt, StartedAtError, Title, TitleError,
 };
 pub use cursor::{ActivityCursor, CursorError};
 pub use ids::{ActivityId, IdError, UserId};

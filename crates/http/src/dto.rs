@@ -4,7 +4,7 @@
 //! Enumerations and instants arrive as strings and are parsed here, so that a bad value is
 //! answered with a message that names the field.
 
-use chrono::{DateTime, SecondsFormat};
+use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use stride_domain::{
     Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, MovingTime, Sport, StartedAt, TimeZone, Title, User,
@@ -31,8 +31,25 @@ pub struct RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// No username is longer; a longer one is refused with 422 before any work.
+    #[schema(min_length = 1, max_length = 32)]
     pub username: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub password: String,
+}
+
+impl LoginRequest {
+    /// Bounds what a login may make the server hold or hash; the same for every name, so it
+    /// reveals nothing about which names exist.
+    pub(crate) fn check_lengths(&self) -> Result<(), ApiError> {
+        if !(1..=32).contains(&self.username.chars().count()) {
+            return Err(ApiError::invalid("username", "must be 1 to 32 characters"));
+        }
+        if !(1..=128).contains(&self.password.chars().count()) {
+            return Err(ApiError::invalid("password", "must be 1 to 128 characters"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -159,9 +176,7 @@ pub(crate) fn parse_title(raw: &str) -> Result<Title, ApiError> {
 }
 
 pub(crate) fn parse_started_at(raw: &str) -> Result<StartedAt, ApiError> {
-    DateTime::parse_from_rfc3339(raw).map(StartedAt::new).map_err(|_| {
-        ApiError::invalid("started_at", "must be an RFC 3339 date-time with offset, e.g. 2026-03-01T07:30:00+01:00")
-    })
+    StartedAt::parse(raw).map_err(|e| ApiError::invalid("started_at", e))
 }
 
 pub(crate) fn parse_duration(raw: i64) -> Result<MovingTime, ApiError> {
@@ -267,6 +282,8 @@ mod tests {
             ("sport", serde_json::json!("teleport")),
             ("started_at", serde_json::json!("yesterday")),
             ("started_at", serde_json::json!("2026-03-01T07:30:00")),
+            ("started_at", serde_json::json!("2026-03-01T23:59:60+01:00")),
+            ("started_at", serde_json::json!("1850-06-01T07:30:00Z")),
             ("duration_s", serde_json::json!(0)),
             ("distance_m", serde_json::json!(-1.0)),
             ("visibility", serde_json::json!("everyone")),

@@ -97,6 +97,10 @@ impl From<ServiceError> for ApiError {
                     "too many failed attempts; retry later",
                 )
             },
+            ServiceError::Busy { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is busy; retry shortly")
+            },
             ServiceError::Timeout => ApiError::timeout(),
             ServiceError::Unavailable(why) => {
                 tracing::warn!(cause = %why, "dependency unavailable");
@@ -149,6 +153,7 @@ mod tests {
             (ServiceError::NotFound, 404, "not_found"),
             (ServiceError::Conflict { code: "username_taken", message: "taken".into() }, 409, "username_taken"),
             (ServiceError::Throttled { retry_after: Duration::from_millis(1500) }, 429, "too_many_attempts"),
+            (ServiceError::Busy { retry_after: Duration::from_secs(1) }, 503, "busy"),
             (ServiceError::Timeout, 504, "deadline_exceeded"),
             (ServiceError::Unavailable("db.internal:5432 refused".into()), 503, "unavailable"),
             (ServiceError::Internal("SELECT exploded".into()), 500, "internal"),

@@ -3,7 +3,9 @@
 //! bad query 422, missing or bad token 401.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
@@ -144,6 +146,33 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     }
 }
 
+/// The address a request comes from, for per-client limits: the connection's peer, unless the
+/// peer is the configured trusted proxy, whose `X-Forwarded-For` is then believed (its last
+/// entry: the address the proxy itself saw). Anyone else's `X-Forwarded-For` is ignored, since
+/// a client can write any header it likes.
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<AppState<S>> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no peer address"))?;
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(Self(client_address(peer, state.trusted_proxy, forwarded)))
+    }
+}
+
+pub(crate) fn client_address(peer: IpAddr, trusted_proxy: Option<IpAddr>, forwarded_for: Option<&str>) -> IpAddr {
+    if trusted_proxy != Some(peer) {
+        return peer;
+    }
+    forwarded_for.and_then(|list| list.rsplit(',').next()).and_then(|last| last.trim().parse().ok()).unwrap_or(peer)
+}
+
 /// The authenticated caller. Resolving the token is a database read bounded by the request's
 /// deadline, like any other.
 pub struct AuthUser(pub Caller);
@@ -167,6 +196,8 @@ mod tests {
     use stride_services::mocks::{Access, MockStore, MockUnitOfWork, MockUnits, ready};
     use stride_services::{AuthConfig, StatsConfig, Stride, SystemClock};
     use tower::ServiceExt;
+
+    use super::IpAddr;
 
     use crate::{HttpConfig, InFlight, install_metrics_recorder};
 
@@ -197,6 +228,17 @@ mod tests {
             request = request.header(AUTHORIZATION, value);
         }
         request.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_the_trusted_proxy_may_name_the_client() {
+        let (peer, proxy): (IpAddr, IpAddr) = ("198.51.100.7".parse().unwrap(), "10.0.0.1".parse().unwrap());
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(super::client_address(peer, None, Some("203.0.113.9")), peer, "no proxy configured");
+        assert_eq!(super::client_address(peer, Some(proxy), Some("203.0.113.9")), peer, "not the proxy");
+        assert_eq!(super::client_address(proxy, Some(proxy), Some("1.2.3.4, 203.0.113.9")), client, "its last entry");
+        assert_eq!(super::client_address(proxy, Some(proxy), Some("garbage")), proxy);
+        assert_eq!(super::client_address(proxy, Some(proxy), None), proxy);
     }
 
     #[tokio::test]

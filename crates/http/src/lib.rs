@@ -34,10 +34,12 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// The largest JSON body accepted; larger bodies are answered with 413.
     pub json_body_limit: usize,
+    /// A reverse proxy whose `X-Forwarded-For` names the client (per-client limits).
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), json_body_limit: 1024 * 1024 }
+        Self { request_timeout: Duration::from_secs(10), json_body_limit: 1024 * 1024, trusted_proxy: None }
     }
 }

@@ -14,6 +14,8 @@ pub struct AppState<S> {
     /// Derived from the same route list as the router, once, at start-up.
     pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
     pub(crate) json_body_limit: JsonBodyLimit,
+    /// The one peer whose `X-Forwarded-For` is believed (`ClientAddr`).
+    pub(crate) trusted_proxy: Option<std::net::IpAddr>,
 }
 
 /// The largest JSON body [`ApiJson`](crate::extract::ApiJson) reads. A limit of the extractor,

@@ -42,6 +42,7 @@ mockall::mock! {
     impl UserRepo for UnitOfWork {
         fn insert_user(&mut self, user: &User, password_hash: &str) -> impl Future<Output = RepoResult<()>> + Send;
         fn user_by_id(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<User>>> + Send;
+        fn user_by_id_for_update(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<User>>> + Send;
         fn credentials_by_username(&mut self, username: &Username)
             -> impl Future<Output = RepoResult<Option<Credentials>>> + Send;
         fn update_user_profile(&mut self, user: &User) -> impl Future<Output = RepoResult<()>> + Send;
@@ -94,6 +95,7 @@ mockall::mock! {
 
     impl UnitOfWork for UnitOfWork {
         fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
+        fn rollback(self) -> impl Future<Output = RepoResult<()>> + Send;
         fn ping(&mut self) -> impl Future<Output = RepoResult<()>> + Send;
     }
 }

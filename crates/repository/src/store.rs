@@ -55,6 +55,12 @@ pub struct PoolStats {
 pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + Send {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 
+    /// Ends a write that decided to change nothing (not found, a conflict, a replay) and keeps
+    /// its connection for the next request. Dropping the unit instead is for cancellation: it
+    /// closes the connection, which is always safe but costs a new one (a new PostgreSQL
+    /// backend) every time.
+    fn rollback(self) -> impl Future<Output = RepoResult<()>> + Send;
+
     /// One round trip that proves the connection works.
     fn ping(&mut self) -> impl Future<Output = RepoResult<()>> + Send;
 }

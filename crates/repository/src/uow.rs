@@ -113,6 +113,16 @@ impl<DB: Dialect> UnitOfWork for SqlxUnitOfWork<DB> {
         Ok(())
     }
 
+    async fn rollback(mut self) -> RepoResult<()> {
+        // A statement abandoned mid-flight leaves an unread reply: only closing is safe then,
+        // which `Drop` does.
+        if self.transaction_open && !self.statement_in_flight {
+            self.on_the_wire(|conn| DB::execute_script(conn, "ROLLBACK".to_owned())).await?;
+            self.transaction_open = false;
+        }
+        Ok(())
+    }
+
     async fn ping(&mut self) -> RepoResult<()> {
         self.on_the_wire(|conn| DB::execute_script(conn, "SELECT 1".to_owned())).await
     }

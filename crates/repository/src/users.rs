@@ -19,6 +19,8 @@ pub trait UserRepo {
     /// Fails with `Conflict { constraint: "users_username_key" }` when the username is taken.
     fn insert_user(&mut self, user: &User, password_hash: &str) -> impl Future<Output = RepoResult<()>> + Send;
     fn user_by_id(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<User>>> + Send;
+    /// Like `user_by_id`, but locks the row until the unit of work ends (read-modify-write).
+    fn user_by_id_for_update(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<User>>> + Send;
     fn credentials_by_username(
         &mut self,
         username: &Username,
@@ -70,6 +72,13 @@ impl<DB: Dialect> UserRepo for SqlxUnitOfWork<DB> {
     async fn user_by_id(&mut self, id: UserId) -> RepoResult<Option<User>> {
         const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         self.fetch_optional(SQL, &[Param::Uuid(id.as_uuid())], decode_user).await
+    }
+
+    async fn user_by_id_for_update(&mut self, id: UserId) -> RepoResult<Option<User>> {
+        const LOCKING: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1 FOR UPDATE");
+        const PLAIN: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        let sql = if DB::NEEDS_ROW_LOCKS { LOCKING } else { PLAIN };
+        self.fetch_optional(sql, &[Param::Uuid(id.as_uuid())], decode_user).await
     }
 
     async fn credentials_by_username(&mut self, username: &Username) -> RepoResult<Option<Credentials>> {

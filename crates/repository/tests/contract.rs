@@ -28,6 +28,7 @@ stride_repository::each_backend!(
     idempotency_keys_are_per_user_and_expire,
     concurrent_writers_all_commit,
     finished_units_of_work_return_their_connection_to_the_pool,
+    rolled_back_writes_change_nothing_and_keep_their_connection,
     rebuilt_statistics_equal_a_scan_of_the_activities,
 );
 
@@ -328,6 +329,27 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
     }
     for pool in store.pool_stats() {
         assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
+    }
+}
+
+async fn rolled_back_writes_change_nothing_and_keep_their_connection<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let run = activity(alice.id, "2026-03-01T08:00:00Z", "rolled back");
+    for _ in 0..5 {
+        let mut uow = store.write(deadline()).await.unwrap();
+        uow.insert_activity(&run).await.unwrap();
+        uow.rollback().await.unwrap();
+    }
+    assert_eq!(store.read(deadline()).await.unwrap().activity_by_id(run.id).await.unwrap(), None);
+    // A dropped write closes its connection; a rolled-back one must not. Wait, bounded, for the
+    // pools to settle with every connection idle, then check none was closed.
+    let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.pool_stats().iter().any(|p| p.idle != p.size) {
+        assert!(tokio::time::Instant::now() < settle_by, "pools never settled: {:?}", store.pool_stats());
+        tokio::task::yield_now().await;
+    }
+    for pool in store.pool_stats() {
+        assert!(pool.size >= 1, "{pool:?}: a rolled-back unit of work closed its connection");
     }
 }
 

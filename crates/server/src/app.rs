@@ -10,7 +10,7 @@ use axum::Router;
 use futures::future::BoxFuture;
 use stride_http::{HttpConfig, InFlight, install_metrics_recorder};
 use stride_repository::{Backend, PgStore, SqliteStore, Store, StoreConfig, redact};
-use stride_services::{AuthConfig, Clock, Stride, SystemClock};
+use stride_services::{Clock, Stride, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -64,7 +64,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let Self { listener, router, close_store, in_flight, shutdown_grace } = self;
         let stop_accepting = CancellationToken::new();
-        let serve = axum::serve(listener, router).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { serve.await });
 
         let outcome = tokio::select! {
@@ -114,10 +115,13 @@ async fn launch_on<S: Store>(
         return Ok(None);
     }
 
-    let auth =
-        AuthConfig { session_ttl: Duration::from_secs(config.session_ttl_hours * 3600), ..AuthConfig::default() };
-    let stride = Stride::new(store.clone(), clock, auth, config.stats()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let http = HttpConfig { request_timeout: config.request_timeout(), json_body_limit: config.json_body_limit };
+    let stride =
+        Stride::new(store.clone(), clock, config.auth(), config.stats()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let http = HttpConfig {
+        request_timeout: config.request_timeout(),
+        json_body_limit: config.json_body_limit,
+        trusted_proxy: config.trusted_proxy,
+    };
     let in_flight = InFlight::default();
     let router = stride_http::router(stride, &http, install_metrics_recorder(), in_flight.clone());
 

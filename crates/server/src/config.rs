@@ -1,7 +1,7 @@
 //! Configuration: defaults, then an optional TOML file, then `STRIDE_*` environment variables
 //! (each layer overrides the one before). The names are part of the operator contract.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +51,24 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `STRIDE_REDIS_TIMEOUT_MS`: past this, a Redis call gives way to the database.
     pub redis_timeout_ms: u64,
+    /// `STRIDE_TRUSTED_PROXY`: the one reverse proxy whose `X-Forwarded-For` names the client.
+    pub trusted_proxy: Option<IpAddr>,
+    /// `STRIDE_HASH_CONCURRENCY`: password hashes at once (default: the cores); 4× as many may wait.
+    pub hash_concurrency: Option<usize>,
+    /// `STRIDE_HASH_WAIT_MS`: the longest a login or registration waits for a hashing slot (then 503).
+    pub hash_wait_ms: u64,
+    /// `STRIDE_REGISTRATIONS_PER_HOUR`: registrations one client address may attempt per hour.
+    pub registrations_per_hour: u32,
+    /// `STRIDE_METRICS_LISTEN`: serve `/metrics` on this address instead of the API's.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `STRIDE_PURGE_INTERVAL_SECS`: how often expired sessions and idempotency keys are deleted.
+    pub purge_interval_secs: u64,
+    /// `STRIDE_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this.
+    pub header_read_timeout_ms: u64,
+    /// `STRIDE_IDLE_TIMEOUT_MS`: a keep-alive connection with no request for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// `STRIDE_MAX_CONNECTIONS`: open connections at most; more wait in the accept backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -71,6 +89,15 @@ impl Default for Config {
             stats_cache_capacity: 100_000,
             redis_url: None,
             redis_timeout_ms: 100,
+            trusted_proxy: None,
+            hash_concurrency: None,
+            hash_wait_ms: 1_000,
+            registrations_per_hour: 20,
+            metrics_listen: None,
+            purge_interval_secs: 3_600,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4_096,
         }
     }
 }
@@ -94,6 +121,15 @@ impl std::fmt::Debug for Config {
             .field("stats_cache_capacity", &self.stats_cache_capacity)
             .field("redis_url", &redacted(&self.redis_url))
             .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("trusted_proxy", &self.trusted_proxy)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("hash_wait_ms", &self.hash_wait_ms)
+            .field("registrations_per_hour", &self.registrations_per_hour)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("purge_interval_secs", &self.purge_interval_secs)
+            .field("header_read_timeout_ms", &self.header_read_timeout_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -115,6 +151,15 @@ const SETTINGS: &[&str] = &[
     "stats_cache_capacity",
     "redis_url",
     "redis_timeout_ms",
+    "trusted_proxy",
+    "hash_concurrency",
+    "hash_wait_ms",
+    "registrations_per_hour",
+    "metrics_listen",
+    "purge_interval_secs",
+    "header_read_timeout_ms",
+    "idle_timeout_ms",
+    "max_connections",
 ];
 
 impl Config {
@@ -150,6 +195,19 @@ impl Config {
             redis_url: self.redis_url.clone(),
             redis_timeout: Duration::from_millis(self.redis_timeout_ms),
             ..stride_services::StatsConfig::for_pool_size(self.db_max_connections)
+        }
+    }
+
+    pub fn auth(&self) -> stride_services::AuthConfig {
+        let hashing = stride_services::HashingConfig {
+            max_wait: Duration::from_millis(self.hash_wait_ms),
+            ..self.hash_concurrency.map_or_else(Default::default, stride_services::HashingConfig::with_slots)
+        };
+        stride_services::AuthConfig {
+            session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
+            registrations_per_hour: self.registrations_per_hour,
+            hashing,
+            ..stride_services::AuthConfig::default()
         }
     }
 

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
-use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId, can_view};
+use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId, can_view};
 use stride_repository::{
     ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, RepoError, StatsRepo, Store, UnitOfWork,
 };
 use stride_workers::Deadline;
 
+use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
 
 /// How long a client may safely retry a create with the same `Idempotency-Key`.
@@ -81,39 +82,48 @@ impl<S: Store> ActivityService<S> {
         key: Option<IdempotencyKey>,
     ) -> ServiceResult<Created> {
         let now = self.clock.now();
+        check_start(&draft.started_at, now)?;
         let activity = Activity::create(ActivityId::new(), owner, draft, now);
         let Some(IdempotencyKey(key)) = key else {
             let mut uow = self.store.write(deadline).await?;
-            insert_counted(&mut uow, &activity).await?;
-            uow.commit().await?;
+            let outcome = insert_counted(&mut uow, &activity).await;
+            finish(uow, outcome).await?;
             return Ok(Created::New(activity));
         };
 
         let record = IdempotencyRecord { fingerprint: fingerprint(&activity), activity_id: activity.id };
         let scope = IdempotencyScope { user: owner, key: &key, not_before: now - IDEMPOTENCY_WINDOW };
         let mut uow = self.store.write(deadline).await?;
-        if let Some(first) = uow.find_idempotency_key(scope).await? {
-            return replay(&mut uow, &record, first).await;
+        let outcome = async {
+            if let Some(first) = uow.find_idempotency_key(scope).await? {
+                return Ok(KeyedCreate::Done(replay(&mut uow, &record, first).await?));
+            }
+            // The key is recorded before the activity: if a concurrent request with the same
+            // key committed in between, this fails, the unit of work rolls back, and we answer
+            // with the winner's result instead of creating a twin.
+            match uow.record_idempotency_key(scope, &record, now).await {
+                Ok(()) => {}
+                Err(RepoError::Conflict { .. }) => return Ok(KeyedCreate::LostTheRace),
+                Err(other) => return Err(other.into()),
+            }
+            insert_counted(&mut uow, &activity).await?;
+            Ok(KeyedCreate::Done(Created::New(activity)))
         }
-        // The key is recorded before the activity: if a concurrent request with the same key
-        // committed in between, this fails, the unit of work rolls back, and we answer with
-        // the winner's result instead of creating a twin.
-        match uow.record_idempotency_key(scope, &record, now).await {
-            Ok(()) => {}
-            Err(RepoError::Conflict { .. }) => {
-                drop(uow);
+        .await;
+        // A replay wrote nothing, so committing it is as cheap as rolling it back.
+        match outcome {
+            Ok(KeyedCreate::Done(created)) => finish(uow, Ok(created)).await,
+            Err(error) => finish(uow, Err(error)).await,
+            Ok(KeyedCreate::LostTheRace) => {
+                uow.rollback().await?;
                 let mut uow = self.store.read(deadline).await?;
                 let first = uow
                     .find_idempotency_key(scope)
                     .await?
                     .ok_or_else(|| ServiceError::Internal("idempotency key vanished after a conflict".into()))?;
-                return replay(&mut uow, &record, first).await;
+                replay(&mut uow, &record, first).await
             }
-            Err(other) => return Err(other.into()),
         }
-        insert_counted(&mut uow, &activity).await?;
-        uow.commit().await?;
-        Ok(Created::New(activity))
     }
 
     /// An activity the viewer may see.
@@ -154,29 +164,37 @@ impl<S: Store> ActivityService<S> {
         id: ActivityId,
         patch: ActivityPatch,
     ) -> ServiceResult<Activity> {
-        let mut uow = self.store.write(deadline).await?;
-        let before = self.modifiable(&mut uow, viewer, id).await?;
-        let mut activity = before.clone();
-        activity.apply(patch, self.clock.now());
-        uow.update_activity(&activity).await?;
-        if stats::affects_stats(&before, &activity) {
-            // Lock order: the activity row (in `modifiable`), then the user row (here).
-            uow.bump_stats_version(activity.user_id).await?;
-            stats::record(&mut uow, &before, -1).await?;
-            stats::record(&mut uow, &activity, 1).await?;
+        if let Some(started_at) = &patch.started_at {
+            check_start(started_at, self.clock.now())?;
         }
-        uow.commit().await?;
-        Ok(activity)
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = async {
+            let before = self.modifiable(&mut uow, viewer, id).await?;
+            let mut activity = before.clone();
+            activity.apply(patch, self.clock.now());
+            uow.update_activity(&activity).await?;
+            if stats::affects_stats(&before, &activity) {
+                // Lock order: the activity row (in `modifiable`), then the user row (here).
+                uow.bump_stats_version(activity.user_id).await?;
+                stats::record(&mut uow, &before, -1).await?;
+                stats::record(&mut uow, &activity, 1).await?;
+            }
+            Ok(activity)
+        }
+        .await;
+        finish(uow, outcome).await
     }
 
     pub async fn delete(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<()> {
         let mut uow = self.store.write(deadline).await?;
-        let activity = self.modifiable(&mut uow, viewer, id).await?;
-        uow.delete_activity(id).await?;
-        uow.bump_stats_version(activity.user_id).await?;
-        stats::record(&mut uow, &activity, -1).await?;
-        uow.commit().await?;
-        Ok(())
+        let outcome = async {
+            let activity = self.modifiable(&mut uow, viewer, id).await?;
+            uow.delete_activity(id).await?;
+            uow.bump_stats_version(activity.user_id).await?;
+            stats::record(&mut uow, &activity, -1).await
+        }
+        .await;
+        finish(uow, outcome).await
     }
 
     /// The activity, locked for this unit of work, if the viewer may change it.
@@ -184,6 +202,18 @@ impl<S: Store> ActivityService<S> {
         let activity = uow.activity_by_id_for_update(id).await?.ok_or(ServiceError::NotFound)?;
         if relationship(viewer, activity.user_id).may_modify() { Ok(activity) } else { Err(ServiceError::NotFound) }
     }
+}
+
+/// How the write half of a keyed create ended.
+enum KeyedCreate {
+    Done(Created),
+    /// A concurrent request with the same key committed first: answer with its result.
+    LostTheRace,
+}
+
+/// A start more than a day after now is a client's mistake (or a clock gone wrong), not a plan.
+fn check_start(started_at: &StartedAt, now: chrono::DateTime<chrono::Utc>) -> ServiceResult<()> {
+    started_at.check_not_after(now).map_err(|e| ServiceError::Invalid { field: "started_at", message: e.to_string() })
 }
 
 /// Inserts a new activity and accounts for it in its owner's statistics, in one unit of work.
@@ -271,7 +301,9 @@ mod tests {
         let mut unit = MockUnitOfWork::new();
         let locked = theirs.clone();
         unit.expect_activity_by_id_for_update().returning(move |_| ready(Ok(Some(locked.clone()))));
-        // No other expectation: an update, a delete or a commit would fail the test.
+        // Rolled back, so the connection is kept. No other expectation: an update, a delete
+        // or a commit would fail the test.
+        unit.expect_rollback().times(1).returning(|| ready(Ok(())));
         let activities = service(vec![(Access::Write, unit)]);
         let got = activities.delete(deadline(), alice.id, theirs.id).await;
         assert!(matches!(got, Err(ServiceError::NotFound)), "{got:?}");
@@ -284,6 +316,7 @@ mod tests {
         let record = IdempotencyRecord { fingerprint: fingerprint(&first), activity_id: first.id };
         let mut unit = finding(&first);
         unit.expect_find_idempotency_key().returning(move |_| ready(Ok(Some(record.clone()))));
+        unit.expect_commit().times(1).returning(|| ready(Ok(())));
         let activities = service(vec![(Access::Write, unit)]);
         let key = IdempotencyKey::parse("retry-1").unwrap();
         let created = activities.create(deadline(), alice.id, draft(Visibility::Private), Some(key)).await.unwrap();
@@ -297,6 +330,7 @@ mod tests {
         let record = IdempotencyRecord { fingerprint: fingerprint(&first), activity_id: first.id };
         let mut unit = MockUnitOfWork::new();
         unit.expect_find_idempotency_key().returning(move |_| ready(Ok(Some(record.clone()))));
+        unit.expect_rollback().times(1).returning(|| ready(Ok(())));
         let activities = service(vec![(Access::Write, unit)]);
         let key = IdempotencyKey::parse("retry-1").unwrap();
         let got = activities.create(deadline(), alice.id, draft(Visibility::Public), Some(key)).await;
@@ -313,6 +347,7 @@ mod tests {
         losing
             .expect_record_idempotency_key()
             .returning(|_, _, _| ready(Err(RepoError::Conflict { constraint: "idempotency_keys_pkey".into() })));
+        losing.expect_rollback().times(1).returning(|| ready(Ok(())));
         let mut rereading = finding(&winner);
         rereading.expect_find_idempotency_key().returning(move |_| ready(Ok(Some(record.clone()))));
         let activities = service(vec![(Access::Write, losing), (Access::Read, rereading)]);
@@ -332,10 +367,20 @@ mod tests {
             let mut unit = MockUnitOfWork::new();
             let failure = std::sync::Mutex::new(Some(failure));
             unit.expect_bump_stats_version().returning(move |_| ready(Err(failure.lock().unwrap().take().unwrap())));
+            unit.expect_rollback().returning(|| ready(Ok(())));
             let activities = service(vec![(Access::Write, unit)]);
             let got = activities.create(deadline(), alice.id, draft(Visibility::Public), None).await.unwrap_err();
             assert_eq!(got.to_string(), expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_start_more_than_a_day_ahead_is_refused_before_any_write() {
+        let alice = person("alice");
+        let mut ahead = draft(Visibility::Public);
+        ahead.started_at = StartedAt::parse("2026-03-11T13:00:00Z").unwrap();
+        let got = service(vec![]).create(deadline(), alice.id, ahead, None).await;
+        assert!(matches!(got, Err(ServiceError::Invalid { field: "started_at", .. })), "{got:?}");
     }
 
     #[test]

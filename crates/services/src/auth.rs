@@ -4,6 +4,7 @@
 //! is stored: it is looked up on every request, so it must be fast (argon2 would cost tens of
 //! milliseconds per request), and 256 random bits need no key stretching to resist guessing.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,19 +13,25 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_domain::{DisplayName, Password, TimeZone, User, UserId, Username};
-use stride_repository::{NewSession, RepoError, SessionRepo, SessionUser, StatsRepo, Store, UnitOfWork, UserRepo};
+use stride_repository::{NewSession, RepoError, SessionRepo, SessionUser, StatsRepo, Store, UserRepo};
 use stride_workers::Deadline;
 use tokio::sync::OnceCell;
 
-use crate::{Clock, ServiceError, ServiceResult, password};
+use crate::password::{Hashing, HashingConfig};
+use crate::throttle::{LoginThrottle, RegistrationLimit};
+use crate::uow::finish;
+use crate::{Clock, ServiceError, ServiceResult};
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub session_ttl: Duration,
     /// Failed logins for one username within `failure_window` before further attempts are
-    /// refused with 429 until the window ends.
+    /// refused with 429 for `failure_window` from the last of them.
     pub max_failed_logins: u32,
     pub failure_window: Duration,
+    /// Registrations one client address may attempt per hour (429 past it).
+    pub registrations_per_hour: u32,
+    pub hashing: HashingConfig,
 }
 
 impl Default for AuthConfig {
@@ -33,6 +40,8 @@ impl Default for AuthConfig {
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             max_failed_logins: 5,
             failure_window: Duration::from_secs(15 * 60),
+            registrations_per_hour: 20,
+            hashing: HashingConfig::default(),
         }
     }
 }
@@ -91,7 +100,10 @@ pub struct AuthService<S> {
     store: S,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
-    throttle: LoginThrottle,
+    logins: LoginThrottle,
+    registrations: RegistrationLimit,
+    /// Shared by every clone: the bound on concurrent argon2 work is process-wide.
+    hashing: Hashing,
     /// Verified against when the username is unknown, so both kinds of failed login cost the
     /// same argon2 work and cannot be told apart by timing. Made once, on first use.
     dummy_hash: Arc<OnceCell<String>>,
@@ -99,13 +111,25 @@ pub struct AuthService<S> {
 
 impl<S: Store> AuthService<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
-        let throttle = LoginThrottle::new(config.max_failed_logins, config.failure_window);
-        Self { store, clock, config, throttle, dummy_hash: Arc::new(OnceCell::new()) }
+        let logins = LoginThrottle::new(config.max_failed_logins, config.failure_window, clock.clone());
+        let registrations =
+            RegistrationLimit::new(config.registrations_per_hour, Duration::from_secs(3600), clock.clone());
+        let hashing = Hashing::new(config.hashing);
+        Self { store, clock, config, logins, registrations, hashing, dummy_hash: Arc::new(OnceCell::new()) }
     }
 
-    pub async fn register(&self, deadline: Deadline, registration: Registration) -> ServiceResult<SignedIn> {
+    /// Registers from `client` (the caller's address), within that address's hourly limit.
+    /// The password is hashed before the username is checked, so a taken name answers no
+    /// faster than a free one.
+    pub async fn register(
+        &self,
+        deadline: Deadline,
+        registration: Registration,
+        client: IpAddr,
+    ) -> ServiceResult<SignedIn> {
+        self.registrations.admit(client)?;
         let Registration { username, password, display_name, timezone } = registration;
-        let password_hash = deadline.run(password::hash(password)).await??;
+        let password_hash = deadline.run(self.hashing.hash(password)).await??;
         let user = User {
             id: UserId::new(),
             display_name: display_name.unwrap_or_else(|| DisplayName::from_username(&username)),
@@ -114,26 +138,29 @@ impl<S: Store> AuthService<S> {
             created_at: self.clock.now(),
         };
         let mut uow = self.store.write(deadline).await?;
-        match uow.insert_user(&user, &password_hash).await {
-            Err(RepoError::Conflict { .. }) => {
-                return Err(ServiceError::Conflict {
-                    code: "username_taken",
-                    message: format!("username {} is already taken", user.username),
-                });
+        let outcome = async {
+            match uow.insert_user(&user, &password_hash).await {
+                Err(RepoError::Conflict { .. }) => {
+                    return Err(ServiceError::Conflict {
+                        code: "username_taken",
+                        message: format!("username {} is already taken", user.username),
+                    });
+                }
+                other => other?,
             }
-            other => other?,
+            self.open_session(&mut uow, user.id).await
         }
-        let token = self.open_session(&mut uow, user.id).await?;
-        uow.commit().await?;
+        .await;
+        let token = finish(uow, outcome).await?;
         tracing::info!(user_id = %user.id, "user registered");
         Ok(SignedIn { user, token })
     }
 
     /// Wrong username and wrong password fail alike (`BadCredentials`), in the same time.
     pub async fn login(&self, deadline: Deadline, username: &str, password: &str) -> ServiceResult<SignedIn> {
-        let throttle_key = username.to_ascii_lowercase();
-        self.throttle.check(&throttle_key)?;
-
+        // Reserved before verifying: the check and the count are one step, so a burst of
+        // guesses cannot all pass the check first.
+        let attempt = self.logins.reserve(username)?;
         let credentials = match Username::parse(username) {
             Ok(username) => {
                 let mut uow = self.store.read(deadline).await?;
@@ -145,28 +172,27 @@ impl<S: Store> AuthService<S> {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, self.dummy_hash().await?),
         };
-        let matches = deadline.run(password::verify(password.to_owned(), stored_hash)).await??;
+        let matches = deadline.run(self.hashing.verify(password.to_owned(), stored_hash)).await??;
         let user = match (user, matches) {
             (Some(user), true) => user,
             _ => {
-                self.throttle.record_failure(&throttle_key);
+                attempt.fail();
                 tracing::info!("failed login");
                 return Err(ServiceError::BadCredentials);
             }
         };
-        self.throttle.forget(&throttle_key);
+        attempt.succeed();
 
         let mut uow = self.store.write(deadline).await?;
-        let token = self.open_session(&mut uow, user.id).await?;
-        uow.commit().await?;
+        let outcome = self.open_session(&mut uow, user.id).await;
+        let token = finish(uow, outcome).await?;
         Ok(SignedIn { user, token })
     }
 
     pub async fn logout(&self, deadline: Deadline, token: &str) -> ServiceResult<()> {
         let mut uow = self.store.write(deadline).await?;
-        uow.delete_session(&token_hash(token)).await?;
-        uow.commit().await?;
-        Ok(())
+        let outcome = uow.delete_session(&token_hash(token)).await.map(drop).map_err(Into::into);
+        finish(uow, outcome).await
     }
 
     /// The user a bearer token belongs to; `Unauthenticated` if the token is unknown, revoked
@@ -186,18 +212,23 @@ impl<S: Store> AuthService<S> {
         timezone: Option<TimeZone>,
     ) -> ServiceResult<User> {
         let mut uow = self.store.write(deadline).await?;
-        let mut current = uow.user_by_id(user).await?.ok_or(ServiceError::NotFound)?;
-        if let Some(display_name) = display_name {
-            current.display_name = display_name;
+        let outcome = async {
+            // Locked until the unit of work ends: two concurrent changes (one of the name, one
+            // of the time zone) must not write back each other's stale field.
+            let mut current = uow.user_by_id_for_update(user).await?.ok_or(ServiceError::NotFound)?;
+            if let Some(display_name) = display_name {
+                current.display_name = display_name;
+            }
+            if let Some(timezone) = timezone.filter(|tz| *tz != current.timezone) {
+                current.timezone = timezone;
+                // "Today" moved for this user's streak: cached statistics must not be reused.
+                uow.bump_stats_version(user).await?;
+            }
+            uow.update_user_profile(&current).await?;
+            Ok(current)
         }
-        if let Some(timezone) = timezone.filter(|tz| *tz != current.timezone) {
-            current.timezone = timezone;
-            // "Today" moved for this user's streak: cached statistics must not be reused.
-            uow.bump_stats_version(user).await?;
-        }
-        uow.update_user_profile(&current).await?;
-        uow.commit().await?;
-        Ok(current)
+        .await;
+        finish(uow, outcome).await
     }
 
     pub async fn user(&self, deadline: Deadline, id: UserId) -> ServiceResult<User> {
@@ -220,60 +251,10 @@ impl<S: Store> AuthService<S> {
             .get_or_try_init(|| async {
                 let random = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
                 let password = Password::parse(&random).map_err(|e| ServiceError::Internal(e.to_string()))?;
-                password::hash(password).await
+                self.hashing.hash(password).await
             })
             .await
             .cloned()
-    }
-}
-
-/// Counts failed logins per username in a fixed window.
-///
-/// In-process by design for now: each replica throttles on its own, which bounds guessing to
-/// `replicas × max_failures` per window. moka's atomic `and_compute_with` makes the
-/// read-increment-write of a counter race-free without a lock of our own.
-#[derive(Clone)]
-struct LoginThrottle {
-    failures: moka::sync::Cache<String, FailureWindow>,
-    max_failures: u32,
-    window: Duration,
-}
-
-#[derive(Clone, Copy)]
-struct FailureWindow {
-    count: u32,
-    opened_at: std::time::Instant,
-}
-
-impl LoginThrottle {
-    fn new(max_failures: u32, window: Duration) -> Self {
-        let failures = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(window).build();
-        Self { failures, max_failures, window }
-    }
-
-    fn check(&self, username: &str) -> ServiceResult<()> {
-        match self.failures.get(username) {
-            Some(w) if w.count >= self.max_failures => {
-                let retry_after = self.window.saturating_sub(w.opened_at.elapsed()).max(Duration::from_secs(1));
-                Err(ServiceError::Throttled { retry_after })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn record_failure(&self, username: &str) {
-        use moka::ops::compute::Op;
-        self.failures.entry(username.to_owned()).and_compute_with(|existing| {
-            let window = match existing.map(|e| e.into_value()) {
-                Some(w) => FailureWindow { count: w.count + 1, ..w },
-                None => FailureWindow { count: 1, opened_at: std::time::Instant::now() },
-            };
-            Op::Put(window)
-        });
-    }
-
-    fn forget(&self, username: &str) {
-        self.failures.invalidate(username);
     }
 }
 
@@ -301,7 +282,8 @@ mod tests {
             display_name: None,
             timezone: None,
         };
-        let got = service(vec![(Access::Write, unit)]).register(deadline(), registration).await;
+        unit.expect_rollback().times(1).returning(|| ready(Ok(())));
+        let got = service(vec![(Access::Write, unit)]).register(deadline(), registration, [192, 0, 2, 1].into()).await;
         let Err(ServiceError::Conflict { code, message }) = got else { panic!("{got:?}") };
         assert_eq!((code, message.as_str()), ("username_taken", "username alice is already taken"));
     }
@@ -330,7 +312,8 @@ mod tests {
     #[tokio::test]
     async fn after_five_wrong_passwords_the_throttle_answers_without_a_query() {
         let alice = person("alice");
-        let stored = password::hash(Password::parse("the right password").unwrap()).await.unwrap();
+        let hashing = Hashing::new(HashingConfig::default());
+        let stored = hashing.hash(Password::parse("the right password").unwrap()).await.unwrap();
         let units = (0..5)
             .map(|_| {
                 let mut unit = MockUnitOfWork::new();
@@ -357,19 +340,5 @@ mod tests {
         assert_ne!(token, SessionToken::generate());
         assert_eq!(token_hash(token.as_str()), token_hash(token.as_str()));
         assert!(!format!("{token:?}").contains(token.as_str()));
-    }
-
-    #[test]
-    fn the_throttle_opens_after_the_configured_failures_and_forgets_on_success() {
-        let throttle = LoginThrottle::new(3, Duration::from_secs(60));
-        for _ in 0..3 {
-            assert!(throttle.check("alice").is_ok());
-            throttle.record_failure("alice");
-        }
-        let Err(ServiceError::Throttled { retry_after }) = throttle.check("alice") else { panic!("not throttled") };
-        assert!(retry_after <= Duration::from_secs(60) && retry_after >= Duration::from_secs(1));
-        assert!(throttle.check("bob").is_ok(), "throttling is per username");
-        throttle.forget("alice");
-        assert!(throttle.check("alice").is_ok());
     }
 }

@@ -23,6 +23,9 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error("too many attempts; retry after {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// Too much work queued already (e.g. password hashing); come back after `retry_after`.
+    #[error("busy; retry after {retry_after:?}")]
+    Busy { retry_after: Duration },
     #[error("deadline exceeded")]
     Timeout,
     #[error("dependency unavailable: {0}")]

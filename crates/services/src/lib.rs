@@ -20,6 +20,8 @@ mod password;
 mod stats;
 #[cfg(test)]
 mod test_support;
+mod throttle;
+mod uow;
 
 pub use access::relationship;
 pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
@@ -27,6 +29,7 @@ pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, Sign
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
+pub use password::HashingConfig;
 pub use stats::{StatsConfig, StatsService, UserStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.
 #[cfg(feature = "mocks")]

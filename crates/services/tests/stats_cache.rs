@@ -32,7 +32,7 @@ async fn concurrent_misses_share_one_computation_and_a_write_forces_a_new_one() 
         display_name: None,
         timezone: None,
     };
-    let user = stride.auth.register(deadline(), registration).await.unwrap().user;
+    let user = stride.auth.register(deadline(), registration, [127, 0, 0, 1].into()).await.unwrap().user;
     for day in 1..=3 {
         stride.activities.create(deadline(), user.id, draft(day), None).await.unwrap();
     }

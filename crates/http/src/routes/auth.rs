@@ -9,7 +9,7 @@ use stride_services::{Registration, SignedIn, Store};
 use crate::ApiError;
 use crate::dto::{AuthResponse, LoginRequest, RegisterRequest, UserBody, parse_display_name, parse_timezone};
 use crate::error::ErrorBody;
-use crate::extract::{ApiJson, AuthUser, BearerToken, RequestDeadline};
+use crate::extract::{ApiJson, AuthUser, BearerToken, ClientAddr, RequestDeadline};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -19,6 +19,7 @@ use crate::state::AppState;
         (status = 201, description = "Registered and signed in", body = AuthResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
@@ -29,6 +30,7 @@ use crate::state::AppState;
 pub(crate) async fn register<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
+    ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
     let registration = Registration {
@@ -37,7 +39,7 @@ pub(crate) async fn register<S: Store>(
         display_name: req.display_name.as_deref().map(parse_display_name).transpose()?,
         timezone: req.timezone.as_deref().map(parse_timezone).transpose()?,
     };
-    let SignedIn { user, token } = app.stride.auth.register(deadline, registration).await?;
+    let SignedIn { user, token } = app.stride.auth.register(deadline, registration, client).await?;
     Ok((StatusCode::CREATED, Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() })))
 }
 
@@ -50,7 +52,7 @@ pub(crate) async fn register<S: Store>(
         (status = 401, description = "Wrong username or password (indistinguishable)", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or too many logins at once; see Retry-After", body = ErrorBody),
         (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
@@ -59,6 +61,7 @@ pub(crate) async fn login<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
+    req.check_lengths()?;
     let SignedIn { user, token } = app.stride.auth.login(deadline, &req.username, &req.password).await?;
     Ok(Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() }))
 }

@@ -115,6 +115,7 @@ pub fn router<S: Store>(
         metrics,
         openapi: Arc::new(openapi),
         json_body_limit: JsonBodyLimit(config.json_body_limit),
+        trusted_proxy: config.trusted_proxy,
     };
     router
         .route_layer(middleware::from_fn(mw::record_metrics))
