@@ -128,6 +128,8 @@ pub fn bench(quick: bool, suites: &[Suite]) -> Result<(), String> {
     let timing: &[&str] =
         if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
     let postgres = crate::services::Postgres::ensure()?;
+    // Estimates written before this moment are a previous run's: never gate on them.
+    let started = std::time::SystemTime::now();
     for suite in suites {
         let (krate, bench) = suite.target();
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -138,7 +140,7 @@ pub fn bench(quick: bool, suites: &[Suite]) -> Result<(), String> {
             .args(timing);
         run(&mut command)?;
     }
-    let criterion = report(&project_root().join("target/criterion"), suites);
+    let criterion = report(&crate::target_dir()?.join("criterion"), suites, started);
     // The HTTP comparison belongs to the statistics suite.
     let http = if suites.contains(&Suite::Stats) { http_gate() } else { Ok(()) };
     criterion.and(http)
@@ -162,20 +164,25 @@ fn http_gate() -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("HTTP gate failed: /me/stats at {ratio:.2} of /me")) }
 }
 
-fn median_ns(criterion: &Path, id: &str) -> Result<f64, String> {
+fn median_ns(criterion: &Path, id: &str, not_before: std::time::SystemTime) -> Result<f64, String> {
     let path = criterion.join(id).join("new/estimates.json");
+    let written =
+        std::fs::metadata(&path).and_then(|m| m.modified()).map_err(|e| format!("{}: {e}", path.display()))?;
+    if written < not_before {
+        return Err(format!("{} is older than this run: the benchmark did not write it", path.display()));
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
     json["median"]["point_estimate"].as_f64().ok_or_else(|| format!("no median in {}", path.display()))
 }
 
-fn report(criterion: &Path, suites: &[Suite]) -> Result<(), String> {
+fn report(criterion: &Path, suites: &[Suite], started: std::time::SystemTime) -> Result<(), String> {
     println!("\ncores: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!("{:<62} {:>12} {:>12} {:>8} {:>10}  result", "gate", "numerator", "denominator", "ratio", "bound");
     let mut failed = Vec::new();
     for gate in GATES.iter().filter(|gate| suites.contains(&gate.suite)) {
-        let numerator = median_ns(criterion, gate.numerator)?;
-        let denominator = median_ns(criterion, gate.denominator)?;
+        let numerator = median_ns(criterion, gate.numerator, started)?;
+        let denominator = median_ns(criterion, gate.denominator, started)?;
         let ratio = numerator / denominator;
         let (ok, bound) = match gate.bound {
             Bound::AtLeast(min) => (ratio >= min, format!(">= {min:.2}")),
@@ -209,6 +216,20 @@ fn human(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_estimate_older_than_the_run_is_refused() {
+        let dir = std::env::temp_dir().join(format!("stride-bench-test-{}", std::process::id()));
+        let file = dir.join("some/bench/new");
+        std::fs::create_dir_all(&file).unwrap();
+        std::fs::write(file.join("estimates.json"), r#"{"median":{"point_estimate":42.0}}"#).unwrap();
+        let before = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        let after = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(super::median_ns(&dir, "some/bench", before), Ok(42.0));
+        let stale = super::median_ns(&dir, "some/bench", after).unwrap_err();
+        assert!(stale.contains("older than this run"), "{stale}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     use super::*;
 
     #[test]

@@ -24,7 +24,7 @@ fn loom_command(cargo_args: &[&str]) -> Command {
         .current_dir(project_root())
         .args(cargo_args)
         .env("RUSTFLAGS", "--cfg stride_loom")
-        .env("CARGO_TARGET_DIR", project_root().join("target/loom"));
+        .env("CARGO_TARGET_DIR", crate::target_dir().unwrap_or_else(|_| project_root().join("target")).join("loom"));
     command
 }
 
@@ -113,7 +113,7 @@ fn tsan_command(extra: &[&str]) -> Command {
         .args(extra)
         .env("RUSTFLAGS", "-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer --cfg stride_tsan_canary")
         .env("RUSTDOCFLAGS", "-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer")
-        .env("CARGO_TARGET_DIR", root.join("target/tsan"))
+        .env("CARGO_TARGET_DIR", crate::target_dir().unwrap_or_else(|_| project_root().join("target")).join("tsan"))
         .env("TSAN_OPTIONS", format!("suppressions={} halt_on_error=0", root.join("tsan.supp").display()))
         .env("STRIDE_STRESS_ITERATIONS", "10");
     command

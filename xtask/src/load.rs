@@ -58,9 +58,16 @@ pub fn stats_vs_me() -> Result<(f64, f64), String> {
         }
     }
     let (mut me, mut stats) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        me.push(load(server.port, "/api/v1/me", &token)?);
-        stats.push(load(server.port, "/api/v1/me/stats", &token)?);
+    // Which side goes first alternates, so a trend over the run (a warming cache, a neighbour's
+    // load) weighs on both alike.
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            me.push(load(server.port, "/api/v1/me", &token)?);
+            stats.push(load(server.port, "/api/v1/me/stats", &token)?);
+        } else {
+            stats.push(load(server.port, "/api/v1/me/stats", &token)?);
+            me.push(load(server.port, "/api/v1/me", &token)?);
+        }
     }
     Ok((median(me), median(stats)))
 }
@@ -73,7 +80,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn start() -> Result<Server, String> {
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
     let data = TempDir(std::env::temp_dir().join(format!("stride-load-{}-{port}", std::process::id())));
-    let child = Command::new(project_root().join("target/release/stride"))
+    let child = Command::new(crate::target_dir()?.join("release/stride"))
         .env("STRIDE_LISTEN", format!("127.0.0.1:{port}"))
         .env("STRIDE_DATA_DIR", &data.0)
         .env("STRIDE_LOG", "warn")

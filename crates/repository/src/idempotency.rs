@@ -39,6 +39,12 @@ pub trait IdempotencyRepo {
         record: &IdempotencyRecord,
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<()>> + Send;
+    /// Deletes at most `limit` keys recorded before `not_before`; returns how many.
+    fn delete_idempotency_keys_before(
+        &mut self,
+        not_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = RepoResult<u64>> + Send;
 }
 
 impl<DB: Dialect> IdempotencyRepo for SqlxUnitOfWork<DB> {
@@ -81,5 +87,14 @@ impl<DB: Dialect> IdempotencyRepo for SqlxUnitOfWork<DB> {
             )
             .await?;
         if written == 0 { Err(RepoError::Conflict { constraint: "idempotency_keys_pkey".into() }) } else { Ok(()) }
+    }
+
+    async fn delete_idempotency_keys_before(&mut self, not_before: DateTime<Utc>, limit: u32) -> RepoResult<u64> {
+        self.execute(
+            "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+             (SELECT user_id, key FROM idempotency_keys WHERE created_at_us < $1 LIMIT $2)",
+            &[micros(not_before), Param::BigInt(i64::from(limit))],
+        )
+        .await
     }
 }

@@ -53,6 +53,7 @@ mockall::mock! {
         fn user_by_session(&mut self, token_hash: &[u8; 32], now: DateTime<Utc>)
             -> impl Future<Output = RepoResult<Option<SessionUser>>> + Send;
         fn delete_session(&mut self, token_hash: &[u8; 32]) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn delete_expired_sessions(&mut self, now: DateTime<Utc>, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
     }
 
     impl ActivityRepo for UnitOfWork {
@@ -71,6 +72,8 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<Option<IdempotencyRecord>>> + Send;
         fn record_idempotency_key<'a>(&mut self, scope: IdempotencyScope<'a>, record: &IdempotencyRecord, now: DateTime<Utc>)
             -> impl Future<Output = RepoResult<()>> + Send;
+        fn delete_idempotency_keys_before(&mut self, not_before: DateTime<Utc>, limit: u32)
+            -> impl Future<Output = RepoResult<u64>> + Send;
     }
 
     impl StatsRepo for UnitOfWork {

@@ -36,6 +36,12 @@ pub trait SessionRepo {
     ) -> impl Future<Output = RepoResult<Option<SessionUser>>> + Send;
     /// Returns whether a session was removed.
     fn delete_session(&mut self, token_hash: &[u8; 32]) -> impl Future<Output = RepoResult<bool>> + Send;
+    /// Deletes at most `limit` sessions expired at `now`; returns how many.
+    fn delete_expired_sessions(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = RepoResult<u64>> + Send;
 }
 
 impl<DB: Dialect> SessionRepo for SqlxUnitOfWork<DB> {
@@ -69,5 +75,15 @@ impl<DB: Dialect> SessionRepo for SqlxUnitOfWork<DB> {
     async fn delete_session(&mut self, token_hash: &[u8; 32]) -> RepoResult<bool> {
         let removed = self.execute("DELETE FROM sessions WHERE token_hash = $1", &[Param::Bytes(token_hash)]).await?;
         Ok(removed > 0)
+    }
+
+    async fn delete_expired_sessions(&mut self, now: DateTime<Utc>, limit: u32) -> RepoResult<u64> {
+        // Batched, so one purge never holds the (SQLite: only) writer for long.
+        self.execute(
+            "DELETE FROM sessions WHERE token_hash IN \
+             (SELECT token_hash FROM sessions WHERE expires_at_us <= $1 LIMIT $2)",
+            &[micros(now), Param::BigInt(i64::from(limit))],
+        )
+        .await
     }
 }

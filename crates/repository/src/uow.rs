@@ -47,7 +47,8 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
 
     /// Runs one database call under the unit's deadline, keeping `statement_in_flight` honest:
     /// it stays set if the call was abandoned, whether by the deadline here or by the caller
-    /// dropping the whole future.
+    /// dropping the whole future, and also when the connection itself failed (the server went
+    /// away, the socket broke): such a connection is closed, never handed to the next request.
     pub(crate) async fn on_the_wire<'c, T, F>(
         &'c mut self,
         call: impl FnOnce(&'c mut DB::Connection) -> F,
@@ -58,7 +59,7 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
         self.statement_in_flight = true;
         let in_flight = &mut self.statement_in_flight;
         let result = bounded(self.deadline, call(&mut self.conn)).await;
-        if !matches!(result, Err(RepoError::Timeout)) {
+        if !matches!(result, Err(RepoError::Timeout | RepoError::Unavailable(_))) {
             *in_flight = false;
         }
         result

@@ -29,6 +29,7 @@ stride_repository::each_backend!(
     concurrent_writers_all_commit,
     finished_units_of_work_return_their_connection_to_the_pool,
     rolled_back_writes_change_nothing_and_keep_their_connection,
+    only_expired_sessions_and_old_idempotency_keys_are_purged,
     rebuilt_statistics_equal_a_scan_of_the_activities,
 );
 
@@ -351,6 +352,42 @@ async fn rolled_back_writes_change_nothing_and_keep_their_connection<S: Store>(s
     for pool in store.pool_stats() {
         assert!(pool.size >= 1, "{pool:?}: a rolled-back unit of work closed its connection");
     }
+}
+
+async fn only_expired_sessions_and_old_idempotency_keys_are_purged<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let mut uow = store.write(deadline()).await.unwrap();
+    for (n, hours) in [-3_i64, -2, -1, 1, 2].into_iter().enumerate() {
+        let session = NewSession {
+            token_hash: [n as u8; 32],
+            user_id: alice.id,
+            created_at: now() - TimeDelta::hours(24),
+            expires_at: now() + TimeDelta::hours(hours),
+        };
+        uow.insert_session(&session).await.unwrap();
+    }
+    for (n, age) in [30_i64, 26, 2].into_iter().enumerate() {
+        let key = format!("key-{n}");
+        let scope = IdempotencyScope { user: alice.id, key: &key, not_before: now() - TimeDelta::hours(48) };
+        let record = IdempotencyRecord { fingerprint: vec![n as u8], activity_id: ActivityId::new() };
+        uow.record_idempotency_key(scope, &record, now() - TimeDelta::hours(age)).await.unwrap();
+    }
+    uow.commit().await.unwrap();
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert_eq!(uow.delete_expired_sessions(now(), 2).await.unwrap(), 2, "a batch stops at its limit");
+    assert_eq!(uow.delete_expired_sessions(now(), 2).await.unwrap(), 1);
+    assert_eq!(uow.delete_expired_sessions(now(), 2).await.unwrap(), 0);
+    assert_eq!(uow.delete_idempotency_keys_before(now() - TimeDelta::hours(24), 100).await.unwrap(), 2);
+    uow.commit().await.unwrap();
+
+    let mut uow = store.read(deadline()).await.unwrap();
+    for n in 0..5u8 {
+        let alive = uow.user_by_session(&[n; 32], now() - TimeDelta::hours(10)).await.unwrap().is_some();
+        assert_eq!(alive, n >= 3, "session {n}");
+    }
+    let live = IdempotencyScope { user: alice.id, key: "key-2", not_before: now() - TimeDelta::hours(48) };
+    assert!(uow.find_idempotency_key(live).await.unwrap().is_some(), "a key inside its window stays");
 }
 
 async fn rebuilt_statistics_equal_a_scan_of_the_activities<S: Store>(store: S)

@@ -10,7 +10,7 @@ use axum::Router;
 use futures::future::BoxFuture;
 use stride_http::{HttpConfig, InFlight, install_metrics_recorder};
 use stride_repository::{Backend, PgStore, SqliteStore, Store, StoreConfig, redact};
-use stride_services::{Clock, Stride, SystemClock};
+use stride_services::{Clock, Deadline, MaintenanceService, Purged, Stride, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -23,8 +23,40 @@ pub struct Application {
     /// Closes the chosen backend's pools once serving has stopped; built at launch, when the
     /// store's type is still known, so nothing after launch needs to know it.
     close_store: BoxFuture<'static, ()>,
+    /// The server's own periodic work (today: purging what expired), started when serving
+    /// starts and joined before the pools close. Built at launch, while the store's type is
+    /// known.
+    housekeeping: Housekeeping,
     in_flight: InFlight,
     shutdown_grace: Duration,
+}
+
+type Housekeeping = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
+
+/// The longest one purge may take; a purge cut short resumes at the next tick.
+const PURGE_BUDGET: Duration = Duration::from_secs(30);
+
+/// Purges expired sessions and idempotency keys every `every` until `stop`, starting at once.
+/// A purge under way when `stop` comes is dropped, which rolls back its current batch.
+async fn purge_periodically<S: Store>(maintenance: MaintenanceService<S>, every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            purged = maintenance.purge_expired(Deadline::after(PURGE_BUDGET)) => match purged {
+                Ok(purged) if purged != Purged::default() => {
+                    tracing::info!(sessions = purged.sessions, idempotency_keys = purged.idempotency_keys, "purged expired rows");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed; retrying at the next interval"),
+            },
+        }
+    }
 }
 
 /// What a launch is for: serving, or only bringing the schema up to date (`stride migrate`).
@@ -62,7 +94,9 @@ impl Application {
     /// requests finish within the grace period (aborting what is left after it), and closes
     /// the database pools.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let Self { listener, router, close_store, in_flight, shutdown_grace } = self;
+        let Self { listener, router, close_store, housekeeping, in_flight, shutdown_grace } = self;
+        let stop_housekeeping = CancellationToken::new();
+        let housekeeping = tokio::spawn(housekeeping(stop_housekeeping.clone()));
         let stop_accepting = CancellationToken::new();
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
@@ -83,6 +117,10 @@ impl Application {
                 }
             }
         };
+        stop_housekeeping.cancel();
+        if let Err(e) = housekeeping.await {
+            tracing::warn!(error = %e, "the housekeeping task failed");
+        }
         close_store.await;
         tracing::info!("stride stopped");
         outcome
@@ -117,6 +155,9 @@ async fn launch_on<S: Store>(
 
     let stride =
         Stride::new(store.clone(), clock, config.auth(), config.stats()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let maintenance = stride.maintenance.clone();
+    let purge_every = Duration::from_secs(config.purge_interval_secs.max(1));
+    let housekeeping: Housekeeping = Box::new(move |stop| Box::pin(purge_periodically(maintenance, purge_every, stop)));
     let http = HttpConfig {
         request_timeout: config.request_timeout(),
         json_body_limit: config.json_body_limit,
@@ -128,7 +169,14 @@ async fn launch_on<S: Store>(
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, backend, "stride is ready");
     let close_store = Box::pin(async move { store.close().await });
-    Ok(Some(Application { listener, router, close_store, in_flight, shutdown_grace: config.shutdown_grace() }))
+    Ok(Some(Application {
+        listener,
+        router,
+        close_store,
+        housekeeping,
+        in_flight,
+        shutdown_grace: config.shutdown_grace(),
+    }))
 }
 
 fn store_config(config: &Config) -> StoreConfig {

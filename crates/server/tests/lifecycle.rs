@@ -118,3 +118,37 @@ async fn readiness_fails_with_503_naming_the_database_when_it_is_gone() {
     let recovered = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(recovered.status(), StatusCode::OK, "readiness recovers with the database");
 }
+
+stride_repository::each_backend!(backend: expired_sessions_are_purged_while_serving_and_the_purger_stops_with_the_server);
+
+async fn count_sessions(app: &TestApp) -> i64 {
+    let sql = "SELECT CAST(count(*) AS BIGINT) FROM sessions";
+    match app.db.backend() {
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::postgres::PgConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}
+
+async fn expired_sessions_are_purged_while_serving_and_the_purger_stops_with_the_server(backend: Backend) {
+    let clock = stride_services::ManualClock::new(chrono::Utc::now());
+    let app = TestApp::spawn_with_clock_and(backend, clock.clone(), |c| c.purge_interval_secs = 1).await;
+    app.register("short_lived").await;
+    app.register("also_short_lived").await;
+    assert_eq!(count_sessions(&app).await, 2);
+    clock.advance(chrono::TimeDelta::days(31));
+    // The purger ticks every second; wait for it, bounded, so a purger that never runs fails.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count_sessions(&app).await > 0 {
+        assert!(tokio::time::Instant::now() < give_up, "expired sessions were never purged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (token, _) = app.register("fresh").await;
+    assert_eq!(app.get("/api/v1/me", &token).await.status(), StatusCode::OK, "live sessions stay");
+    app.shutdown().await.expect("the server, purger included, stops cleanly");
+}

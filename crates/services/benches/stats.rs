@@ -183,21 +183,29 @@ where
         started.elapsed().as_nanos() as f64 / f64::from(calls)
     };
     let (mut times_a, mut times_b) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        times_a.push(time(&|| {
-            rt.block_on(async {
-                for _ in 0..calls {
-                    std::hint::black_box(a().await);
-                }
-            })
-        }));
-        times_b.push(time(&|| {
-            rt.block_on(async {
-                for _ in 0..calls {
-                    std::hint::black_box(b().await);
-                }
-            })
-        }));
+    let run_a = || {
+        rt.block_on(async {
+            for _ in 0..calls {
+                std::hint::black_box(a().await);
+            }
+        })
+    };
+    let run_b = || {
+        rt.block_on(async {
+            for _ in 0..calls {
+                std::hint::black_box(b().await);
+            }
+        })
+    };
+    // Which side goes first alternates, so a trend over the rounds weighs on both alike.
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            times_a.push(time(&run_a));
+            times_b.push(time(&run_b));
+        } else {
+            times_b.push(time(&run_b));
+            times_a.push(time(&run_a));
+        }
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);

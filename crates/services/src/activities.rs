@@ -18,7 +18,7 @@ use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
 
 /// How long a client may safely retry a create with the same `Idempotency-Key`.
-const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
+pub(crate) const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
 
 /// A client-chosen key making `create` safe to retry: 1–255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

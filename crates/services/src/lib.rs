@@ -16,6 +16,7 @@ mod auth;
 mod clock;
 mod error;
 mod health;
+mod maintenance;
 mod password;
 mod stats;
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, Sign
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
+pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
 pub use stats::{StatsConfig, StatsService, UserStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.
@@ -48,6 +50,7 @@ pub struct Stride<S> {
     pub activities: ActivityService<S>,
     pub stats: StatsService<S>,
     pub health: HealthService<S>,
+    pub maintenance: MaintenanceService<S>,
 }
 
 impl<S: Store> Stride<S> {
@@ -55,8 +58,9 @@ impl<S: Store> Stride<S> {
         Ok(Self {
             auth: AuthService::new(store.clone(), clock.clone(), auth),
             activities: ActivityService::new(store.clone(), clock.clone()),
-            stats: StatsService::new(store.clone(), clock, stats)?,
-            health: HealthService::new(store),
+            stats: StatsService::new(store.clone(), clock.clone(), stats)?,
+            health: HealthService::new(store.clone()),
+            maintenance: MaintenanceService::new(store, clock),
         })
     }
 }

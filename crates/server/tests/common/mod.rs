@@ -38,6 +38,11 @@ impl TestApp {
         Self::spawn_full(backend, |_| {}, Arc::new(clock)).await
     }
 
+    /// With an injected clock and settings.
+    pub async fn spawn_with_clock_and(backend: Backend, clock: ManualClock, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(backend, tweak, Arc::new(clock)).await
+    }
+
     async fn spawn_full(backend: Backend, tweak: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
         let db = Arc::new(TestDatabase::create(backend).await);
         Self::spawn_on(db, tweak, clock).await

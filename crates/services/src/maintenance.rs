@@ -1,0 +1,95 @@
+//! Housekeeping the server runs on a timer: deleting what has expired, so that tables of
+//! sessions and idempotency keys do not grow for ever. (The durable-jobs runner will take this
+//! over as a periodic job.)
+
+use std::sync::Arc;
+
+use stride_repository::{IdempotencyRepo, SessionRepo, Store};
+use stride_workers::Deadline;
+
+use crate::activities::IDEMPOTENCY_WINDOW;
+use crate::uow::finish;
+use crate::{Clock, ServiceResult};
+
+/// Rows deleted per statement: small enough that one batch never holds SQLite's single writer
+/// for long, so requests interleave with a large purge.
+const BATCH: u32 = 500;
+
+/// What one purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub idempotency_keys: u64,
+}
+
+#[derive(Clone)]
+pub struct MaintenanceService<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: Store> MaintenanceService<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Deletes expired sessions and idempotency keys past their replay window, a batch per
+    /// unit of work, until a batch comes back short.
+    pub async fn purge_expired(&self, deadline: Deadline) -> ServiceResult<Purged> {
+        let now = self.clock.now();
+        let mut purged = Purged::default();
+        loop {
+            let mut uow = self.store.write(deadline).await?;
+            let outcome = uow.delete_expired_sessions(now, BATCH).await.map_err(Into::into);
+            let deleted = finish(uow, outcome).await?;
+            purged.sessions += deleted;
+            if deleted < u64::from(BATCH) {
+                break;
+            }
+        }
+        loop {
+            let mut uow = self.store.write(deadline).await?;
+            let outcome = uow.delete_idempotency_keys_before(now - IDEMPOTENCY_WINDOW, BATCH).await.map_err(Into::into);
+            let deleted = finish(uow, outcome).await?;
+            purged.idempotency_keys += deleted;
+            if deleted < u64::from(BATCH) {
+                break;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stride_repository::mocks::{Access, MockUnitOfWork, ready};
+    use stride_repository::testing::deadline;
+
+    use super::*;
+    use crate::test_support::{clock, now, store_of};
+
+    fn deleting_sessions(count: u64) -> (Access, MockUnitOfWork) {
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_delete_expired_sessions().withf(|at, _| *at == now()).returning(move |_, _| ready(Ok(count)));
+        unit.expect_commit().returning(|| ready(Ok(())));
+        (Access::Write, unit)
+    }
+
+    fn deleting_keys(count: u64) -> (Access, MockUnitOfWork) {
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_delete_idempotency_keys_before()
+            .withf(|before, _| *before == now() - IDEMPOTENCY_WINDOW)
+            .returning(move |_, _| ready(Ok(count)));
+        unit.expect_commit().returning(|| ready(Ok(())));
+        (Access::Write, unit)
+    }
+
+    #[tokio::test]
+    async fn a_purge_goes_batch_by_batch_until_a_batch_comes_back_short() {
+        let full = u64::from(BATCH);
+        let store =
+            store_of(vec![deleting_sessions(full), deleting_sessions(full), deleting_sessions(7), deleting_keys(3)]);
+        let purged = MaintenanceService::new(store, clock()).purge_expired(deadline()).await.unwrap();
+        assert_eq!(purged, Purged { sessions: 2 * full + 7, idempotency_keys: 3 });
+    }
+}
