@@ -23,7 +23,7 @@ use std::time::Duration;
 pub use error::ApiError;
 pub use middleware::{InFlight, install_metrics_recorder};
 pub use openapi::ApiDoc;
-pub use routes::router;
+pub use routes::{metrics_router, router};
 pub use state::{AppState, JsonBodyLimit};
 
 /// Knobs of the HTTP edge.
@@ -36,10 +36,18 @@ pub struct HttpConfig {
     pub json_body_limit: usize,
     /// A reverse proxy whose `X-Forwarded-For` names the client (per-client limits).
     pub trusted_proxy: Option<std::net::IpAddr>,
+    /// Whether `/metrics` is served beside the API; off when it has a listener of its own
+    /// ([`metrics_router`]).
+    pub metrics_on_api: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), json_body_limit: 1024 * 1024, trusted_proxy: None }
+        Self {
+            request_timeout: Duration::from_secs(10),
+            json_body_limit: 1024 * 1024,
+            trusted_proxy: None,
+            metrics_on_api: true,
+        }
     }
 }

@@ -9,12 +9,14 @@
 //! `SET LOCAL statement_timeout` with the time left, which costs nothing because it travels with
 //! `BEGIN`. Reads need no set-up round trip at all.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 use stride_workers::Deadline;
 
+use crate::uow::ConnectionHealth;
 use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, StoreConfig};
 
 /// How soon a backend notices that the client closed the connection under a running statement
@@ -40,6 +42,9 @@ fn explain_refused_setting(err: sqlx::Error) -> RepoError {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Set by a unit of work whose connection failed; while it is, every pooled connection is
+    /// pinged before use.
+    health: Arc<ConnectionHealth>,
     statement_timeout: Duration,
 }
 
@@ -52,7 +57,8 @@ impl PgStore {
     /// session `statement_timeout` before every read; that round trip cost more than a
     /// one-row query does.
     async fn unit_of_work(&self, deadline: Deadline, write: bool) -> RepoResult<SqlxUnitOfWork<Postgres>> {
-        let mut uow = SqlxUnitOfWork::acquire(&self.pool, deadline.tightened_by(self.statement_timeout)).await?;
+        let mut uow =
+            SqlxUnitOfWork::acquire(&self.pool, deadline.tightened_by(self.statement_timeout), &self.health).await?;
         if write {
             // `statement_timeout = 0` would mean "no limit": never send less than 1 ms. The
             // interpolated value is an integer, never client input.
@@ -70,6 +76,8 @@ impl Store for PgStore {
 
     async fn connect(config: &StoreConfig) -> RepoResult<Self> {
         let ping_idle_after = config.ping_idle_after;
+        let health = Arc::new(ConnectionHealth::default());
+        let watched = health.clone();
         // Startup options, so every connection holds them from its first statement; the
         // interval needs PostgreSQL 14 or later.
         let options = config.url.parse::<PgConnectOptions>()?.options([
@@ -85,8 +93,9 @@ impl Store for PgStore {
             // killer) is checked again; a dead one is replaced before anyone gets it.
             .test_before_acquire(false)
             .before_acquire(move |conn, meta| {
+                let check = meta.idle_for >= ping_idle_after || watched.suspect();
                 Box::pin(async move {
-                    if meta.idle_for >= ping_idle_after {
+                    if check {
                         conn.ping().await?;
                     }
                     Ok(true)
@@ -95,7 +104,7 @@ impl Store for PgStore {
             .connect_with(options)
             .await
             .map_err(explain_refused_setting)?;
-        Ok(Self { pool, statement_timeout: config.statement_timeout })
+        Ok(Self { pool, health, statement_timeout: config.statement_timeout })
     }
 
     /// Safe to run from several replicas at once: sqlx serialises migrators with an advisory lock.

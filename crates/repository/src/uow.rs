@@ -17,8 +17,34 @@ use stride_workers::Deadline;
 use crate::dialect::{Columns, Dialect, Param};
 use crate::{RepoError, RepoResult, UnitOfWork};
 
+/// Shared by a store and its units of work. A unit of work whose connection failed (the server
+/// restarted, a network blip) says so here, and for `SUSPICION` afterwards the store checks
+/// every pooled connection before handing it out: connections die together, so without this
+/// each dead one would still cost a request its failure after the database is back.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionHealth {
+    /// Until when pooled connections are suspect. A std mutex: held to copy or replace one
+    /// value, never across an await.
+    suspect_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl ConnectionHealth {
+    const SUSPICION: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn connection_failed(&self) {
+        let until = std::time::Instant::now() + Self::SUSPICION;
+        *self.suspect_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+    }
+
+    pub(crate) fn suspect(&self) -> bool {
+        let until = *self.suspect_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|until| std::time::Instant::now() < until)
+    }
+}
+
 pub struct SqlxUnitOfWork<DB: Dialect> {
     conn: PoolConnection<DB>,
+    health: std::sync::Arc<ConnectionHealth>,
     deadline: Deadline,
     /// True from `BEGIN` until `COMMIT` succeeded (writes only).
     transaction_open: bool,
@@ -30,9 +56,13 @@ pub struct SqlxUnitOfWork<DB: Dialect> {
 impl<DB: Dialect> SqlxUnitOfWork<DB> {
     /// Takes a connection from `pool` within `deadline`; a pool that cannot hand one out in
     /// time reports `Unavailable`, not `Timeout`, because no statement ran.
-    pub(crate) async fn acquire(pool: &Pool<DB>, deadline: Deadline) -> RepoResult<Self> {
+    pub(crate) async fn acquire(
+        pool: &Pool<DB>,
+        deadline: Deadline,
+        health: &std::sync::Arc<ConnectionHealth>,
+    ) -> RepoResult<Self> {
         let conn = bounded(deadline, pool.acquire()).await.map_err(RepoError::from_acquire)?;
-        Ok(Self { conn, deadline, transaction_open: false, statement_in_flight: false })
+        Ok(Self { conn, health: health.clone(), deadline, transaction_open: false, statement_in_flight: false })
     }
 
     /// Opens the write transaction with `script` (`BEGIN IMMEDIATE`, or `BEGIN; SET LOCAL …`).
@@ -59,8 +89,10 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
         self.statement_in_flight = true;
         let in_flight = &mut self.statement_in_flight;
         let result = bounded(self.deadline, call(&mut self.conn)).await;
-        if !matches!(result, Err(RepoError::Timeout | RepoError::Unavailable(_))) {
-            *in_flight = false;
+        match &result {
+            Err(RepoError::Timeout) => {}
+            Err(RepoError::Unavailable(_)) => self.health.connection_failed(),
+            _ => *in_flight = false,
         }
         result
     }

@@ -10,16 +10,21 @@ use axum::Router;
 use futures::future::BoxFuture;
 use stride_http::{HttpConfig, InFlight, install_metrics_recorder};
 use stride_repository::{Backend, PgStore, SqliteStore, Store, StoreConfig, redact};
-use stride_services::{Clock, Deadline, MaintenanceService, Purged, Stride, SystemClock};
+use stride_services::{Clock, Stride, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
+use crate::housekeeping::{Housekeeping, purge_periodically};
+use crate::serve::{ConnectionLimits, serve};
 
 /// A Stride whose database is migrated and whose listener is bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// `/metrics` on a listener of its own (`STRIDE_METRICS_LISTEN`), if configured.
+    metrics: Option<(TcpListener, Router)>,
+    limits: ConnectionLimits,
     /// Closes the chosen backend's pools once serving has stopped; built at launch, when the
     /// store's type is still known, so nothing after launch needs to know it.
     close_store: BoxFuture<'static, ()>,
@@ -29,34 +34,6 @@ pub struct Application {
     housekeeping: Housekeeping,
     in_flight: InFlight,
     shutdown_grace: Duration,
-}
-
-type Housekeeping = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
-
-/// The longest one purge may take; a purge cut short resumes at the next tick.
-const PURGE_BUDGET: Duration = Duration::from_secs(30);
-
-/// Purges expired sessions and idempotency keys every `every` until `stop`, starting at once.
-/// A purge under way when `stop` comes is dropped, which rolls back its current batch.
-async fn purge_periodically<S: Store>(maintenance: MaintenanceService<S>, every: Duration, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            _ = ticks.tick() => {}
-        }
-        tokio::select! {
-            () = stop.cancelled() => break,
-            purged = maintenance.purge_expired(Deadline::after(PURGE_BUDGET)) => match purged {
-                Ok(purged) if purged != Purged::default() => {
-                    tracing::info!(sessions = purged.sessions, idempotency_keys = purged.idempotency_keys, "purged expired rows");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired rows failed; retrying at the next interval"),
-            },
-        }
-    }
 }
 
 /// What a launch is for: serving, or only bringing the schema up to date (`stride migrate`).
@@ -85,6 +62,11 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Requests being served right now.
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.clone()
@@ -94,36 +76,29 @@ impl Application {
     /// requests finish within the grace period (aborting what is left after it), and closes
     /// the database pools.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let Self { listener, router, close_store, housekeeping, in_flight, shutdown_grace } = self;
+        let Self { listener, router, metrics, close_store, housekeeping, in_flight, shutdown_grace, limits } = self;
         let stop_housekeeping = CancellationToken::new();
         let housekeeping = tokio::spawn(housekeeping(stop_housekeeping.clone()));
-        let stop_accepting = CancellationToken::new();
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-        let mut server = tokio::spawn(async move { serve.await });
+        let stop_serving = CancellationToken::new();
+        let api = tokio::spawn(serve(listener, router, limits, stop_serving.clone(), shutdown_grace));
+        let metrics = metrics.map(|(listener, router)| {
+            tokio::spawn(serve(listener, router, limits, stop_serving.clone(), shutdown_grace))
+        });
 
-        let outcome = tokio::select! {
-            joined = &mut server => joined.context("server task failed")?.context("server failed"),
-            () = shutdown => {
-                tracing::info!(in_flight = in_flight.current(), "shutting down: no new connections, draining requests");
-                stop_accepting.cancel();
-                match tokio::time::timeout(shutdown_grace, &mut server).await {
-                    Ok(joined) => joined.context("server task failed")?.context("server failed"),
-                    Err(_) => {
-                        tracing::warn!(in_flight = in_flight.current(), "grace period over; aborting the remaining requests");
-                        server.abort();
-                        Ok(())
-                    }
-                }
-            }
-        };
+        shutdown.await;
+        tracing::info!(in_flight = in_flight.current(), "shutting down: no new connections, draining requests");
+        stop_serving.cancel();
+        let served = api.await.context("the server task failed");
+        if let Some(metrics) = metrics {
+            metrics.await.context("the metrics server task failed")?;
+        }
         stop_housekeeping.cancel();
         if let Err(e) = housekeeping.await {
             tracing::warn!(error = %e, "the housekeeping task failed");
         }
         close_store.await;
         tracing::info!("stride stopped");
-        outcome
+        served
     }
 }
 
@@ -162,9 +137,23 @@ async fn launch_on<S: Store>(
         request_timeout: config.request_timeout(),
         json_body_limit: config.json_body_limit,
         trusted_proxy: config.trusted_proxy,
+        metrics_on_api: config.metrics_listen.is_none(),
     };
     let in_flight = InFlight::default();
-    let router = stride_http::router(stride, &http, install_metrics_recorder(), in_flight.clone());
+    let recorder = install_metrics_recorder();
+    // Bound before the API's listener, so a bad metrics address stops the start with its own
+    // error instead of a half-started server.
+    let metrics = match config.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen for metrics on {addr} (STRIDE_METRICS_LISTEN)"))?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics are served on their own listener");
+            Some((listener, stride_http::metrics_router(stride.clone(), recorder.clone())))
+        }
+        None => None,
+    };
+    let router = stride_http::router(stride, &http, recorder, in_flight.clone());
 
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, backend, "stride is ready");
@@ -172,6 +161,12 @@ async fn launch_on<S: Store>(
     Ok(Some(Application {
         listener,
         router,
+        metrics,
+        limits: ConnectionLimits {
+            max_connections: config.max_connections,
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
+        },
         close_store,
         housekeeping,
         in_flight,

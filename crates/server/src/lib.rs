@@ -8,6 +8,8 @@
 
 mod app;
 mod config;
+mod housekeeping;
+mod serve;
 mod telemetry;
 
 pub use app::{Application, migrate};

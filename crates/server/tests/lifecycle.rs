@@ -116,7 +116,8 @@ async fn readiness_fails_with_503_naming_the_database_when_it_is_gone() {
         .await
         .unwrap();
     let recovered = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(recovered.status(), StatusCode::OK, "readiness recovers with the database");
+    let status = recovered.status();
+    assert_eq!(status, StatusCode::OK, "readiness recovers with the database: {}", recovered.text().await.unwrap());
 }
 
 stride_repository::each_backend!(backend: expired_sessions_are_purged_while_serving_and_the_purger_stops_with_the_server);
@@ -151,4 +152,114 @@ async fn expired_sessions_are_purged_while_serving_and_the_purger_stops_with_the
     let (token, _) = app.register("fresh").await;
     assert_eq!(app.get("/api/v1/me", &token).await.status(), StatusCode::OK, "live sessions stay");
     app.shutdown().await.expect("the server, purger included, stops cleanly");
+}
+
+/// A raw connection to the server, for what an HTTP client library would not do.
+async fn raw(app: &TestApp) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap()
+}
+
+/// Reads until the server closes the connection, bounded so that a server that never closes it
+/// fails the test.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server kept the connection open");
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_completes_is_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.header_read_timeout_ms = 300).await;
+    let mut stream = raw(&app).await;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: stride\r\n").await.unwrap();
+    let answer = until_closed(&mut stream).await;
+    assert!(!answer.contains("200 OK"), "a partial head was served: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_on_which_nothing_moves_is_closed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.header_read_timeout_ms = 60_000;
+        c.idle_timeout_ms = 300;
+    })
+    .await;
+    let mut stream = raw(&app).await;
+    assert_eq!(until_closed(&mut stream).await, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.max_connections = 1).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: stride\r\n\r\n";
+    let mut first = raw(&app).await;
+    first.write_all(request).await.unwrap();
+    let mut head = [0u8; 12];
+    first.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // The first connection is kept alive and holds the only slot: the second is accepted by
+    // the kernel but not served.
+    let mut second = raw(&app).await;
+    second.write_all(request).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(300), second.read_exact(&mut head)).await;
+    assert!(waiting.is_err(), "a connection past the cap was served");
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(10), second.read_exact(&mut head)).await.unwrap().unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "served once the slot was free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_still_running_after_the_grace_period_are_aborted() {
+    let mut app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.shutdown_grace_ms = 300;
+        c.request_timeout_ms = 60_000;
+    })
+    .await;
+    let (token, _) = app.register("stuck").await;
+    let mut lock = hold_write_lock(&app).await;
+    let request =
+        app.client.post(app.url("/api/v1/activities")).bearer_auth(&token).json(&run("2026-03-01T08:00:00Z")).send();
+    let request = tokio::spawn(request);
+    until_in_flight(&app, 1).await;
+
+    // The write waits on a lock nobody releases: only aborting it lets the server stop.
+    let stopped = tokio::time::timeout(Duration::from_secs(15), app.begin_shutdown()).await;
+    assert!(stopped.is_ok(), "the server waited past its grace period");
+    stopped.unwrap().unwrap().unwrap();
+    assert!(request.await.unwrap().is_err(), "the aborted request's connection was closed");
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM activities").fetch_one(&mut lock).await.unwrap();
+    assert_eq!(count, 0, "the aborted write left nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_move_to_a_listener_of_their_own() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let (token, _) = app.register("watched").await;
+    app.get("/api/v1/me", &token).await;
+    let on_api = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(on_api.status(), StatusCode::NOT_FOUND, "no longer beside the API");
+    let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["paths"]["/metrics"].is_null(), "nor in the API's document");
+    let metrics_url = format!("{}/metrics", app.metrics_base.as_deref().unwrap());
+    let metrics = app.client.get(metrics_url).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_requests_total{method=\"GET\",route=\"/api/v1/me\""), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_address_that_cannot_be_bound_stops_the_start_with_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = stride_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_owned(),
+        metrics_listen: Some(taken.local_addr().unwrap()),
+        ..stride_server::Config::default()
+    };
+    let Err(error) = stride_server::Application::build(config).await else { panic!("started on a taken address") };
+    let chain = format!("{error:#}");
+    assert!(chain.contains("STRIDE_METRICS_LISTEN"), "{chain}");
 }

@@ -87,12 +87,24 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(openapi_json::<S>))
 }
 
-/// Probes and metrics, at the root for the tools that expect them there.
-fn operational_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
-    OpenApiRouter::new()
-        .routes(documented!(healthz))
-        .routes(documented!(readyz::<S>))
-        .routes(documented!(metrics_text::<S>))
+/// Probes and, unless an operator moved it to its own listener, metrics: at the root, for the
+/// tools that expect them there.
+fn operational_routes<S: Store>(with_metrics: bool) -> OpenApiRouter<AppState<S>> {
+    let probes = OpenApiRouter::new().routes(documented!(healthz)).routes(documented!(readyz::<S>));
+    if with_metrics { probes.routes(documented!(metrics_text::<S>)) } else { probes }
+}
+
+/// `/metrics` alone, for `STRIDE_METRICS_LISTEN`: an operator can keep metrics off the
+/// listener the public reaches.
+pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) -> Router {
+    let state = AppState {
+        stride,
+        metrics,
+        openapi: Arc::new(ApiDoc::openapi()),
+        json_body_limit: JsonBodyLimit(0),
+        trusted_proxy: None,
+    };
+    Router::new().route("/metrics", axum::routing::get(metrics_text::<S>)).with_state(state)
 }
 
 pub fn router<S: Store>(
@@ -107,7 +119,7 @@ pub fn router<S: Store>(
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(middleware::from_fn(mw::ensure_error_envelope));
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(operational_routes())
+        .merge(operational_routes(config.metrics_on_api))
         .nest(API_PREFIX, api)
         .split_for_parts();
     let state = AppState {

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestApp {
     pub base: String,
+    /// `http://…` of the metrics listener, when `STRIDE_METRICS_LISTEN` was set.
+    pub metrics_base: Option<String>,
     pub client: Client,
     pub db: Arc<TestDatabase>,
     pub in_flight: InFlight,
@@ -65,6 +67,7 @@ impl TestApp {
         tweak(&mut config);
         let app = Application::build_with_clock(config, clock).await.expect("build app");
         let base = format!("http://{}", app.local_addr());
+        let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let in_flight = app.in_flight();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async move {
@@ -72,6 +75,7 @@ impl TestApp {
         }));
         Self {
             base,
+            metrics_base,
             client: Client::new(),
             db,
             in_flight,
