@@ -168,11 +168,73 @@ fn cargo_env(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
     run(&mut command)
 }
 
+/// The running stage's name and when it must be over; every command run inside it is killed
+/// past that moment, so no stage can hang a CI run.
+static STAGE_DEADLINE: std::sync::Mutex<Option<(&'static str, Duration, Instant)>> = std::sync::Mutex::new(None);
+
 pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     println!("$ {shown}");
-    let status = command.status().map_err(|e| format!("could not start {shown}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
+    let mut child = command.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
+    let deadline = *STAGE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("wait for {shown}: {e}"))? {
+            return if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) };
+        }
+        if let Some((stage, limit, at)) = deadline
+            && Instant::now() >= at
+        {
+            let killed = kill_tree(child.id());
+            let _ = child.wait();
+            return Err(format!(
+                "{shown} was still running when the {stage} stage's limit of {} s ran out; killed it and \
+                 {killed} process(es) it started. The last test or step printed above is the one that hung.",
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills `root` and every process descended from it (found through /proc, so the processes
+/// stay in our process group and a Ctrl-C still reaches them); returns how many descendants.
+fn kill_tree(root: u32) -> usize {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The command name is in parentheses and may hold spaces: the ppid follows the last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    for pid in tree.iter().rev() {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    tree.len() - 1
+}
+
+/// How long a stage may take on 2 cores, cold, with room to spare: the limits add up to about
+/// 90 minutes, the most CI allows, so a hang fails inside the run with a message, not by the
+/// run being cut off.
+fn stage_limit(stage: &str) -> Duration {
+    let minutes = match stage {
+        "fmt" | "layers" => 2,
+        "examples" => 8,
+        "clippy" | "stress" | "loom" => 12,
+        "tests" => 15,
+        "race" => 15,
+        _ => 25,
+    };
+    Duration::from_secs(minutes * 60)
 }
 
 /// Runs named stages, remembering how long each took.
@@ -183,9 +245,12 @@ struct Stages {
 
 impl Stages {
     fn run(&mut self, name: &'static str, stage: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-        println!("\n==> {name}");
+        let limit = stage_limit(name);
+        println!("\n==> {name} (limit {} s)", limit.as_secs());
         let started = Instant::now();
+        *STAGE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, limit, started + limit));
         let result = stage();
+        *STAGE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let took = started.elapsed();
         println!("<== {name}: {} in {:.1}s", if result.is_ok() { "ok" } else { "FAILED" }, took.as_secs_f64());
         self.done.push((name, took, result.is_ok()));
@@ -199,5 +264,33 @@ impl Stages {
         }
         let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
         println!("{:<13} {:<8} {:>7.1}", "total", "", total.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_past_its_stage_deadline_is_killed_with_everything_it_started() {
+        *STAGE_DEADLINE.lock().unwrap() =
+            Some(("test", Duration::from_millis(300), Instant::now() + Duration::from_millis(300)));
+        // A shell whose child would outlive it: the grandchild must die too.
+        // A duration only this test uses, to find the grandchild in /proc afterwards.
+        let marker = format!("300.{}", std::process::id());
+        let mut command = Command::new("sh");
+        command.args(["-c", &format!("sleep {marker} & wait")]);
+        let started = Instant::now();
+        let error = run(&mut command).unwrap_err();
+        *STAGE_DEADLINE.lock().unwrap() = None;
+        assert!(error.contains("the test stage's limit"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let survivors = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
+            .filter(|cmdline| cmdline.contains(&marker))
+            .count();
+        assert_eq!(survivors, 0, "a descendant outlived the kill");
     }
 }
