@@ -14,9 +14,9 @@ const CONNECTIONS: usize = 4;
 const ROUND: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 5;
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _data: TempDir,
 }
 
@@ -37,17 +37,9 @@ impl Drop for TempDir {
 
 /// Returns (requests/s of `/me`, requests/s of cached `/me/stats`), medians of the rounds.
 pub fn stats_vs_me() -> Result<(f64, f64), String> {
-    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(project_root()).args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "stride-server",
-        "--bin",
-        "stride",
-    ]))?;
-    let server = start()?;
-    let token = register(server.port)?;
+    build_release()?;
+    let server = start(&[])?;
+    let token = register(server.port, "load_generator")?;
     for day in 1..=20 {
         let body = format!(
             r#"{{"sport":"run","started_at":"2026-03-{day:02}T07:00:00Z","duration_s":1800,"distance_m":5000}}"#
@@ -77,13 +69,30 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn start() -> Result<Server, String> {
+/// The release `stride` the load and fuzzing gates run against, built now so that an old one
+/// is never measured.
+pub(crate) fn build_release() -> Result<(), String> {
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(project_root()).args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "stride-server",
+        "--bin",
+        "stride",
+    ]))
+}
+
+/// Starts the release binary on a free port with its own data directory and `env` on top,
+/// and waits until it is healthy.
+pub(crate) fn start(env: &[(&str, String)]) -> Result<Server, String> {
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
     let data = TempDir(std::env::temp_dir().join(format!("stride-load-{}-{port}", std::process::id())));
     let child = Command::new(crate::target_dir()?.join("release/stride"))
         .env("STRIDE_LISTEN", format!("127.0.0.1:{port}"))
         .env("STRIDE_DATA_DIR", &data.0)
         .env("STRIDE_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("start target/release/stride: {e}"))?;
@@ -98,9 +107,9 @@ fn start() -> Result<Server, String> {
     Ok(server)
 }
 
-fn register(port: u16) -> Result<String, String> {
-    let body = r#"{"username":"load_generator","password":"correct horse battery"}"#;
-    let (status, response) = request(port, "POST", "/api/v1/auth/register", None, Some(body))?;
+pub(crate) fn register(port: u16, username: &str) -> Result<String, String> {
+    let body = format!(r#"{{"username":"{username}","password":"correct horse battery"}}"#);
+    let (status, response) = request(port, "POST", "/api/v1/auth/register", None, Some(&body))?;
     if status != 201 {
         return Err(format!("register answered {status}: {response}"));
     }

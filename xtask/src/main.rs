@@ -5,6 +5,7 @@
 
 mod bench;
 mod census;
+mod fuzz;
 mod gates;
 mod layers;
 mod load;
@@ -20,7 +21,7 @@ usage: cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
-            examples, stress, loom (quick), race, bench (quick)
+            examples, stress, loom (quick), race, fuzz, bench (quick)
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
@@ -30,6 +31,8 @@ commands:
   bench     criterion benchmarks with ratio gates (--quick for CI); name suites to run only
             those: toolkit, pool, stats (e.g. `cargo xtask bench stats`)
   stress    the stress loops of workers and cache with many iterations (--iterations N, default 5000)
+  fuzz      schemathesis against the release binary on SQLite and PostgreSQL (--examples N per
+            operation, default 100); the OpenAPI document must state every rule the server enforces
 ";
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Some("examples") => examples(),
         Some("bench") => bench_command(&args[1..]),
         Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000)),
+        Some("fuzz") => fuzz::fuzz(flag_value(&args, "--examples").unwrap_or(100)),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -87,6 +91,7 @@ fn ci() -> Result<(), String> {
         stages.run("stress", || gates::stress(2_000))?;
         stages.run("loom", || gates::loom(true))?;
         stages.run("race", gates::race)?;
+        stages.run("fuzz", || fuzz::fuzz(100))?;
         stages.run("bench", || bench::bench(true, &bench::Suite::ALL))?;
         Ok(())
     })();

@@ -66,6 +66,11 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, DisplayNameError> {
+        // Counted before trimming too, so the limit a client reads in the API document is the
+        // limit on what it sends.
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(DisplayNameError::Length);
+        }
         let trimmed = raw.trim();
         let chars = trimmed.chars().count();
         if chars == 0 || chars > Self::MAX_CHARS {
@@ -138,6 +143,11 @@ impl TimeZone {
 
     pub fn utc() -> Self {
         Self(chrono_tz::UTC)
+    }
+
+    /// Every name `parse` accepts, for the API document.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
     }
 
     pub fn name(&self) -> &'static str {

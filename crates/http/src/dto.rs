@@ -96,8 +96,8 @@ pub struct CreateActivityRequest {
     /// RFC 3339 with the local UTC offset, e.g. `2026-03-01T07:30:00+01:00`.
     #[schema(example = "2026-03-01T07:30:00+01:00")]
     pub started_at: String,
-    #[schema(example = 1800)]
-    pub duration_s: i64,
+    #[schema(example = 1800, value_type = i64)]
+    pub duration_s: WholeNumber,
     #[schema(example = 5000.0)]
     pub distance_m: f64,
     /// `private`, `friends` (default) or `public`.
@@ -111,7 +111,8 @@ pub struct UpdateActivityRequest {
     pub sport: Option<String>,
     pub title: Option<String>,
     pub started_at: Option<String>,
-    pub duration_s: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub duration_s: Option<WholeNumber>,
     pub distance_m: Option<f64>,
     pub visibility: Option<String>,
 }
@@ -161,10 +162,30 @@ pub struct ActivityPageBody {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListActivitiesQuery {
-    /// 1–100, default 20.
-    pub limit: Option<u32>,
+    /// 1–100, default 20. Read as text and parsed by the handler, so that an empty `limit=`
+    /// is refused like any other non-number instead of meaning "no limit".
+    #[param(value_type = u32, required = false)]
+    pub limit: Option<String>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
+}
+
+/// An integer as JSON Schema means it: `1800` and `1800.0` are the same number, and a
+/// schema-driven client may send either; `1800.5` is not an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeNumber(pub i64);
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        if let Some(whole) = number.as_i64() {
+            return Ok(Self(whole));
+        }
+        match number.as_f64() {
+            Some(f) if f.fract() == 0.0 && (i64::MIN as f64..=i64::MAX as f64).contains(&f) => Ok(Self(f as i64)),
+            _ => Err(serde::de::Error::custom(format!("expected a whole number, got {number}"))),
+        }
+    }
 }
 
 pub(crate) fn parse_sport(raw: &str) -> Result<Sport, ApiError> {
@@ -206,7 +227,7 @@ impl TryFrom<CreateActivityRequest> for ActivityDraft {
             sport: parse_sport(&req.sport)?,
             title: req.title.as_deref().map(parse_title).transpose()?.unwrap_or_default(),
             started_at: parse_started_at(&req.started_at)?,
-            duration: parse_duration(req.duration_s)?,
+            duration: parse_duration(req.duration_s.0)?,
             distance: parse_distance(req.distance_m)?,
             visibility: req.visibility.as_deref().map(parse_visibility).transpose()?.unwrap_or_default(),
         })
@@ -220,7 +241,7 @@ impl TryFrom<UpdateActivityRequest> for ActivityPatch {
             sport: req.sport.as_deref().map(parse_sport).transpose()?,
             title: req.title.as_deref().map(parse_title).transpose()?,
             started_at: req.started_at.as_deref().map(parse_started_at).transpose()?,
-            duration: req.duration_s.map(parse_duration).transpose()?,
+            duration: req.duration_s.map(|d| parse_duration(d.0)).transpose()?,
             distance: req.distance_m.map(parse_distance).transpose()?,
             visibility: req.visibility.as_deref().map(parse_visibility).transpose()?,
         })
@@ -295,6 +316,16 @@ mod tests {
             assert_eq!(error.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY, "{field} = {value}");
             assert!(error.message.starts_with(field), "{field} = {value}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let parse = |json: &str| serde_json::from_str::<WholeNumber>(json).map(|n| n.0).ok();
+        assert_eq!(parse("1800"), Some(1800));
+        assert_eq!(parse("1800.0"), Some(1800));
+        assert_eq!(parse("1800.5"), None);
+        assert_eq!(parse("\"1800\""), None);
+        assert_eq!(parse("1e400"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use stride_services::Deadline;
@@ -41,6 +41,16 @@ where
             Err(e) if is_length_limit(&e) => return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)),
             Err(e) => return Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
         };
+        // Every body of this API is an object. serde would also build a struct from an array
+        // (`[null, null]` as a tuple of its fields), which no client means.
+        let json = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+        if json && bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|first| *first == b'[') {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                "the body must be a JSON object",
+            ));
+        }
         // axum's own extractor decides the content type and classifies JSON errors; it reads
         // the bytes we already hold, so its limit never applies.
         let req = Request::from_parts(parts, axum::body::Body::from(bytes));
@@ -286,6 +296,7 @@ mod tests {
             (login(Some("text/plain"), None, r#"{"username":"a","password":"b"}"#), 415, "not JSON"),
             (login(Some("application/json"), None, "{not json"), 400, "malformed"),
             (login(Some("application/json"), None, r#"{"username":1,"password":"b"}"#), 422, "wrong type"),
+            (login(Some("application/json"), None, r#"["alice", "secret"]"#), 422, "an array for an object"),
         ];
         for (request, status, case) in cases {
             let (got, body) = send(app(no_database()), request).await;

@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document: what is not a route. Paths and the schemas they reference are
 //! added by the router itself (`routes::router`), from the same list that routes them.
 
+use serde_json::{Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,5 +18,108 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Writes every rule the server enforces into the served document, from the domain's own
+/// constants and lists, so that the two cannot drift apart: what a schema-driven client (or a
+/// fuzzer) reads as valid, the server accepts, and what it reads as invalid, the server refuses.
+/// The derive macros cannot state rules computed at run time (the time zones), so the rules
+/// are applied here, in one place, to the finished document.
+pub(crate) fn state_the_rules(doc: &mut Value) {
+    use stride_domain::{
+        DisplayName, Distance, MovingTime, Password, Sport, StartedAt, TimeZone, Title, Username, Visibility,
+    };
+    // A display name is trimmed, must keep a visible character, and holds no control character.
+    let display_name = json!({
+        "minLength": 1,
+        "maxLength": DisplayName::MAX_CHARS,
+        "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+    });
+    let timezones: Vec<Value> = TimeZone::names().map(Value::from).collect();
+    let sports: Vec<Value> = Sport::ALL.iter().map(|s| Value::from(s.as_str())).collect();
+    let visibilities: Vec<Value> = Visibility::ALL.iter().map(|v| Value::from(v.as_str())).collect();
+    let started_at = json!({
+        "format": "date-time",
+        // From 1900, with an offset, and never second 60 (a leap second). It must also be at
+        // most one day after now, which no schema can say.
+        "pattern": format!(
+            "^(19|[2-9][0-9])[0-9]{{2}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-5][0-9](\\.[0-9]+)?(Z|[+-][0-9]{{2}}:[0-9]{{2}})$"
+        ),
+        "description": format!("RFC 3339 with an offset, from {} to one day after now; no leap second", StartedAt::EARLIEST_YEAR),
+    });
+    let activity = [
+        ("sport", json!({ "enum": sports })),
+        (
+            "title",
+            json!({ "maxLength": Title::MAX_CHARS, "pattern": "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$" }),
+        ),
+        ("started_at", started_at),
+        ("duration_s", json!({ "minimum": 1, "maximum": MovingTime::MAX_SECONDS })),
+        ("distance_m", json!({ "minimum": 0, "maximum": Distance::MAX_METRES })),
+        ("visibility", json!({ "enum": visibilities })),
+    ];
+    let rules: Vec<(&str, &str, Value)> = [
+        (
+            "RegisterRequest",
+            "username",
+            json!({ "pattern": format!("^[A-Za-z0-9_]{{{},{}}}$", Username::MIN_LEN, Username::MAX_LEN) }),
+        ),
+        ("RegisterRequest", "password", json!({ "minLength": Password::MIN_CHARS, "maxLength": Password::MAX_CHARS })),
+        ("RegisterRequest", "display_name", display_name.clone()),
+        ("RegisterRequest", "timezone", json!({ "enum": timezones })),
+        ("UpdateMeRequest", "display_name", display_name),
+        ("UpdateMeRequest", "timezone", json!({ "enum": timezones })),
+    ]
+    .into_iter()
+    .chain(activity.iter().map(|(field, rule)| ("CreateActivityRequest", *field, rule.clone())))
+    .chain(activity.iter().map(|(field, rule)| ("UpdateActivityRequest", *field, rule.clone())))
+    .collect();
+    for (schema, field, rule) in rules {
+        let property = &mut doc["components"]["schemas"][schema]["properties"][field];
+        let nullable = property["type"].as_array().is_some_and(|types| types.contains(&Value::from("null")));
+        merge(property, rule);
+        if nullable && let Some(values) = property.get_mut("enum").and_then(Value::as_array_mut) {
+            values.push(Value::Null);
+        }
+    }
+    let operations = doc["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut());
+    for operation in operations.flat_map(|methods| methods.as_object_mut().into_iter().flat_map(|m| m.values_mut())) {
+        let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+        for parameter in parameters.into_iter().flatten() {
+            match parameter["name"].as_str() {
+                Some("limit") => {
+                    // Optional (20 by default); the derive cannot tell, its field being text.
+                    parameter["required"] = false.into();
+                    merge(&mut parameter["schema"], json!({ "minimum": 1, "maximum": 100 }));
+                }
+                Some("Idempotency-Key") => {
+                    merge(&mut parameter["schema"], json!({ "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }))
+                }
+                _ => {}
+            }
+        }
+        // Every body is checked for its size before it is read and for its type before it is
+        // parsed.
+        if operation.get("requestBody").is_some() {
+            let error = json!({
+                "description": "",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } }
+            });
+            for (status, description) in [("413", "Body too large"), ("415", "Not JSON")] {
+                let responses = &mut operation["responses"];
+                if responses.get(status).is_none() {
+                    let mut response = error.clone();
+                    response["description"] = description.into();
+                    responses[status] = response;
+                }
+            }
+        }
+    }
+}
+
+fn merge(target: &mut Value, rule: Value) {
+    if let (Some(target), Value::Object(rule)) = (target.as_object_mut(), rule) {
+        target.extend(rule);
     }
 }

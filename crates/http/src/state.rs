@@ -11,8 +11,9 @@ use stride_services::Stride;
 pub struct AppState<S> {
     pub(crate) stride: Stride<S>,
     pub(crate) metrics: PrometheusHandle,
-    /// Derived from the same route list as the router, once, at start-up.
-    pub(crate) openapi: Arc<utoipa::openapi::OpenApi>,
+    /// Derived from the same route list as the router, with every rule the server enforces
+    /// written in (`openapi::state_the_rules`), once, at start-up.
+    pub(crate) openapi: Arc<serde_json::Value>,
     pub(crate) json_body_limit: JsonBodyLimit,
     /// The one peer whose `X-Forwarded-For` is believed (`ClientAddr`).
     pub(crate) trusted_proxy: Option<std::net::IpAddr>,

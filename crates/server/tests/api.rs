@@ -446,7 +446,18 @@ async fn pages_are_newest_first_and_every_item_appears_exactly_once(backend: Bac
 async fn bad_page_parameters_are_rejected(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (token, _) = app.register("quinn").await;
-    for query in ["limit=0", "limit=101", "limit=abc", "limit=-1", "cursor=garbage", "cursor=djE6eDp5"] {
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=-1",
+        "limit=",
+        "limit",
+        "limit=1.0",
+        "limit=1&limit=2",
+        "cursor=garbage",
+        "cursor=djE6eDp5",
+    ] {
         let response = app.get(&format!("/api/v1/activities?{query}"), &token).await;
         assert_eq!(error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_input", "{query}");
     }

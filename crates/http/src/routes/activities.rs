@@ -71,7 +71,10 @@ pub(crate) async fn list_activities<S: Store>(
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
 ) -> Result<Json<ActivityPageBody>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw.parse().map_err(|_| ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")))?,
+    };
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")));
     }

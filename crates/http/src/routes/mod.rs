@@ -100,7 +100,7 @@ pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) ->
     let state = AppState {
         stride,
         metrics,
-        openapi: Arc::new(ApiDoc::openapi()),
+        openapi: Arc::new(serde_json::Value::Null),
         json_body_limit: JsonBodyLimit(0),
         trusted_proxy: None,
     };
@@ -125,7 +125,7 @@ pub fn router<S: Store>(
     let state = AppState {
         stride,
         metrics,
-        openapi: Arc::new(openapi),
+        openapi: Arc::new(served_document(&openapi)),
         json_body_limit: JsonBodyLimit(config.json_body_limit),
         trusted_proxy: config.trusted_proxy,
     };
@@ -146,6 +146,12 @@ pub fn router<S: Store>(
                 .layer(middleware::from_fn_with_state(config.request_timeout, mw::enforce_deadline)),
         )
         .with_state(state)
+}
+
+fn served_document(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi).unwrap_or_default();
+    crate::openapi::state_the_rules(&mut doc);
+    doc
 }
 
 /// Lets handlers say "this path segment is not an id" as "not found", as the contract asks.

@@ -67,6 +67,6 @@ pub(crate) async fn metrics_text<S: Store>(State(app): State<AppState<S>>) -> im
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
     responses((status = 200, description = "This document (OpenAPI 3.1)")))]
-pub(crate) async fn openapi_json<S: Store>(State(app): State<AppState<S>>) -> Json<Arc<utoipa::openapi::OpenApi>> {
+pub(crate) async fn openapi_json<S: Store>(State(app): State<AppState<S>>) -> Json<Arc<serde_json::Value>> {
     Json(app.openapi.clone())
 }
