@@ -323,13 +323,19 @@ async fn finished_units_of_work_return_their_connection_to_the_pool<S: Store>(st
     }
     // sqlx returns (or closes) a dropped connection from a background task: wait, bounded,
     // until the pools settle with every connection idle, then check none was closed.
+    until_pools_settle(&store).await;
+    for pool in store.pool_stats() {
+        assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
+    }
+}
+
+/// sqlx returns (or closes) a dropped connection from a background task: waits, bounded, until
+/// every pool's connections are all idle again.
+async fn until_pools_settle<S: Store>(store: &S) {
     let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
     while store.pool_stats().iter().any(|p| p.idle != p.size) {
         assert!(tokio::time::Instant::now() < settle_by, "pools never settled: {:?}", store.pool_stats());
         tokio::task::yield_now().await;
-    }
-    for pool in store.pool_stats() {
-        assert!(pool.size >= 1, "{pool:?}: connections were closed instead of reused");
     }
 }
 
@@ -344,11 +350,7 @@ async fn rolled_back_writes_change_nothing_and_keep_their_connection<S: Store>(s
     assert_eq!(store.read(deadline()).await.unwrap().activity_by_id(run.id).await.unwrap(), None);
     // A dropped write closes its connection; a rolled-back one must not. Wait, bounded, for the
     // pools to settle with every connection idle, then check none was closed.
-    let settle_by = tokio::time::Instant::now() + Duration::from_secs(5);
-    while store.pool_stats().iter().any(|p| p.idle != p.size) {
-        assert!(tokio::time::Instant::now() < settle_by, "pools never settled: {:?}", store.pool_stats());
-        tokio::task::yield_now().await;
-    }
+    until_pools_settle(&store).await;
     for pool in store.pool_stats() {
         assert!(pool.size >= 1, "{pool:?}: a rolled-back unit of work closed its connection");
     }
