@@ -15,7 +15,7 @@ const ROUND: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 5;
 
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) port: u16,
     _data: TempDir,
 }
@@ -118,7 +118,7 @@ pub(crate) fn register(port: u16, username: &str) -> Result<String, String> {
 }
 
 /// One request on a fresh connection.
-fn request(
+pub(crate) fn request(
     port: u16,
     method: &str,
     path: &str,
