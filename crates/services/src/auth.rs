@@ -161,12 +161,16 @@ impl<S: Store> AuthService<S> {
         // Reserved before verifying: the check and the count are one step, so a burst of
         // guesses cannot all pass the check first.
         let attempt = self.logins.reserve(username)?;
-        let credentials = match Username::parse(username) {
-            Ok(username) => {
-                let mut uow = self.store.read(deadline).await?;
-                uow.credentials_by_username(&username).await?
-            }
-            Err(_) => None,
+        // A string that cannot be a username names nobody, and the username format is public:
+        // answering at once reveals nothing, and spends no hash (such names are not throttled,
+        // so each would otherwise cost an argon2 run for free).
+        let Ok(username) = Username::parse(username) else {
+            tracing::info!("failed login");
+            return Err(ServiceError::BadCredentials);
+        };
+        let credentials = {
+            let mut uow = self.store.read(deadline).await?;
+            uow.credentials_by_username(&username).await?
         };
         let (user, stored_hash) = match credentials {
             Some(c) => (Some(c.user), c.password_hash),
@@ -307,6 +311,20 @@ mod tests {
             .returning(move |_, _| ready(Ok(Some(found.clone()))));
         let caller = service(vec![(Access::Read, unit)]).authenticate(deadline(), "the-token").await.unwrap();
         assert_eq!(caller, Caller { user: alice, stats_version: 7 });
+    }
+
+    #[tokio::test]
+    async fn a_name_that_cannot_be_a_username_is_refused_without_a_query_or_a_hash() {
+        let config = AuthConfig {
+            // No slot and no waiting room: a hash would answer `Busy`, not `BadCredentials`.
+            hashing: HashingConfig { slots: 1, max_waiting: 0, max_wait: Duration::ZERO },
+            ..AuthConfig::default()
+        };
+        let auth = AuthService::new(store_of(vec![]), clock(), config);
+        for name in ["a b", "x", "ü", &"n".repeat(33)] {
+            let got = auth.login(deadline(), name, "whatever").await;
+            assert!(matches!(got, Err(ServiceError::BadCredentials)), "{name:?}: {got:?}");
+        }
     }
 
     #[tokio::test]
