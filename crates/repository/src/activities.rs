@@ -5,7 +5,7 @@ use std::future::Future;
 use stride_domain::{Activity, ActivityCursor, ActivityId, Distance, MovingTime, StartedAt, Title, UserId};
 
 use crate::codec::{corrupt, day, from_micros, micros};
-use crate::dialect::{Columns, Dialect, Param};
+use crate::dialect::{Columns, Dialect, Param, read_for_update};
 use crate::{RepoError, RepoResult, SqlxUnitOfWork};
 
 pub trait ActivityRepo {
@@ -98,7 +98,7 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
     async fn activity_by_id_for_update(&mut self, id: ActivityId) -> RepoResult<Option<Activity>> {
         const LOCKING: &str = concat!("SELECT ", activity_columns!(), " FROM activities WHERE id = $1 FOR UPDATE");
         const PLAIN: &str = concat!("SELECT ", activity_columns!(), " FROM activities WHERE id = $1");
-        let sql = if DB::NEEDS_ROW_LOCKS { LOCKING } else { PLAIN };
+        let sql = read_for_update::<DB>(LOCKING, PLAIN);
         self.fetch_optional(sql, &[Param::Uuid(id.as_uuid())], decode_activity).await
     }
 

@@ -131,6 +131,12 @@ macro_rules! impl_dialect {
 impl_dialect!(sqlx::Sqlite, needs_row_locks = false);
 impl_dialect!(sqlx::Postgres, needs_row_locks = true);
 
+/// The text of a read that the same write transaction will update: `locking` (with
+/// `FOR UPDATE`) where the engine needs the clause, `plain` elsewhere.
+pub(crate) fn read_for_update<DB: Dialect>(locking: &'static str, plain: &'static str) -> &'static str {
+    if DB::NEEDS_ROW_LOCKS { locking } else { plain }
+}
+
 /// A result row read column by column, in `SELECT` order.
 pub struct Columns<'r, DB: Dialect> {
     row: &'r DB::Row,

@@ -58,7 +58,8 @@ impl PgStore {
     /// one-row query does.
     async fn unit_of_work(&self, deadline: Deadline, write: bool) -> RepoResult<SqlxUnitOfWork<Postgres>> {
         let mut uow =
-            SqlxUnitOfWork::acquire(&self.pool, deadline.tightened_by(self.statement_timeout), &self.health).await?;
+            SqlxUnitOfWork::acquire(&self.pool, deadline.tightened_by(self.statement_timeout), Some(&self.health))
+                .await?;
         if write {
             // `statement_timeout = 0` would mean "no limit": never send less than 1 ms. The
             // interpolated value is an integer, never client input.

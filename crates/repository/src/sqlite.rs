@@ -8,23 +8,18 @@
 //! read-only connections and never block on writers thanks to WAL.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use stride_workers::Deadline;
 
-use crate::uow::ConnectionHealth;
 use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, StoreConfig};
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
-    /// Local files do not drop connections the way a server does, so nothing reads it here;
-    /// it exists because every unit of work reports to one.
-    health: Arc<ConnectionHealth>,
     statement_timeout: Duration,
 }
 
@@ -43,8 +38,8 @@ impl SqliteStore {
         deadline: Deadline,
         begin: Option<&'static str>,
     ) -> RepoResult<SqlxUnitOfWork<Sqlite>> {
-        let mut uow =
-            SqlxUnitOfWork::acquire(pool, deadline.tightened_by(self.statement_timeout), &self.health).await?;
+        // A local file does not drop its connections the way a server does: nothing to report.
+        let mut uow = SqlxUnitOfWork::acquire(pool, deadline.tightened_by(self.statement_timeout), None).await?;
         // SQLite's counterpart of PostgreSQL's statement_timeout: the engine calls this every
         // few thousand VM steps and aborts the statement (SQLITE_INTERRUPT) once the deadline
         // has passed, so a cancelled request cannot keep the single writer busy. Each unit of
@@ -92,7 +87,7 @@ impl Store for SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { readers, writer, health: Arc::default(), statement_timeout: config.statement_timeout })
+        Ok(Self { readers, writer, statement_timeout: config.statement_timeout })
     }
 
     async fn migrate(&self) -> RepoResult<()> {

@@ -44,7 +44,8 @@ impl ConnectionHealth {
 
 pub struct SqlxUnitOfWork<DB: Dialect> {
     conn: PoolConnection<DB>,
-    health: std::sync::Arc<ConnectionHealth>,
+    /// Where a connection failure is reported, for stores whose connections can die together.
+    health: Option<std::sync::Arc<ConnectionHealth>>,
     deadline: Deadline,
     /// True from `BEGIN` until `COMMIT` succeeded (writes only).
     transaction_open: bool,
@@ -59,10 +60,10 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
     pub(crate) async fn acquire(
         pool: &Pool<DB>,
         deadline: Deadline,
-        health: &std::sync::Arc<ConnectionHealth>,
+        health: Option<&std::sync::Arc<ConnectionHealth>>,
     ) -> RepoResult<Self> {
         let conn = bounded(deadline, pool.acquire()).await.map_err(RepoError::from_acquire)?;
-        Ok(Self { conn, health: health.clone(), deadline, transaction_open: false, statement_in_flight: false })
+        Ok(Self { conn, health: health.cloned(), deadline, transaction_open: false, statement_in_flight: false })
     }
 
     /// Opens the write transaction with `script` (`BEGIN IMMEDIATE`, or `BEGIN; SET LOCAL …`).
@@ -91,7 +92,11 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
         let result = bounded(self.deadline, call(&mut self.conn)).await;
         match &result {
             Err(RepoError::Timeout) => {}
-            Err(RepoError::Unavailable(_)) => self.health.connection_failed(),
+            Err(RepoError::Unavailable(_)) => {
+                if let Some(health) = &self.health {
+                    health.connection_failed();
+                }
+            }
             _ => *in_flight = false,
         }
         result

@@ -5,7 +5,7 @@ use std::future::Future;
 use stride_domain::{DisplayName, TimeZone, User, UserId, Username};
 
 use crate::codec::{corrupt, from_micros, micros};
-use crate::dialect::{Columns, Dialect, Param};
+use crate::dialect::{Columns, Dialect, Param, read_for_update};
 use crate::{RepoError, RepoResult, SqlxUnitOfWork};
 
 /// A user together with the stored hash of their password; only the login path needs this.
@@ -77,7 +77,7 @@ impl<DB: Dialect> UserRepo for SqlxUnitOfWork<DB> {
     async fn user_by_id_for_update(&mut self, id: UserId) -> RepoResult<Option<User>> {
         const LOCKING: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1 FOR UPDATE");
         const PLAIN: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        let sql = if DB::NEEDS_ROW_LOCKS { LOCKING } else { PLAIN };
+        let sql = read_for_update::<DB>(LOCKING, PLAIN);
         self.fetch_optional(sql, &[Param::Uuid(id.as_uuid())], decode_user).await
     }
 
