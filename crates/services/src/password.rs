@@ -10,8 +10,9 @@
 //! Hashes run on exactly `slots` threads of their own, not on tokio's blocking pool: that pool
 //! starts a new thread whenever its threads are busy, and each thread's malloc arena keeps the
 //! 19 MiB it once held, so a burst left hundreds of MiB resident (measured by
-//! `cargo xtask abuse`: +219 to +331 MiB over idle for 300 concurrent logins; +157 to +179 MiB with threads of its
-//! own).
+//! `cargo xtask abuse`: +219 to +331 MiB over idle for 300 concurrent logins; +157 to +179 MiB
+//! with threads of its own; +45 to +49 MiB once the `stride` binary pins glibc's mmap threshold,
+//! so that freed hash buffers leave the process).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
