@@ -17,7 +17,7 @@ const ROUNDS: usize = 5;
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) port: u16,
-    _data: TempDir,
+    _data: Option<TempDir>,
 }
 
 impl Drop for Server {
@@ -27,7 +27,17 @@ impl Drop for Server {
     }
 }
 
-struct TempDir(std::path::PathBuf);
+/// A directory removed when dropped.
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!("stride-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
+        Ok(Self(path))
+    }
+}
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -86,19 +96,34 @@ pub(crate) fn build_release() -> Result<(), String> {
 /// Starts the release binary on a free port with its own data directory and `env` on top,
 /// and waits until it is healthy.
 pub(crate) fn start(env: &[(&str, String)]) -> Result<Server, String> {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-    let data = TempDir(std::env::temp_dir().join(format!("stride-load-{}-{port}", std::process::id())));
+    let data = TempDir::new(&format!("load-{}", free_port()?))?;
+    let mut server = start_in(&data.0, env)?;
+    server._data = Some(data);
+    Ok(server)
+}
+
+pub(crate) fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Starts the release binary on a free port over the data directory `data`, which outlives
+/// the server (a restart finds what the last run left).
+pub(crate) fn start_in(data: &std::path::Path, env: &[(&str, String)]) -> Result<Server, String> {
+    let port = free_port()?;
     let child = Command::new(crate::target_dir()?.join("release/stride"))
         .env("STRIDE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("STRIDE_DATA_DIR", &data.0)
+        .env("STRIDE_DATA_DIR", data)
         .env("STRIDE_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("start target/release/stride: {e}"))?;
-    let server = Server { child, port, _data: data };
+    let mut server = Server { child, port, _data: None };
     let give_up = Instant::now() + Duration::from_secs(30);
     while request(port, "GET", "/healthz", None, None).map(|(status, _)| status) != Ok(200) {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!("stride exited at start ({status})"));
+        }
         if Instant::now() > give_up {
             return Err("stride did not become healthy".into());
         }
@@ -158,19 +183,19 @@ fn load(port: u16, path: &str, token: &str) -> Result<f64, String> {
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-struct Connection {
+pub(crate) struct Connection {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
 
 impl Connection {
-    fn new(stream: TcpStream) -> Result<Self, String> {
+    pub(crate) fn new(stream: TcpStream) -> Result<Self, String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let writer = stream.try_clone().map_err(|e| e.to_string())?;
         Ok(Self { reader: BufReader::new(stream), writer })
     }
 
-    fn send(
+    pub(crate) fn send(
         &mut self,
         method: &str,
         path: &str,

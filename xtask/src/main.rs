@@ -6,6 +6,7 @@
 mod abuse;
 mod bench;
 mod census;
+mod durability;
 mod fuzz;
 mod gates;
 mod layers;
@@ -22,7 +23,8 @@ usage: cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
-            examples, stress, loom (quick), race, abuse, fuzz, bench (quick)
+            examples, stress, loom (quick), race, abuse, durability, fuzz,
+            bench (quick)
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
@@ -34,6 +36,9 @@ commands:
   stress    the stress loops of workers and cache with many iterations (--iterations N, default 5000)
   abuse     300 concurrent unauthenticated logins against a release process: every answer 401
             or 503, and RSS within (hash slots + waiters) x 20 MiB of idle
+  durability kill -9 under write load on SQLite and PostgreSQL loses no acknowledged write; a
+            PostgreSQL outage mid-load (private cluster) is 503 within the deadline, and writes
+            succeed again within 5 s of the database coming back
   fuzz      schemathesis against the release binary on SQLite and PostgreSQL (--examples N per
             operation, default 100); the OpenAPI document must state every rule the server enforces
 ";
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000)),
         Some("fuzz") => fuzz::fuzz(flag_value(&args, "--examples").unwrap_or(100)),
         Some("abuse") => abuse::abuse(),
+        Some("durability") => durability::durability(),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -96,6 +102,7 @@ fn ci() -> Result<(), String> {
         stages.run("loom", || gates::loom(true))?;
         stages.run("race", gates::race)?;
         stages.run("abuse", abuse::abuse)?;
+        stages.run("durability", durability::durability)?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
         stages.run("bench", || bench::bench(true, &bench::Suite::ALL))?;
         Ok(())
@@ -238,7 +245,7 @@ fn kill_tree(root: u32) -> usize {
 fn stage_limit(stage: &str) -> Duration {
     let minutes = match stage {
         "fmt" | "layers" => 2,
-        "abuse" => 6,
+        "abuse" | "durability" => 6,
         "examples" => 8,
         "clippy" | "stress" | "loom" => 12,
         "tests" => 15,

@@ -82,3 +82,100 @@ mod tests {
         assert_eq!(host_port("postgres://u:p@db.local/x?sslmode=off").as_deref(), Some("db.local:5432"));
     }
 }
+
+/// A PostgreSQL cluster of the caller's own (`initdb` into a temporary directory, its own
+/// port), for tests that stop and start the database: the shared server is never touched.
+/// Stopped and removed when dropped.
+pub struct PrivateCluster {
+    bin: std::path::PathBuf,
+    data: crate::load::TempDir,
+    pub port: u16,
+}
+
+impl PrivateCluster {
+    pub fn create() -> Result<Self, String> {
+        let bin = newest_postgres_bin().ok_or("no PostgreSQL server binaries under /usr/lib/postgresql")?;
+        let data = crate::load::TempDir::new("pgcluster")?;
+        let port = crate::load::free_port()?;
+        let cluster = Self { bin, data, port };
+        if running_as_root() {
+            // initdb refuses to run as root; the cluster belongs to the postgres account.
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.data.0))?;
+        }
+        let pgdata = cluster.data.0.join("pgdata");
+        let mut initdb = cluster.as_owner(&cluster.bin.join("initdb"));
+        initdb.args(["--auth=trust", "--username=postgres", "--no-sync", "--no-instructions", "-D"]).arg(&pgdata);
+        let output = initdb.output().map_err(|e| format!("initdb: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        cluster.start()?;
+        Ok(cluster)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the cluster and waits until it accepts connections.
+    pub fn start(&self) -> Result<(), String> {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.data.0.display());
+        let log = self.data.0.join("postgres.log");
+        let mut start = self.pg_ctl();
+        start.args(["-w", "-t", "30", "-o", &options, "-l"]).arg(log).arg("start");
+        quiet(&mut start).map_err(|e| format!("start the private PostgreSQL cluster: {e}"))
+    }
+
+    /// Stops the cluster the way a crash would: no checkpoint, clients cut off at once.
+    pub fn stop_immediately(&self) -> Result<(), String> {
+        let mut stop = self.pg_ctl();
+        stop.args(["-w", "-m", "immediate", "stop"]);
+        quiet(&mut stop).map_err(|e| format!("stop the private PostgreSQL cluster: {e}"))
+    }
+
+    fn pg_ctl(&self) -> Command {
+        let mut command = self.as_owner(&self.bin.join("pg_ctl"));
+        command.arg("-D").arg(self.data.0.join("pgdata"));
+        command
+    }
+
+    fn as_owner(&self, program: &std::path::Path) -> Command {
+        if running_as_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.stop_immediately();
+    }
+}
+
+fn quiet(command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    }
+}
+
+fn newest_postgres_bin() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry.path().join("bin"))))
+        .filter(|(_, bin): &(u32, std::path::PathBuf)| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn running_as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}

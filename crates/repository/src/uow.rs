@@ -18,9 +18,11 @@ use crate::dialect::{Columns, Dialect, Param};
 use crate::{RepoError, RepoResult, UnitOfWork};
 
 /// Shared by a store and its units of work. A unit of work whose connection failed (the server
-/// restarted, a network blip) says so here, and for `SUSPICION` afterwards the store checks
-/// every pooled connection before handing it out: connections die together, so without this
-/// each dead one would still cost a request its failure after the database is back.
+/// restarted, a network blip), or that could not get one, says so here, and for `SUSPICION`
+/// afterwards the store checks every pooled connection before handing it out (connections die
+/// together, so without this each dead one would still cost a request its failure after the
+/// database is back) and waits at most `OUTAGE_WAIT` for one (`cargo xtask durability`
+/// measures both).
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionHealth {
     /// Until when pooled connections are suspect. A std mutex: held to copy or replace one
@@ -30,6 +32,8 @@ pub(crate) struct ConnectionHealth {
 
 impl ConnectionHealth {
     const SUSPICION: std::time::Duration = std::time::Duration::from_secs(5);
+    /// The longest a request waits for a connection while the database is suspected down.
+    const OUTAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
     fn connection_failed(&self) {
         let until = std::time::Instant::now() + Self::SUSPICION;
@@ -62,7 +66,25 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
         deadline: Deadline,
         health: Option<&std::sync::Arc<ConnectionHealth>>,
     ) -> RepoResult<Self> {
-        let conn = bounded(deadline, pool.acquire()).await.map_err(RepoError::from_acquire)?;
+        // While the database is suspected down, a request waits at most `OUTAGE_WAIT` for a
+        // connection instead of its whole deadline: during an outage clients get their 503 in
+        // a second, not after ten, and each failed wait keeps the suspicion alive.
+        let suspect = health.is_some_and(|health| health.suspect());
+        let budget = if suspect { deadline.tightened_by(ConnectionHealth::OUTAGE_WAIT) } else { deadline };
+        let conn = match bounded(budget, pool.acquire()).await.map_err(RepoError::from_acquire) {
+            Ok(conn) => conn,
+            Err(RepoError::Timeout) if !suspect => return Err(RepoError::Timeout),
+            Err(RepoError::Timeout) => {
+                health.inspect(|health| health.connection_failed());
+                return Err(RepoError::Unavailable("the database is unreachable".into()));
+            }
+            Err(error) => {
+                if let (RepoError::Unavailable(_), Some(health)) = (&error, health) {
+                    health.connection_failed();
+                }
+                return Err(error);
+            }
+        };
         Ok(Self { conn, health: health.cloned(), deadline, transaction_open: false, statement_in_flight: false })
     }
 
