@@ -72,7 +72,7 @@ fn login_body(n: usize) -> String {
     format!(r#"{{"username":"nobody_{n:05}_{}","password":"a guess"}}"#, std::process::id() % 10_000)
 }
 
-fn rss_kib(pid: u32) -> Result<u64, String> {
+pub(crate) fn rss_kib(pid: u32) -> Result<u64, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("read RSS: {e}"))?;
     status
         .lines()

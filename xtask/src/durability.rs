@@ -67,14 +67,13 @@ fn kill_and_restart(data: &TempDir, env: &[(&'static str, String)]) -> Result<St
     let restarted = start_in(&data.0, &env)?;
     let acknowledged = load.acknowledged.into_inner().unwrap_or_else(|e| e.into_inner());
     let stored = verify(&restarted, &token, &acknowledged)?;
-    Ok(format!("{} acknowledged before the kill, all there after the restart ({stored} stored); stats = recount", acknowledged.len()))
+    Ok(format!(
+        "{} acknowledged before the kill, all there after the restart ({stored} stored); stats = recount",
+        acknowledged.len()
+    ))
 }
 
-fn database_outage(
-    cluster: &PrivateCluster,
-    data: &TempDir,
-    env: &[(&'static str, String)],
-) -> Result<String, String> {
+fn database_outage(cluster: &PrivateCluster, data: &TempDir, env: &[(&'static str, String)]) -> Result<String, String> {
     let server = start_in(&data.0, &server_env(env))?;
     let token = register(server.port, "outage_writer")?;
     let load = Load::default();
@@ -118,7 +117,9 @@ fn database_outage(
         .ok_or("no write succeeded after the database came back")?;
     let recovery = recovered.duration_since(back_at);
     if recovery > RECOVERY_BOUND {
-        return Err(format!("writes succeeded again {recovery:?} after the database was back (bound {RECOVERY_BOUND:?})"));
+        return Err(format!(
+            "writes succeeded again {recovery:?} after the database was back (bound {RECOVERY_BOUND:?})"
+        ));
     }
     let slowest = outcomes.iter().filter(|o| o.status == Ok(503)).map(|o| o.took).max().unwrap_or_default();
     let acknowledged = load.acknowledged.into_inner().unwrap_or_else(|e| e.into_inner());

@@ -12,6 +12,7 @@ mod gates;
 mod layers;
 mod load;
 mod services;
+mod soak;
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -23,22 +24,27 @@ usage: cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
-            examples, stress, loom (quick), race, abuse, durability, fuzz,
+            examples, stress, loom (quick), race, abuse, durability, soak, fuzz,
             bench (quick)
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
             (--quick: preemption bound 2 instead of 3)
   race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
-  examples  run every example of the concurrency tour (each asserts what it teaches)
+  examples  run every example of the concurrency tour (each asserts what it teaches);
+            --hog runs them with a busy thread per core competing
   bench     criterion benchmarks with ratio gates (--quick for CI); name suites to run only
             those: toolkit, pool, stats (e.g. `cargo xtask bench stats`)
-  stress    the stress loops of workers and cache with many iterations (--iterations N, default 5000)
+  stress    the stress loops of workers and cache with many iterations (--iterations N, default
+            5000; --hog with a busy thread per core competing)
   abuse     300 concurrent unauthenticated logins against a release process: every answer 401
             or 503, and RSS within (hash slots + waiters) x 20 MiB of idle
   durability kill -9 under write load on SQLite and PostgreSQL loses no acknowledged write; a
             PostgreSQL outage mid-load (private cluster) is 503 within the deadline, and writes
             succeed again within 5 s of the database coming back
+  soak      mixed traffic at a fixed rate against a release process (--secs N, default 60; run
+            `cargo xtask soak --secs 300` for five minutes): 0 errors, RSS within 10 % of its
+            value after a 10 s warm-up, tokio alive tasks back to rest after the traffic
   fuzz      schemathesis against the release binary on SQLite and PostgreSQL (--examples N per
             operation, default 100); the OpenAPI document must state every rule the server enforces
 ";
@@ -51,12 +57,19 @@ fn main() -> ExitCode {
         Some("test") => Stages::default().run("tests", test),
         Some("loom") => gates::loom(args.iter().any(|a| a == "--quick")),
         Some("race") => gates::race(),
-        Some("examples") => examples(),
+        Some("examples") => {
+            let _hog = has_flag(&args, "--hog").then(CpuHog::start);
+            examples()
+        }
         Some("bench") => bench_command(&args[1..]),
-        Some("stress") => gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000)),
+        Some("stress") => {
+            let _hog = has_flag(&args, "--hog").then(CpuHog::start);
+            gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000))
+        }
         Some("fuzz") => fuzz::fuzz(flag_value(&args, "--examples").unwrap_or(100)),
         Some("abuse") => abuse::abuse(),
         Some("durability") => durability::durability(),
+        Some("soak") => soak::soak(flag_value(&args, "--secs").unwrap_or(60).into()),
         None | Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -103,6 +116,7 @@ fn ci() -> Result<(), String> {
         stages.run("race", gates::race)?;
         stages.run("abuse", abuse::abuse)?;
         stages.run("durability", durability::durability)?;
+        stages.run("soak", || soak::soak(60))?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
         stages.run("bench", || bench::bench(true, &bench::Suite::ALL))?;
         Ok(())
@@ -139,6 +153,46 @@ fn examples() -> Result<(), String> {
     }
     println!("{} examples ran and asserted what they teach", names.len());
     Ok(())
+}
+
+fn has_flag(args: &[String], flag: &str) -> bool {
+    args.iter().any(|a| a == flag)
+}
+
+/// One busy thread per core for as long as it lives (`--hog`): examples and stress tests
+/// must assert what their code guarantees, not what an idle machine happens to schedule.
+struct CpuHog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuHog {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0_u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        println!("--hog: {cores} busy threads compete for the cores");
+        Self { stop, threads }
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<u32> {
@@ -191,12 +245,26 @@ static STAGE_DEADLINE: std::sync::Mutex<Option<(&'static str, Duration, Instant)
 
 pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
+    let status = run_to_end(command)?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
+}
+
+/// Runs `command` with its stdout and stderr both written to `log` (a file, so a chatty
+/// command can never block on a full pipe); returns its exit status. The stage deadline holds.
+pub(crate) fn run_logged(command: &mut Command, log: &std::path::Path) -> Result<std::process::ExitStatus, String> {
+    let file = std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
+    let copy = file.try_clone().map_err(|e| e.to_string())?;
+    run_to_end(command.stdout(file).stderr(copy))
+}
+
+fn run_to_end(command: &mut Command) -> Result<std::process::ExitStatus, String> {
+    let shown = format!("{command:?}");
     println!("$ {shown}");
     let mut child = command.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
     let deadline = *STAGE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if let Some(status) = child.try_wait().map_err(|e| format!("wait for {shown}: {e}"))? {
-            return if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) };
+            return Ok(status);
         }
         if let Some((stage, limit, at)) = deadline
             && Instant::now() >= at
@@ -245,7 +313,7 @@ fn kill_tree(root: u32) -> usize {
 fn stage_limit(stage: &str) -> Duration {
     let minutes = match stage {
         "fmt" | "layers" => 2,
-        "abuse" | "durability" => 6,
+        "abuse" | "durability" | "soak" => 6,
         "examples" => 8,
         "clippy" | "stress" | "loom" => 12,
         "tests" => 15,

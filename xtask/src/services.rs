@@ -72,17 +72,6 @@ fn start_local_cluster() -> bool {
     run(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"])).is_ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_and_port_are_read_from_database_urls() {
-        assert_eq!(host_port(DEFAULT_TEST_DATABASE_URL).as_deref(), Some("127.0.0.1:5432"));
-        assert_eq!(host_port("postgres://u:p@db.local/x?sslmode=off").as_deref(), Some("db.local:5432"));
-    }
-}
-
 /// A PostgreSQL cluster of the caller's own (`initdb` into a temporary directory, its own
 /// port), for tests that stop and start the database: the shared server is never touched.
 /// Stopped and removed when dropped.
@@ -178,4 +167,15 @@ fn newest_postgres_bin() -> Option<std::path::PathBuf> {
 
 fn running_as_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port_are_read_from_database_urls() {
+        assert_eq!(host_port(DEFAULT_TEST_DATABASE_URL).as_deref(), Some("127.0.0.1:5432"));
+        assert_eq!(host_port("postgres://u:p@db.local/x?sslmode=off").as_deref(), Some("db.local:5432"));
+    }
 }

@@ -61,7 +61,7 @@ fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut Context::from_waker(&waker))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_are_reused_and_never_exceed_capacity() {
     let (pool, manager) = pool(2);
     let a = pool.acquire().await.unwrap();
@@ -76,7 +76,7 @@ async fn resources_are_reused_and_never_exceed_capacity() {
     assert_eq!((status.size, status.idle, status.waiting), (2, 2, 0));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiters_are_served_first_come_first_served() {
     let (pool, _) = pool(1);
     let held = pool.acquire().await.unwrap();
@@ -117,7 +117,7 @@ async fn an_acquire_times_out_and_leaves_the_queue() {
     assert!(pool.acquire().await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_comes_back_when_its_holder_panics_or_is_cancelled() {
     let (pool, _) = pool(1);
     let panicking = pool.clone();
@@ -143,7 +143,7 @@ async fn a_resource_comes_back_when_its_holder_panics_or_is_cancelled() {
     assert_eq!(pool.status().idle, 1, "returned when the holder was cancelled");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_failing_its_checkout_check_is_replaced() {
     let (pool, manager) = pool(1);
     drop(pool.acquire().await.unwrap());
@@ -153,7 +153,7 @@ async fn a_resource_failing_its_checkout_check_is_replaced() {
     assert_eq!(pool.status().size, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_resource_is_discarded_on_return() {
     let (pool, manager) = pool(1);
     let resource = pool.acquire().await.unwrap();
@@ -179,7 +179,7 @@ async fn idle_resources_expire() {
     assert_eq!(pool.status().size, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_wakes_every_waiter_and_refuses_later_acquires() {
     let (pool, _) = pool(1);
     let held = pool.acquire().await.unwrap();
@@ -200,7 +200,7 @@ async fn close_wakes_every_waiter_and_refuses_later_acquires() {
     assert_eq!(pool.status().size, 0, "a resource returned after close is dropped");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_create_gives_its_capacity_back() {
     let (pool, manager) = pool(1);
     manager.fail_next_create.store(true, Ordering::SeqCst);
@@ -209,7 +209,7 @@ async fn a_failed_create_gives_its_capacity_back() {
     assert!(pool.acquire().await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquire_dropped_after_it_was_handed_a_resource_passes_it_on() {
     let (pool, _) = pool(1);
     let held = pool.acquire().await.unwrap();

@@ -104,7 +104,7 @@ mod tests {
         assert!(started.load(Ordering::SeqCst) < 12, "no call starts long after the failure");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fan_in_yields_every_item_of_every_source() {
         let sources = (0..4).map(|s| stream::iter((0..25).map(move |i| s * 100 + i)).boxed());
         let mut merged: Vec<i32> = fan_in(sources).collect().await;

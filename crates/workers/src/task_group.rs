@@ -148,14 +148,14 @@ mod tests {
         assert!(cleaned_up.load(Ordering::SeqCst), "a task watching the token saw the cancellation");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_is_a_failure() {
         let mut group: TaskGroup<String> = TaskGroup::new();
         group.spawn(|_| async { panic!("boom") });
         assert_eq!(group.wait().await, Err(GroupError::Panicked("boom".to_owned())));
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_without_failures_succeeds() {
         let mut group: TaskGroup<String> = TaskGroup::with_limit(2);
         let count = std::sync::Arc::new(AtomicUsize::new(0));
@@ -184,5 +184,59 @@ mod tests {
         drop(group);
         tokio::time::sleep(Duration::from_secs(120)).await;
         assert!(!ran_to_end.load(Ordering::SeqCst));
+    }
+
+    /// Many groups on a multi-thread runtime (the ThreadSanitizer run uses this): whatever the
+    /// sizes and however failures interleave, `wait` returns one of the failures that happened,
+    /// or `Ok` when none did, and only after every task has ended.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stress_one_of_the_real_failures_is_returned_after_every_task_ended() {
+        for iteration in 0..crate::testing::stress_iterations() {
+            let tasks = (iteration * 7 % 23 + 1) as usize;
+            let limit = (iteration % 5 + 1) as usize;
+            let failing: Vec<bool> =
+                (0..tasks).map(|i| !iteration.is_multiple_of(3) && (i * 13 + iteration as usize).is_multiple_of(9)).collect();
+            let (started, ended) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut group = TaskGroup::with_limit(limit);
+            for (i, fails) in failing.iter().copied().enumerate() {
+                let (started, ended, failed) = (started.clone(), ended.clone(), failed.clone());
+                group.spawn(move |_| async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    /// Counts the task as ended however it ends: by returning or by being
+                    /// dropped at an `.await` once the group is cancelled.
+                    struct Ended(Arc<AtomicUsize>);
+                    impl Drop for Ended {
+                        fn drop(&mut self) {
+                            self.0.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    let _ended = Ended(ended);
+                    tokio::task::yield_now().await;
+                    if fails {
+                        failed.lock().unwrap().push(i);
+                        return Err(i);
+                    }
+                    tokio::task::yield_now().await;
+                    Ok(())
+                });
+            }
+            let outcome = group.wait().await;
+            let failed = failed.lock().unwrap().clone();
+            let (started, ended) = (started.load(Ordering::SeqCst), ended.load(Ordering::SeqCst));
+            match outcome {
+                Ok(()) => assert!(failed.is_empty(), "iteration {iteration}: failures {failed:?} went unreported"),
+                Err(GroupError::Failed(first)) => {
+                    assert!(failed.contains(&first), "iteration {iteration}: {first} never failed")
+                }
+                Err(other) => panic!("iteration {iteration}: {other:?}"),
+            }
+            // Tasks still waiting for a slot when the group was cancelled never start; every
+            // task that started has ended by the time `wait` returns.
+            assert_eq!(started, ended, "iteration {iteration}: a task outlived `wait`");
+            if failing.iter().all(|fails| !fails) {
+                assert_eq!(started, tasks, "iteration {iteration}: without failures every task runs");
+            }
+        }
     }
 }

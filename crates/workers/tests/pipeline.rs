@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use stride_workers::{Outcome, Pipeline, PipelineClosed};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_flow_through_every_stage_and_each_yields_one_outcome() {
     let pipeline = Pipeline::<u32, u32, String>::builder(2)
         .stage("double", 3, |x: u32| async move { Ok(x * 2) })
@@ -75,7 +75,7 @@ async fn the_first_error_cancels_the_rest_and_every_item_is_still_reported_once(
     assert!(runs.lock().values().all(|&n| n == 1), "no item processed twice by a stage");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_stage_fails_the_pipeline_with_its_name() {
     let pipeline = Pipeline::<u32, u32, ()>::builder(1)
         .stage("explode", 1, |x: u32| async move {
@@ -89,7 +89,7 @@ async fn a_panicking_stage_fails_the_pipeline_with_its_name() {
     assert_eq!(outcomes, vec![(0, Outcome::Panicked("stage explode: bad pixel".to_owned()))]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_accepted_after_cancel_or_close() {
     let mut pipeline = Pipeline::<u32, u32, ()>::builder(4).stage("id", 1, |x: u32| async move { Ok(x) }).build();
     assert_eq!(pipeline.submit(1).await, Ok(0));

@@ -10,7 +10,7 @@ use stride_workers::{Deadline, JobId, Outcome, PoolClosed, WorkerPool};
 use tokio::sync::Semaphore;
 
 /// How many times the stress tests repeat; `cargo xtask stress` raises it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_job_yields_exactly_one_result() {
     let pool = WorkerPool::new(4, 8, |x: u64| async move { Ok::<_, String>(x * x) });
     let mut submitted = Vec::new();
@@ -35,7 +35,7 @@ async fn every_accepted_job_yields_exactly_one_result() {
     assert_eq!(pool.submit(1).await, Err(PoolClosed));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_job_becomes_a_result_and_its_worker_keeps_serving() {
     let pool = WorkerPool::new(1, 4, |x: u32| async move {
         if x == 3 {
@@ -50,7 +50,7 @@ async fn a_panicking_job_becomes_a_result_and_its_worker_keeps_serving() {
     assert_eq!(outcomes.iter().filter(|(_, o)| o.is_ok()).count(), 6, "the single worker served on after the panic");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_waits_while_the_queue_is_full() {
     let gate = Arc::new(Semaphore::new(0));
     let held = gate.clone();
@@ -98,7 +98,7 @@ async fn shutdown_cancels_what_is_still_running_or_queued_at_the_deadline() {
     assert!(outcomes[1..].iter().all(|(_, o)| *o == Outcome::Cancelled));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_task_can_submit_and_consume_more_jobs_than_the_queues_hold() {
     let pool = WorkerPool::new(2, 1, |x: u32| async move { Ok::<_, ()>(x + 1) });
     let outcomes = pool.process(0..500).await;
