@@ -102,7 +102,7 @@ fn build_mutant(krate: &str, mutant: &str) -> Result<String, String> {
 
 const TSAN_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Iterations of each stress loop under TSan, which runs them ~10× slower.
-const TSAN_ITERATIONS: u32 = 100;
+const TSAN_ITERATIONS: u32 = 300;
 
 fn tsan_command(extra: &[&str]) -> Command {
     let root = project_root();

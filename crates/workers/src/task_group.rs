@@ -194,8 +194,9 @@ mod tests {
         for iteration in 0..crate::testing::stress_iterations() {
             let tasks = (iteration * 7 % 23 + 1) as usize;
             let limit = (iteration % 5 + 1) as usize;
-            let failing: Vec<bool> =
-                (0..tasks).map(|i| !iteration.is_multiple_of(3) && (i * 13 + iteration as usize).is_multiple_of(9)).collect();
+            let failing: Vec<bool> = (0..tasks)
+                .map(|i| !iteration.is_multiple_of(3) && (i * 13 + iteration as usize).is_multiple_of(9))
+                .collect();
             let (started, ended) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
             let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
             let mut group = TaskGroup::with_limit(limit);
