@@ -15,6 +15,7 @@
 //! domain types and [`RepoError`].
 
 mod activities;
+mod blobs;
 mod codec;
 mod config;
 mod dialect;
@@ -35,6 +36,9 @@ mod uow;
 mod users;
 
 pub use activities::ActivityRepo;
+#[cfg(feature = "testing")]
+pub use blobs::contract as blob_contract;
+pub use blobs::{BlobError, BlobKey, BlobResult, BlobStore, LocalBlobStore};
 pub use config::{Backend, StoreConfig, redact};
 pub use error::{RepoError, RepoResult};
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};

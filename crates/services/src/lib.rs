@@ -18,6 +18,7 @@ mod error;
 mod health;
 mod maintenance;
 mod password;
+pub mod photos;
 mod stats;
 #[cfg(test)]
 mod test_support;

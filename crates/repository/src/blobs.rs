@@ -1,0 +1,328 @@
+//! Object storage for photo bytes, beside the database rather than in it.
+//!
+//! A [`BlobStore`] keeps immutable byte strings under validated keys. It is chosen once at start:
+//! [`LocalBlobStore`] (a directory under the data dir, the default) or, to scale out, an
+//! S3-compatible bucket. Every call takes the caller's [`Deadline`]; an error says whether it is
+//! worth retrying ([`BlobError::is_transient`]), which is what the services' retry policy asks.
+//!
+//! Blobs and rows cannot share a transaction, so the order is fixed: blobs are written before
+//! the row that names them commits, and deleted after the row's deletion commits. A crash
+//! between the two leaves an unnamed blob, never a row naming a missing one; `stride photos gc`
+//! finds such blobs with [`BlobStore::list`].
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use stride_workers::Deadline;
+
+/// Where a blob lives: `a-z`, `0-9`, `-`, `_`, `.` in segments separated by `/`, at most 256
+/// bytes. No segment may be empty or start with a dot, so a key can never climb out of its
+/// store (`..`) nor collide with the local store's temporary files (`.name.tmp-…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub const MAX_LEN: usize = 256;
+
+    pub fn parse(key: &str) -> Result<Self, BlobError> {
+        let valid_segment = |segment: &str| {
+            !segment.is_empty()
+                && !segment.starts_with('.')
+                && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        };
+        if key.len() > Self::MAX_LEN || !key.split('/').all(valid_segment) {
+            return Err(BlobError::Other(format!("invalid blob key {key:?}")));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    /// The call's deadline passed.
+    #[error("storage deadline exceeded")]
+    Timeout,
+    /// A failure that may pass: a 5xx, throttling, a reset connection, a full disk.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A failure that retrying will not fix: a bad key, refused credentials.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+impl BlobError {
+    /// Worth another attempt within the caller's budget.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BlobError::Timeout | BlobError::Unavailable(_))
+    }
+}
+
+pub type BlobResult<T> = Result<T, BlobError>;
+
+/// Immutable bytes by key. Cheap to clone; clones share the backend.
+pub trait BlobStore: Clone + Send + Sync + 'static {
+    /// The metrics label: `disk` or `s3`.
+    const BACKEND: &'static str;
+
+    /// Stores `bytes` under `key`, replacing what was there. When it returns `Ok`, the blob is
+    /// durable and whole; a reader never sees part of it.
+    fn put(
+        &self,
+        key: &BlobKey,
+        bytes: Bytes,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> impl Future<Output = BlobResult<()>> + Send;
+
+    fn get(&self, key: &BlobKey, deadline: Deadline) -> impl Future<Output = BlobResult<Bytes>> + Send;
+
+    /// Removes `key`; removing a missing key succeeds, so cleanup can be retried freely.
+    fn delete(&self, key: &BlobKey, deadline: Deadline) -> impl Future<Output = BlobResult<()>> + Send;
+
+    /// Every key starting with `prefix`, sorted (for garbage collection).
+    fn list(&self, prefix: &str, deadline: Deadline) -> impl Future<Output = BlobResult<Vec<BlobKey>>> + Send;
+}
+
+/// Blobs as files under one directory, for the one-binary install.
+///
+/// A put writes a temporary file beside the target, fsyncs it, renames it over the target and
+/// fsyncs the directory: after a crash the key holds the old bytes or the new ones, never a
+/// torn file. File I/O blocks, so each call runs on tokio's blocking pool under the caller's
+/// deadline; a call that outlives its deadline still finishes in the background (blocking work
+/// cannot be interrupted), which is why cleanup after a failed request deletes every key it
+/// tried, and `stride photos gc` removes whatever a crash left.
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: std::sync::Arc<PathBuf>,
+}
+
+impl LocalBlobStore {
+    /// Opens (creating if needed) the store rooted at `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> BlobResult<Self> {
+        let root = root.into();
+        let created = root.clone();
+        blocking(Deadline::after(std::time::Duration::from_secs(30)), move || std::fs::create_dir_all(&created))
+            .await?;
+        Ok(Self { root: std::sync::Arc::new(root) })
+    }
+
+    fn path(&self, key: &BlobKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+}
+
+impl BlobStore for LocalBlobStore {
+    const BACKEND: &'static str = "disk";
+
+    async fn put(
+        &self,
+        key: &BlobKey,
+        bytes: Bytes,
+        _content_type: &'static str,
+        deadline: Deadline,
+    ) -> BlobResult<()> {
+        let target = self.path(key);
+        blocking(deadline, move || write_atomically(&target, &bytes)).await
+    }
+
+    async fn get(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<Bytes> {
+        let path = self.path(key);
+        blocking(deadline, move || std::fs::read(&path)).await.map(Bytes::from)
+    }
+
+    async fn delete(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<()> {
+        let path = self.path(key);
+        match blocking(deadline, move || std::fs::remove_file(&path)).await {
+            Err(BlobError::NotFound) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn list(&self, prefix: &str, deadline: Deadline) -> BlobResult<Vec<BlobKey>> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        blocking(deadline, move || {
+            let mut keys = Vec::new();
+            collect_keys(&root, &root, &mut keys)?;
+            keys.retain(|key: &BlobKey| key.as_str().starts_with(&prefix));
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+    }
+}
+
+fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = target.parent().ok_or_else(|| std::io::Error::other("a blob path has a parent"))?;
+    std::fs::create_dir_all(dir)?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
+    let temporary = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::now_v7().simple()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, target)?;
+        // The rename is durable only once the directory entry is.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// Keys of the regular files under `dir`, skipping temporary files (their names start with a
+/// dot, which no key segment may).
+fn collect_keys(root: &Path, dir: &Path, keys: &mut Vec<BlobKey>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect_keys(root, &path, keys)?;
+        } else if let Some(key) = path.strip_prefix(root).ok().and_then(|relative| relative.to_str())
+            && let Ok(key) = BlobKey::parse(key)
+        {
+            keys.push(key);
+        }
+    }
+    Ok(())
+}
+
+/// Runs file I/O on the blocking pool, bounded by `deadline`, with io errors classified.
+async fn blocking<T: Send + 'static>(
+    deadline: Deadline,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> BlobResult<T> {
+    // Work whose deadline has already passed is not started: blocking I/O cannot be
+    // interrupted once it runs.
+    if deadline.remaining().is_zero() {
+        return Err(BlobError::Timeout);
+    }
+    match deadline.run(tokio::task::spawn_blocking(work)).await {
+        Err(_) => Err(BlobError::Timeout),
+        Ok(Err(join)) => Err(BlobError::Other(format!("blob I/O task failed: {join}"))),
+        Ok(Ok(Err(io))) if io.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
+        Ok(Ok(Err(io))) => Err(classify_io(io)),
+        Ok(Ok(Ok(value))) => Ok(value),
+    }
+}
+
+fn classify_io(error: std::io::Error) -> BlobError {
+    use std::io::ErrorKind::*;
+    match error.kind() {
+        // Space or quota may free up, and an interrupted call may simply be repeated.
+        StorageFull | QuotaExceeded | Interrupted | TimedOut | WouldBlock | ResourceBusy => {
+            BlobError::Unavailable(error.to_string())
+        }
+        _ => BlobError::Other(error.to_string()),
+    }
+}
+
+/// The behaviour every [`BlobStore`] must have; the disk store runs it here and the S3 store in
+/// its own tests, so both keep one contract.
+#[cfg(any(test, feature = "testing"))]
+pub mod contract {
+    use super::*;
+
+    fn deadline() -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(30))
+    }
+
+    /// Runs the whole contract against `store`, using keys under `prefix` only.
+    pub async fn check<B: BlobStore>(store: &B, prefix: &str) {
+        let key = |name: &str| BlobKey::parse(&format!("{prefix}/{name}")).unwrap();
+        let (a, b) = (key("a/one.jpg"), key("b/two.png"));
+
+        assert_eq!(store.get(&a, deadline()).await, Err(BlobError::NotFound), "a missing key");
+        store.put(&a, Bytes::from_static(b"first"), "image/jpeg", deadline()).await.unwrap();
+        assert_eq!(store.get(&a, deadline()).await.unwrap(), Bytes::from_static(b"first"));
+        store.put(&a, Bytes::from_static(b"second"), "image/jpeg", deadline()).await.unwrap();
+        assert_eq!(store.get(&a, deadline()).await.unwrap(), Bytes::from_static(b"second"), "a put replaces");
+
+        let big = Bytes::from((0..3_000_000_u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        store.put(&b, big.clone(), "image/png", deadline()).await.unwrap();
+        assert_eq!(store.get(&b, deadline()).await.unwrap(), big, "megabytes come back byte for byte");
+
+        assert_eq!(store.list(prefix, deadline()).await.unwrap(), vec![a.clone(), b.clone()]);
+        assert_eq!(store.list(&format!("{prefix}/b"), deadline()).await.unwrap(), vec![b.clone()]);
+
+        store.delete(&a, deadline()).await.unwrap();
+        store.delete(&a, deadline()).await.expect("deleting a missing key succeeds");
+        assert_eq!(store.get(&a, deadline()).await, Err(BlobError::NotFound));
+        assert_eq!(store.list(prefix, deadline()).await.unwrap(), vec![b.clone()]);
+        store.delete(&b, deadline()).await.unwrap();
+
+        let past = Deadline::after(std::time::Duration::ZERO);
+        assert_eq!(store.get(&b, past).await, Err(BlobError::Timeout), "an expired deadline is a timeout");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_climb_out_of_the_store_or_name_temporary_files() {
+        for bad in ["", "/abs", "a//b", "../x", "a/../b", ".hidden", "a/.tmp", "UPPER", "sp ace", "a/b/"] {
+            assert!(BlobKey::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(BlobKey::parse(&"a".repeat(BlobKey::MAX_LEN + 1)).is_err());
+        for good in ["photos/0190a/display.jpg", "originals/u_1/p-2.webp", "x"] {
+            assert_eq!(BlobKey::parse(good).unwrap().as_str(), good);
+        }
+    }
+
+    #[test]
+    fn only_passing_failures_are_transient() {
+        assert!(BlobError::Timeout.is_transient());
+        assert!(BlobError::Unavailable("503".into()).is_transient());
+        assert!(!BlobError::NotFound.is_transient());
+        assert!(!BlobError::Other("403".into()).is_transient());
+        assert!(classify_io(std::io::Error::from(std::io::ErrorKind::StorageFull)).is_transient());
+        assert!(!classify_io(std::io::Error::from(std::io::ErrorKind::PermissionDenied)).is_transient());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_disk_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path().join("blobs")).await.unwrap();
+        contract::check(&store, "photos").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_put_leaves_no_temporary_file_and_never_a_torn_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let key = BlobKey::parse("p/x.jpg").unwrap();
+        let deadline = Deadline::after(std::time::Duration::from_secs(30));
+        // Concurrent puts of different contents: the key ends up holding one of them whole.
+        let (one, two) = (Bytes::from(vec![1_u8; 1 << 20]), Bytes::from(vec![2_u8; 1 << 20]));
+        let (first, second) = tokio::join!(
+            store.put(&key, one.clone(), "image/jpeg", deadline),
+            store.put(&key, two.clone(), "image/jpeg", deadline)
+        );
+        first.unwrap();
+        second.unwrap();
+        let stored = store.get(&key, deadline).await.unwrap();
+        assert!(stored == one || stored == two, "the blob is one put's bytes, whole");
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("p"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["x.jpg".to_owned()], "no temporary file is left behind");
+    }
+}
