@@ -31,10 +31,11 @@ pub enum Suite {
     Toolkit,
     Pool,
     Stats,
+    Photos,
 }
 
 impl Suite {
-    pub const ALL: [Suite; 3] = [Suite::Toolkit, Suite::Pool, Suite::Stats];
+    pub const ALL: [Suite; 4] = [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos];
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|suite| suite.name() == name)
@@ -45,6 +46,7 @@ impl Suite {
             Suite::Toolkit => "toolkit",
             Suite::Pool => "pool",
             Suite::Stats => "stats",
+            Suite::Photos => "photos",
         }
     }
 
@@ -54,11 +56,26 @@ impl Suite {
             Suite::Toolkit => ("stride-workers", "workers"),
             Suite::Pool => ("stride-cache", "pool"),
             Suite::Stats => ("stride-services", "stats"),
+            Suite::Photos => ("stride-services", "photos"),
         }
     }
 }
 
 const GATES: &[Gate] = &[
+    Gate {
+        suite: Suite::Photos,
+        name: "photos: CPU per image (display + thumb) relative to libvips",
+        numerator: "interleaved/photos/cpu_per_image/stride",
+        denominator: "interleaved/photos/cpu_per_image/libvips",
+        bound: Bound::AtMost(0.7),
+    },
+    Gate {
+        suite: Suite::Photos,
+        name: "photos: peak memory of one image in flight relative to 100 MB",
+        numerator: "interleaved/photos/peak_bytes_per_image",
+        denominator: "interleaved/photos/peak_bytes_budget",
+        bound: Bound::AtMost(1.0),
+    },
     Gate {
         suite: Suite::Stats,
         name: "stats, seed's 4 scan queries at 100k on PostgreSQL: concurrent speedup",
@@ -124,7 +141,8 @@ const GATES: &[Gate] = &[
     },
 ];
 
-pub fn bench(quick: bool, suites: &[Suite]) -> Result<(), String> {
+/// `full`: the photo suite's whole test set instead of its short ci version.
+pub fn bench(quick: bool, full: bool, suites: &[Suite]) -> Result<(), String> {
     let timing: &[&str] =
         if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
     let postgres = crate::services::Postgres::ensure()?;
@@ -136,6 +154,7 @@ pub fn bench(quick: bool, suites: &[Suite]) -> Result<(), String> {
         command
             .current_dir(project_root())
             .env("STRIDE_TEST_DATABASE_URL", &postgres.url)
+            .env("STRIDE_BENCH_FULL", if full { "1" } else { "0" })
             .args(["bench", "-p", krate, "--bench", bench, "--"])
             .args(timing);
         run(&mut command)?;

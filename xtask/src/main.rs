@@ -34,7 +34,8 @@ commands:
   examples  run every example of the concurrency tour (each asserts what it teaches);
             --hog runs them with a busy thread per core competing
   bench     criterion benchmarks with ratio gates (--quick for CI); name suites to run only
-            those: toolkit, pool, stats (e.g. `cargo xtask bench stats`)
+            those: toolkit, pool, stats, photos (e.g. `cargo xtask bench stats`); --full
+            runs the photo suite's whole set (8 images, 5 rounds) instead of 3 and 3
   stress    the stress loops of workers and cache with many iterations (--iterations N, default
             5000; --hog with a busy thread per core competing)
   abuse     300 concurrent unauthenticated logins against a release process: every answer 401
@@ -99,7 +100,7 @@ fn bench_command(args: &[String]) -> Result<(), String> {
     if suites.is_empty() {
         suites = bench::Suite::ALL.to_vec();
     }
-    bench::bench(quick, &suites)
+    bench::bench(quick, args.iter().any(|a| a == "--full"), &suites)
 }
 
 fn ci() -> Result<(), String> {
@@ -118,7 +119,7 @@ fn ci() -> Result<(), String> {
         stages.run("durability", durability::durability)?;
         stages.run("soak", || soak::soak(60))?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
-        stages.run("bench", || bench::bench(true, &bench::Suite::ALL))?;
+        stages.run("bench", || bench::bench(true, false, &bench::Suite::ALL))?;
         Ok(())
     })();
     stages.summary();

@@ -236,13 +236,51 @@ fn encode_jpeg(image: &DynamicImage) -> Result<Vec<u8>, PhotoError> {
     let (Ok(width), Ok(height)) = (width, height) else {
         return Err(PhotoError::Corrupt("too wide for JPEG".into()));
     };
+    let ycbcr = ycbcr_with_averaged_chroma(rgb.as_raw(), rgb.width() as usize, rgb.height() as usize);
     let mut out = Vec::new();
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
     encoder
-        .encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
+        .encode(&ycbcr, width, height, jpeg_encoder::ColorType::Ycbcr)
         .map_err(|e| PhotoError::Corrupt(e.to_string()))?;
     Ok(out)
+}
+
+/// JFIF YCbCr whose chroma holds, in every aligned 2×2 block, the block's mean.
+///
+/// jpeg-encoder subsamples 4:2:0 by keeping each block's top-left chroma sample (decimation),
+/// which aliases fine colour detail: 1.7 dB of PSNR below libvips on the photo bench. Averaging
+/// first makes its decimation a box filter, as libjpeg's downsampler is.
+fn ycbcr_with_averaged_chroma(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgb.len());
+    for pixel in rgb.chunks_exact(3) {
+        let (r, g, b) = (f32::from(pixel[0]), f32::from(pixel[1]), f32::from(pixel[2]));
+        let to_u8 = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        out.push(to_u8(0.299 * r + 0.587 * g + 0.114 * b));
+        out.push(to_u8(128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b));
+        out.push(to_u8(128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b));
+    }
+    for y in (0..height).step_by(2) {
+        for x in (0..width).step_by(2) {
+            let mut block = [0_usize; 4];
+            let mut len = 0;
+            for (bx, by) in [(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)] {
+                if bx < width && by < height {
+                    block[len] = (by * width + bx) * 3;
+                    len += 1;
+                }
+            }
+            let block = &block[..len];
+            for channel in 1..3 {
+                let sum: u32 = block.iter().map(|&at| u32::from(out[at + channel])).sum();
+                let mean = ((sum + len as u32 / 2) / len as u32) as u8;
+                for &at in block {
+                    out[at + channel] = mean;
+                }
+            }
+        }
+    }
+    out
 }
 
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, PhotoError> {
