@@ -119,7 +119,7 @@ fn ci() -> Result<(), String> {
         stages.run("durability", durability::durability)?;
         stages.run("soak", || soak::soak(60))?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
-        stages.run("bench", || bench::bench(true, false, &bench::Suite::ALL))?;
+        stages.run("bench", || bench::bench(true, false, &bench::Suite::CI))?;
         Ok(())
     })();
     stages.summary();
