@@ -183,7 +183,11 @@ pub fn process(bytes: &[u8], limits: PhotoLimits) -> Result<Processed, PhotoErro
 
 /// An alpha channel that is 255 everywhere is no transparency: such images become JPEG.
 fn has_transparent_pixel(image: &DynamicImage) -> bool {
-    image.to_rgba8().pixels().any(|pixel| pixel.0[3] < 255)
+    // The common case (8-bit RGBA) is read in place; other layouts are converted once.
+    match image.as_rgba8() {
+        Some(rgba) => rgba.pixels().any(|pixel| pixel.0[3] < 255),
+        None => image.to_rgba8().pixels().any(|pixel| pixel.0[3] < 255),
+    }
 }
 
 /// Resizes `source` to fit `long_side` and encodes it; returns the rendition and its pixels
