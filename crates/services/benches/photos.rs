@@ -15,6 +15,8 @@
 //! Results go where `cargo xtask bench photos` reads its gates. `STRIDE_BENCH_FULL=1` (the
 //! xtask's `--full`) uses 8 images and 5 rounds instead of 3 and 3.
 
+mod common;
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,8 +59,8 @@ fn main() {
     let ours = median(ours) / images as f64;
     let theirs = ours / ratio;
     println!("photos: CPU per image (display + thumbnail): stride {ours:.0} ms, libvips {theirs:.0} ms ({ratio:.2}×)");
-    record("photos/cpu_per_image/stride", ours * 1e6);
-    record("photos/cpu_per_image/libvips", theirs * 1e6);
+    common::record("photos/cpu_per_image/stride", ours * 1e6);
+    common::record("photos/cpu_per_image/libvips", theirs * 1e6);
 
     let (our_db, vips_db) = psnr_against_reference(&vips, &inputs[1], dir.path());
     println!("photos: display PSNR against a float Lanczos3 reference: stride {our_db:.2} dB, libvips {vips_db:.2} dB");
@@ -69,8 +71,8 @@ fn main() {
 
     let peak = peak_bytes_for_one_image(&inputs[0]);
     println!("photos: peak resident memory one image in flight adds: {:.0} MB", peak / 1e6);
-    record("photos/peak_bytes_per_image", peak);
-    record("photos/peak_bytes_budget", 100e6);
+    common::record("photos/peak_bytes_per_image", peak);
+    common::record("photos/peak_bytes_budget", 100e6);
 }
 
 /// A deterministic 12 MP photo-like JPEG (smooth gradients, edges and fine texture, so neither
@@ -220,15 +222,4 @@ fn peak_bytes_for_one_image(input: &Path) -> f64 {
     let before = kib("VmRSS:");
     std::hint::black_box(process(&bytes, PhotoLimits::default()).expect("process"));
     (kib("VmHWM:") - before) * 1024.0
-}
-
-/// Writes a measurement where `cargo xtask bench` reads gates from, in criterion's layout.
-fn record(id: &str, value: f64) {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("criterion/interleaved").join(id).join("new");
-    std::fs::create_dir_all(&dir).expect("create the results directory");
-    std::fs::write(dir.join("estimates.json"), format!("{{\"median\":{{\"point_estimate\":{value}}}}}"))
-        .expect("write the result");
 }

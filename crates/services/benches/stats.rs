@@ -10,6 +10,8 @@
 //!   maintained aggregates, concurrently;
 //! - `stats_cache_hit_<db>/own`: a cached read.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,16 +218,8 @@ where
     (median(times_a), median(times_b))
 }
 
-/// Writes a measurement where `cargo xtask bench` reads gates from, in criterion's layout
-/// (`target/criterion/interleaved/<id>/new/estimates.json`, median in nanoseconds).
 fn record(id: &str, median_ns: f64) {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("criterion/interleaved").join(id).join("new");
-    std::fs::create_dir_all(&dir).expect("create the interleaved results directory");
-    let json = format!("{{\"median\":{{\"point_estimate\":{median_ns}}}}}");
-    std::fs::write(dir.join("estimates.json"), json).expect("write interleaved result");
+    common::record(id, median_ns);
     println!("interleaved {id}: {:.1} µs (median of {ROUNDS} alternating rounds)", median_ns / 1000.0);
 }
 
