@@ -256,6 +256,9 @@ pub struct Activity {
     pub visibility: Visibility,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How many photos are attached; kept on the row by the photo writes of the same
+    /// transaction, so a list shows it without a query per item.
+    pub photo_count: u32,
 }
 
 impl Activity {
@@ -272,6 +275,7 @@ impl Activity {
             visibility: draft.visibility,
             created_at: now,
             updated_at: now,
+            photo_count: 0,
         }
     }
 

@@ -62,6 +62,10 @@ uuid_id!(
     /// An activity's identity.
     ActivityId
 );
+uuid_id!(
+    /// A photo's identity; also the folder of its blobs in object storage.
+    PhotoId
+);
 
 #[cfg(test)]
 mod tests {

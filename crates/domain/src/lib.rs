@@ -12,6 +12,7 @@
 mod activity;
 mod cursor;
 mod ids;
+mod photo;
 mod stats;
 mod user;
 mod visibility;
@@ -21,7 +22,8 @@ pub use activity::{
     SportError, StartedAt, StartedAtError, Title, TitleError,
 };
 pub use cursor::{ActivityCursor, CursorError};
-pub use ids::{ActivityId, IdError, UserId};
+pub use ids::{ActivityId, IdError, PhotoId, UserId};
+pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
 pub use stats::{
     DayNumber, StatsScope, StreakLengths, StreakRun, StreakRunEdit, add_day, current_streak, remove_day,
     streaks_from_days,

@@ -102,6 +102,18 @@ impl From<ServiceError> for ApiError {
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is busy; retry shortly")
             },
             ServiceError::Timeout => ApiError::timeout(),
+            ServiceError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
+            ServiceError::UnsupportedMedia(message) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+            }
+            ServiceError::StorageUnavailable(why) => {
+                tracing::warn!(cause = %why, "storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "photo storage is unavailable; nothing was stored; retry later",
+                )
+            }
             ServiceError::Unavailable(why) => {
                 tracing::warn!(cause = %why, "dependency unavailable");
                 ApiError::new(
@@ -155,6 +167,9 @@ mod tests {
             (ServiceError::Throttled { retry_after: Duration::from_millis(1500) }, 429, "too_many_attempts"),
             (ServiceError::Busy { retry_after: Duration::from_secs(1) }, 503, "busy"),
             (ServiceError::Timeout, 504, "deadline_exceeded"),
+            (ServiceError::TooLarge("a.jpg: over 25 MiB".into()), 413, "payload_too_large"),
+            (ServiceError::UnsupportedMedia("a.gif: not an image".into()), 415, "unsupported_media_type"),
+            (ServiceError::StorageUnavailable("s3 503".into()), 503, "storage_unavailable"),
             (ServiceError::Unavailable("db.internal:5432 refused".into()), 503, "unavailable"),
             (ServiceError::Internal("SELECT exploded".into()), 500, "internal"),
         ];

@@ -11,7 +11,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use stride_services::Deadline;
-use stride_services::{Caller, Store};
+use stride_services::{Caller, IdempotencyKey, Store};
 
 use crate::ApiError;
 use crate::state::{AppState, JsonBodyLimit};
@@ -135,6 +135,17 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestDeadline {
     }
 }
 
+/// The request's `Idempotency-Key`, if it sent one.
+pub(crate) fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => {
+            let raw = value.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            Ok(Some(IdempotencyKey::parse(raw)?))
+        }
+    }
+}
+
 /// The raw bearer token of the request (logout needs it to revoke exactly this session).
 pub struct BearerToken(pub String);
 
@@ -214,7 +225,10 @@ mod tests {
     /// The real router over a store that hands out only the units of work given.
     fn app(units: MockUnits) -> axum::Router {
         let store = MockStore::new(units);
-        let stride = Stride::new(store, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default()).unwrap();
+        let blobs = Arc::new(stride_services::mocks::MockDynBlobStore::new());
+        let stride =
+            Stride::new(store, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default(), blobs, Default::default())
+                .unwrap();
         let config = HttpConfig { json_body_limit: 1024, ..HttpConfig::default() };
         crate::router(stride, &config, install_metrics_recorder(), InFlight::default())
     }

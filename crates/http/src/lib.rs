@@ -24,7 +24,7 @@ pub use error::ApiError;
 pub use middleware::{InFlight, install_metrics_recorder};
 pub use openapi::ApiDoc;
 pub use routes::{metrics_router, router};
-pub use state::{AppState, JsonBodyLimit};
+pub use state::{AppState, JsonBodyLimit, UploadLimits};
 
 /// Knobs of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -39,6 +39,10 @@ pub struct HttpConfig {
     /// Whether `/metrics` is served beside the API; off when it has a listener of its own
     /// ([`metrics_router`]).
     pub metrics_on_api: bool,
+    /// The deadline of a photo upload, instead of `request_timeout`: a phone on a slow link
+    /// needs minutes for 100 MiB.
+    pub upload_timeout: Duration,
+    pub uploads: UploadLimits,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +52,8 @@ impl Default for HttpConfig {
             json_body_limit: 1024 * 1024,
             trusted_proxy: None,
             metrics_on_api: true,
+            upload_timeout: Duration::from_secs(120),
+            uploads: UploadLimits::default(),
         }
     }
 }

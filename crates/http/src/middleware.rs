@@ -18,7 +18,26 @@ use crate::extract::RequestDeadline;
 /// database call, so normally a slow dependency surfaces as a 504 from the service; this outer
 /// timer is the backstop for anything that does not honour it. On expiry the handler future is
 /// dropped, which rolls back any unit of work it had open.
-pub(crate) async fn enforce_deadline(State(timeout): State<Duration>, mut req: Request, next: Next) -> Response {
+/// The two deadlines a request can get.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) request: Duration,
+    /// For `POST /api/v1/activities/{id}/photos` (`STRIDE_UPLOAD_TIMEOUT_MS`).
+    pub(crate) upload: Duration,
+}
+
+/// A photo upload: a POST to `/api/v1/activities/<id>/photos`.
+fn is_upload(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::POST
+        && path
+            .strip_prefix("/api/v1/activities/")
+            .and_then(|rest| rest.strip_suffix("/photos"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+pub(crate) async fn enforce_deadline(State(timeouts): State<Timeouts>, mut req: Request, next: Next) -> Response {
+    let timeout = if is_upload(&req) { timeouts.upload } else { timeouts.request };
     let deadline = Deadline::after(timeout);
     req.extensions_mut().insert(RequestDeadline(deadline));
     match deadline.run(next.run(req)).await {

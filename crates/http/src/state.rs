@@ -17,6 +17,28 @@ pub struct AppState<S> {
     pub(crate) json_body_limit: JsonBodyLimit,
     /// The one peer whose `X-Forwarded-For` is believed (`ClientAddr`).
     pub(crate) trusted_proxy: Option<std::net::IpAddr>,
+    pub(crate) uploads: UploadLimits,
+}
+
+/// What a photo upload's body may be; checked from the headers, then as the bytes stream.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    pub max_request_bytes: u64,
+    pub max_file_bytes: u64,
+    pub max_files: usize,
+    /// A body that sends nothing for this long is cut off.
+    pub stall_timeout: std::time::Duration,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 100 * 1024 * 1024,
+            max_file_bytes: 25 * 1024 * 1024,
+            max_files: 10,
+            stall_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// The largest JSON body [`ApiJson`](crate::extract::ApiJson) reads. A limit of the extractor,

@@ -34,7 +34,7 @@ pub trait ActivityRepo {
 macro_rules! activity_columns {
     () => {
         "id, user_id, sport, title, started_at_us, utc_offset_s, duration_s, distance_m, visibility, \
-         created_at_us, updated_at_us"
+         created_at_us, updated_at_us, photo_count"
     };
 }
 
@@ -59,6 +59,10 @@ fn decode_activity<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoResult<Activi
         visibility: visibility.parse().map_err(|_| corrupt("visibility", &visibility))?,
         created_at: from_micros(cols.big_int()?)?,
         updated_at: from_micros(cols.big_int()?)?,
+        photo_count: {
+            let count = cols.int()?;
+            u32::try_from(count).map_err(|_| corrupt("photo_count", count))?
+        },
     })
 }
 
@@ -67,7 +71,7 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
         const SQL: &str = concat!(
             "INSERT INTO activities (",
             activity_columns!(),
-            ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         self.execute(
             SQL,
@@ -83,6 +87,7 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
                 Param::Text(activity.visibility.as_str()),
                 micros(activity.created_at),
                 micros(activity.updated_at),
+                Param::Int(activity.photo_count as i32),
                 day(activity.local_date().day_number()),
             ],
         )

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use stride_workers::Deadline;
 
 /// Where a blob lives: `a-z`, `0-9`, `-`, `_`, `.` in segments separated by `/`, at most 256
@@ -95,7 +96,79 @@ pub trait BlobStore: Clone + Send + Sync + 'static {
 
     /// Every key starting with `prefix`, sorted (for garbage collection).
     fn list(&self, prefix: &str, deadline: Deadline) -> impl Future<Output = BlobResult<Vec<BlobKey>>> + Send;
+
+    /// A URL that serves `key` without Stride for `ttl`, if the backend can mint one (S3
+    /// presigned GETs); `None` means "stream it through Stride".
+    fn presigned_get(
+        &self,
+        key: &BlobKey,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = BlobResult<Option<String>>> + Send {
+        let _ = (key, ttl);
+        std::future::ready(Ok(None))
+    }
 }
+
+/// A [`BlobStore`] behind a pointer, so the services pick the backend at start without being
+/// generic over it (and tests can hand in a mockall mock). Every future is `'static`: a
+/// storage call can be moved into a spawned task that outlives the borrow it started from,
+/// which is how an abandoned upload's puts finish before its cleanup deletes them.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait DynBlobStore: Send + Sync + 'static {
+    /// The metrics label: `disk` or `s3`.
+    fn backend(&self) -> &'static str;
+    fn put_blob(
+        &self,
+        key: BlobKey,
+        bytes: Bytes,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> BoxFuture<'static, BlobResult<()>>;
+    fn get_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<Bytes>>;
+    fn delete_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<()>>;
+    fn list_blobs(&self, prefix: String, deadline: Deadline) -> BoxFuture<'static, BlobResult<Vec<BlobKey>>>;
+    fn presigned_blob_url(&self, key: BlobKey, ttl: std::time::Duration) -> BoxFuture<'static, BlobResult<Option<String>>>;
+}
+
+impl<B: BlobStore> DynBlobStore for B {
+    fn backend(&self) -> &'static str {
+        B::BACKEND
+    }
+
+    fn put_blob(
+        &self,
+        key: BlobKey,
+        bytes: Bytes,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> BoxFuture<'static, BlobResult<()>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::put(&store, &key, bytes, content_type, deadline).await })
+    }
+
+    fn get_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<Bytes>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::get(&store, &key, deadline).await })
+    }
+
+    fn delete_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<()>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::delete(&store, &key, deadline).await })
+    }
+
+    fn list_blobs(&self, prefix: String, deadline: Deadline) -> BoxFuture<'static, BlobResult<Vec<BlobKey>>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::list(&store, &prefix, deadline).await })
+    }
+
+    fn presigned_blob_url(&self, key: BlobKey, ttl: std::time::Duration) -> BoxFuture<'static, BlobResult<Option<String>>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::presigned_get(&store, &key, ttl).await })
+    }
+}
+
+/// The blob store a running Stride uses.
+pub type SharedBlobStore = std::sync::Arc<dyn DynBlobStore>;
 
 /// Blobs as files under one directory, for the one-binary install.
 ///

@@ -39,7 +39,8 @@ pub trait IdempotencyRepo {
         record: &IdempotencyRecord,
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<()>> + Send;
-    /// Deletes at most `limit` keys recorded before `not_before`; returns how many.
+    /// Deletes at most `limit` keys of each kind (activity creates, photo uploads) recorded
+    /// before `not_before`; returns how many.
     fn delete_idempotency_keys_before(
         &mut self,
         not_before: DateTime<Utc>,
@@ -90,11 +91,21 @@ impl<DB: Dialect> IdempotencyRepo for SqlxUnitOfWork<DB> {
     }
 
     async fn delete_idempotency_keys_before(&mut self, not_before: DateTime<Utc>, limit: u32) -> RepoResult<u64> {
-        self.execute(
-            "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
-             (SELECT user_id, key FROM idempotency_keys WHERE created_at_us < $1 LIMIT $2)",
-            &[micros(not_before), Param::BigInt(i64::from(limit))],
-        )
-        .await
+        let params = [micros(not_before), Param::BigInt(i64::from(limit))];
+        let activities = self
+            .execute(
+                "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+                 (SELECT user_id, key FROM idempotency_keys WHERE created_at_us < $1 LIMIT $2)",
+                &params,
+            )
+            .await?;
+        let uploads = self
+            .execute(
+                "DELETE FROM photo_upload_keys WHERE (user_id, key) IN \
+                 (SELECT user_id, key FROM photo_upload_keys WHERE created_at_us < $1 LIMIT $2)",
+                &params,
+            )
+            .await?;
+        Ok(activities + uploads)
     }
 }

@@ -20,10 +20,17 @@ mod codec;
 mod config;
 mod dialect;
 mod error;
+#[cfg(feature = "testing")]
+mod faulty_blobs;
 mod idempotency;
 #[cfg(feature = "mocks")]
 pub mod mocks;
+mod photos;
 mod postgres;
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(all(feature = "s3", feature = "testing"))]
+mod s3_testing;
 #[cfg(feature = "testing")]
 mod scans;
 mod sessions;
@@ -38,11 +45,18 @@ mod users;
 pub use activities::ActivityRepo;
 #[cfg(feature = "testing")]
 pub use blobs::contract as blob_contract;
-pub use blobs::{BlobError, BlobKey, BlobResult, BlobStore, LocalBlobStore};
+pub use blobs::{BlobError, BlobKey, BlobResult, BlobStore, DynBlobStore, LocalBlobStore, SharedBlobStore};
 pub use config::{Backend, StoreConfig, redact};
 pub use error::{RepoError, RepoResult};
+#[cfg(feature = "testing")]
+pub use faulty_blobs::FaultyBlobStore;
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
+pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
 pub use postgres::PgStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3BlobStore, S3Config};
+#[cfg(all(feature = "s3", feature = "testing"))]
+pub use s3_testing::S3TestServer;
 #[cfg(feature = "testing")]
 pub use scans::StatsScans;
 pub use sessions::{NewSession, SessionRepo, SessionUser};

@@ -17,15 +17,19 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, DayNumber, StatsScope, StreakRun, StreakRunEdit, User, UserId, Username,
+    Activity, ActivityCursor, ActivityId, DayNumber, Photo, PhotoId, StatsScope, StreakRun, StreakRunEdit, User, UserId,
+    Username,
 };
 use stride_workers::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, PoolStats,
-    RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork,
+    ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, PhotoRepo,
+    PhotoSelection, PhotoUploadRecord, PoolStats, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork,
     UserRepo,
 };
+
+/// A mocked blob store (the object-safe face the services hold).
+pub use crate::blobs::MockDynBlobStore;
 
 /// What a mocked repository method returns.
 pub type Answer<T> = Pin<Box<dyn Future<Output = RepoResult<T>> + Send>>;
@@ -74,6 +78,23 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<()>> + Send;
         fn delete_idempotency_keys_before(&mut self, not_before: DateTime<Utc>, limit: u32)
             -> impl Future<Output = RepoResult<u64>> + Send;
+    }
+
+    impl PhotoRepo for UnitOfWork {
+        fn insert_photo(&mut self, photo: &Photo) -> impl Future<Output = RepoResult<()>> + Send;
+        fn photo_by_id(&mut self, id: PhotoId) -> impl Future<Output = RepoResult<Option<Photo>>> + Send;
+        fn photos_of_activity(&mut self, activity: ActivityId) -> impl Future<Output = RepoResult<Vec<Photo>>> + Send;
+        fn next_photo_position(&mut self, activity: ActivityId) -> impl Future<Output = RepoResult<u32>> + Send;
+        fn delete_photo(&mut self, photo: &Photo) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn photos_to_reprocess(&mut self, selection: PhotoSelection, current: u32, after: Option<PhotoId>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Photo>>> + Send;
+        fn count_photos(&mut self, selection: PhotoSelection, current: u32)
+            -> impl Future<Output = RepoResult<(u64, u64)>> + Send;
+        fn replace_renditions(&mut self, photo: &Photo, from_version: u32) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn find_photo_upload_key<'a>(&mut self, scope: IdempotencyScope<'a>)
+            -> impl Future<Output = RepoResult<Option<PhotoUploadRecord>>> + Send;
+        fn record_photo_upload_key<'a>(&mut self, scope: IdempotencyScope<'a>, record: &PhotoUploadRecord, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
     }
 
     impl StatsRepo for UnitOfWork {

@@ -10,7 +10,9 @@ use std::future::Future;
 
 use stride_workers::Deadline;
 
-use crate::{ActivityRepo, Backend, IdempotencyRepo, RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo};
+use crate::{
+    ActivityRepo, Backend, IdempotencyRepo, PhotoRepo, RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo,
+};
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
 pub trait Store: Clone + Send + Sync + 'static {
@@ -52,7 +54,9 @@ pub struct PoolStats {
 
 /// One connection, and for writes one transaction, across every repository. Dropping a write
 /// without `commit` rolls it back.
-pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + Send {
+pub trait UnitOfWork:
+    UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + PhotoRepo + Send
+{
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 
     /// Ends a write that decided to change nothing (not found, a conflict, a replay) and keeps

@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use futures::future::BoxFuture;
 use stride_http::{HttpConfig, InFlight, install_metrics_recorder};
-use stride_repository::{Backend, PgStore, SqliteStore, Store, StoreConfig, redact};
+use stride_repository::{Backend, LocalBlobStore, PgStore, SharedBlobStore, SqliteStore, Store, StoreConfig, redact};
 use stride_services::{Clock, Stride, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -128,8 +128,10 @@ async fn launch_on<S: Store>(
         return Ok(None);
     }
 
-    let stride =
-        Stride::new(store.clone(), clock, config.auth(), config.stats()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let blobs = blob_store(&config).await?;
+    let stride = Stride::new(store.clone(), clock, config.auth(), config.stats(), blobs, config.photos())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let photos = stride.photos.clone();
     let maintenance = stride.maintenance.clone();
     let purge_every = Duration::from_secs(config.purge_interval_secs.max(1));
     let housekeeping: Housekeeping = Box::new(move |stop| Box::pin(purge_periodically(maintenance, purge_every, stop)));
@@ -138,6 +140,8 @@ async fn launch_on<S: Store>(
         json_body_limit: config.json_body_limit,
         trusted_proxy: config.trusted_proxy,
         metrics_on_api: config.metrics_listen.is_none(),
+        upload_timeout: config.upload_timeout(),
+        uploads: config.uploads(),
     };
     let in_flight = InFlight::default();
     let recorder = install_metrics_recorder();
@@ -157,7 +161,11 @@ async fn launch_on<S: Store>(
 
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, backend, "stride is ready");
-    let close_store = Box::pin(async move { store.close().await });
+    // Uploads abandoned by a shutdown clean up after themselves before the pools close.
+    let close_store = Box::pin(async move {
+        photos.quiesce().await;
+        store.close().await
+    });
     Ok(Some(Application {
         listener,
         router,
@@ -174,7 +182,34 @@ async fn launch_on<S: Store>(
     }))
 }
 
-fn store_config(config: &Config) -> StoreConfig {
+/// The photo store: a folder under the data dir, or an S3 bucket when `STRIDE_S3_BUCKET` is set.
+pub(crate) async fn blob_store(config: &Config) -> anyhow::Result<SharedBlobStore> {
+    let Some(bucket) = &config.s3_bucket else {
+        let root = config.data_dir.join("blobs");
+        let store = LocalBlobStore::open(&root).await.with_context(|| format!("open the blob folder {}", root.display()))?;
+        return Ok(Arc::new(store));
+    };
+    #[cfg(feature = "s3")]
+    {
+        let store = stride_repository::S3BlobStore::new(stride_repository::S3Config {
+            bucket: bucket.clone(),
+            endpoint: config.s3_endpoint.clone(),
+            region: config.s3_region.clone(),
+            path_style: config.s3_path_style,
+            static_credentials: config.s3_access_key_id.clone().zip(config.s3_secret_access_key.clone()),
+        });
+        store
+            .check(stride_services::Deadline::after(Duration::from_millis(config.s3_timeout_ms.max(1_000))))
+            .await
+            .with_context(|| format!("reach the S3 bucket {bucket:?}"))?;
+        tracing::info!(bucket, endpoint = ?config.s3_endpoint, "photos are stored in S3");
+        Ok(Arc::new(store))
+    }
+    #[cfg(not(feature = "s3"))]
+    anyhow::bail!("STRIDE_S3_BUCKET={bucket:?} is set, but this stride was built without the `s3` feature")
+}
+
+pub(crate) fn store_config(config: &Config) -> StoreConfig {
     StoreConfig {
         max_connections: config.db_max_connections,
         statement_timeout: config.db_timeout(),

@@ -69,6 +69,32 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// `STRIDE_MAX_CONNECTIONS`: open connections at most; more wait in the accept backlog.
     pub max_connections: usize,
+    /// `STRIDE_UPLOAD_TIMEOUT_MS`: the deadline of a photo upload, instead of the request timeout.
+    pub upload_timeout_ms: u64,
+    /// `STRIDE_UPLOAD_STALL_TIMEOUT_MS`: an upload body that sends nothing for this long is cut off.
+    pub upload_stall_timeout_ms: u64,
+    /// `STRIDE_UPLOAD_MAX_REQUEST_BYTES`: the largest upload request (413 past it).
+    pub upload_max_request_bytes: u64,
+    /// `STRIDE_UPLOAD_MAX_FILE_BYTES`: the largest file in an upload (413 past it).
+    pub upload_max_file_bytes: u64,
+    /// `STRIDE_PHOTO_CONCURRENCY`: files of one upload processed at once.
+    pub photo_concurrency: usize,
+    /// `STRIDE_S3_BUCKET`: store photos in this S3 bucket instead of `<data dir>/blobs`.
+    pub s3_bucket: Option<String>,
+    /// `STRIDE_S3_ENDPOINT`: an S3-compatible endpoint (MinIO, s3s, R2…); default AWS.
+    pub s3_endpoint: Option<String>,
+    /// `STRIDE_S3_REGION`: default from the AWS chain, else `us-east-1`.
+    pub s3_region: Option<String>,
+    /// `STRIDE_S3_PATH_STYLE`: address the bucket in the path (most self-hosted S3 servers).
+    pub s3_path_style: bool,
+    /// `STRIDE_S3_ACCESS_KEY_ID` and `STRIDE_S3_SECRET_ACCESS_KEY`: explicit keys; unset, the
+    /// standard AWS credential chain is used (environment, profile, instance role).
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// `STRIDE_S3_TIMEOUT_MS`: each storage call's own deadline; transient failures are retried within the request's.
+    pub s3_timeout_ms: u64,
+    /// `STRIDE_S3_PRESIGN_SECS`: when > 0 and on S3, display and thumbnail GETs answer 302 to a URL presigned for this long.
+    pub s3_presign_secs: u64,
 }
 
 impl Default for Config {
@@ -98,6 +124,19 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 4_096,
+            upload_timeout_ms: 120_000,
+            upload_stall_timeout_ms: 30_000,
+            upload_max_request_bytes: 100 * 1024 * 1024,
+            upload_max_file_bytes: 25 * 1024 * 1024,
+            photo_concurrency: 5,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_path_style: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_timeout_ms: 10_000,
+            s3_presign_secs: 0,
         }
     }
 }
@@ -130,6 +169,19 @@ impl std::fmt::Debug for Config {
             .field("header_read_timeout_ms", &self.header_read_timeout_ms)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("max_connections", &self.max_connections)
+            .field("upload_timeout_ms", &self.upload_timeout_ms)
+            .field("upload_stall_timeout_ms", &self.upload_stall_timeout_ms)
+            .field("upload_max_request_bytes", &self.upload_max_request_bytes)
+            .field("upload_max_file_bytes", &self.upload_max_file_bytes)
+            .field("photo_concurrency", &self.photo_concurrency)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_path_style", &self.s3_path_style)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"))
+            .field("s3_timeout_ms", &self.s3_timeout_ms)
+            .field("s3_presign_secs", &self.s3_presign_secs)
             .finish()
     }
 }
@@ -160,6 +212,19 @@ const SETTINGS: &[&str] = &[
     "header_read_timeout_ms",
     "idle_timeout_ms",
     "max_connections",
+    "upload_timeout_ms",
+    "upload_stall_timeout_ms",
+    "upload_max_request_bytes",
+    "upload_max_file_bytes",
+    "photo_concurrency",
+    "s3_bucket",
+    "s3_endpoint",
+    "s3_region",
+    "s3_path_style",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_timeout_ms",
+    "s3_presign_secs",
 ];
 
 impl Config {
@@ -213,6 +278,32 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    pub fn upload_timeout(&self) -> Duration {
+        Duration::from_millis(self.upload_timeout_ms)
+    }
+
+    pub fn uploads(&self) -> stride_http::UploadLimits {
+        stride_http::UploadLimits {
+            max_request_bytes: self.upload_max_request_bytes,
+            max_file_bytes: self.upload_max_file_bytes,
+            max_files: 10,
+            stall_timeout: Duration::from_millis(self.upload_stall_timeout_ms.max(1)),
+        }
+    }
+
+    pub fn photos(&self) -> stride_services::PhotoConfig {
+        let defaults = stride_services::PhotoConfig::default();
+        stride_services::PhotoConfig {
+            per_request: self.photo_concurrency.max(1),
+            max_file_bytes: self.upload_max_file_bytes,
+            storage_timeout: Duration::from_millis(self.s3_timeout_ms.max(1)),
+            presign_ttl: (self.s3_presign_secs > 0).then(|| Duration::from_secs(self.s3_presign_secs)),
+            // Longer than any upload can run, so gc never takes the blobs of one in flight.
+            gc_grace: defaults.gc_grace.max(self.upload_timeout() * 2),
+            ..defaults
+        }
     }
 }
 

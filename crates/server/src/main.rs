@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use stride_server::photos_cli::{self, ReprocessRequest};
 use stride_server::{Application, Config, init_telemetry, migrate};
 
 /// Stride: self-hostable fitness tracking.
@@ -21,6 +22,40 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Batch work on stored photos.
+    #[command(subcommand)]
+    Photos(PhotosCommand),
+}
+
+#[derive(Subcommand)]
+enum PhotosCommand {
+    /// Re-make the display and thumbnail versions of photos made by an older processing
+    /// version. Resumable: up-to-date photos are skipped. Ctrl-C stops intake and lets the
+    /// photos in flight finish.
+    Reprocess {
+        /// Every user's photos (the default).
+        #[arg(long, conflicts_with_all = ["user", "activity"])]
+        all: bool,
+        /// Only this user's photos.
+        #[arg(long, value_name = "NAME", conflicts_with = "activity")]
+        user: Option<String>,
+        /// Only this activity's photos.
+        #[arg(long, value_name = "ID")]
+        activity: Option<String>,
+        /// Photos read, uploaded and recorded at once (decoding runs on one worker per core).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Count what would be re-processed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete stored files no photo names (left by a crash between a delete's commit and its
+    /// cleanup, or by an interrupted re-processing run).
+    Gc {
+        /// List them; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// jemalloc instead of glibc's malloc, for memory that stays flat under load. Measured by
@@ -44,6 +79,18 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await
         }
         Command::Migrate => migrate(config).await,
+        Command::Photos(PhotosCommand::Reprocess { all: _, user, activity, concurrency, dry_run }) => {
+            let stop = tokio_util::sync::CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                eprintln!("stopping: no new photos are started; those in flight finish");
+                on_signal.cancel();
+            });
+            let request = ReprocessRequest { user, activity, concurrency, dry_run };
+            photos_cli::reprocess(config, request, stop).await.map(drop)
+        }
+        Command::Photos(PhotosCommand::Gc { dry_run }) => photos_cli::gc(config, dry_run).await.map(drop),
     }
 }
 

@@ -10,10 +10,12 @@ use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId, can_view};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, RepoError, StatsRepo, Store, UnitOfWork,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, PhotoRepo, RepoError, StatsRepo, Store,
+    UnitOfWork,
 };
 use stride_workers::Deadline;
 
+use crate::photos::Storage;
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
 
@@ -35,6 +37,10 @@ impl IdempotencyKey {
                 message: "must be 1 to 255 visible ASCII characters".into(),
             })
         }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -65,11 +71,13 @@ pub struct ActivityPage {
 pub struct ActivityService<S> {
     store: S,
     clock: Arc<dyn Clock>,
+    /// Where a deleted activity's photos are removed from, after the commit.
+    photos: Storage,
 }
 
 impl<S: Store> ActivityService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: S, clock: Arc<dyn Clock>, photos: Storage) -> Self {
+        Self { store, clock, photos }
     }
 
     /// Creates an activity. With a key, a retry of the same request within 24 hours returns
@@ -185,16 +193,25 @@ impl<S: Store> ActivityService<S> {
         finish(uow, outcome).await
     }
 
+    /// Deletes the activity with its photos: their rows go in the same commit (the foreign
+    /// key cascades), their blobs right after it.
     pub async fn delete(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<()> {
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             let activity = self.modifiable(&mut uow, viewer, id).await?;
+            let photos = if activity.photo_count > 0 { uow.photos_of_activity(id).await? } else { Vec::new() };
             uow.delete_activity(id).await?;
             uow.bump_stats_version(activity.user_id).await?;
-            stats::record(&mut uow, &activity, -1).await
+            stats::record(&mut uow, &activity, -1).await?;
+            Ok(photos)
         }
         .await;
-        finish(uow, outcome).await
+        let photos = finish(uow, outcome).await?;
+        if !photos.is_empty() {
+            let budget = Deadline::after(std::time::Duration::from_secs(30));
+            self.photos.delete_all(&crate::photos::blob_keys(&photos), budget).await;
+        }
+        Ok(())
     }
 
     /// The activity, locked for this unit of work, if the viewer may change it.
@@ -268,7 +285,8 @@ mod tests {
     use crate::test_support::{activity_of, clock, draft, person, store_of};
 
     fn service(units: Vec<(Access, MockUnitOfWork)>) -> ActivityService<stride_repository::mocks::MockStore> {
-        ActivityService::new(store_of(units), clock())
+        let no_blobs = Storage::new(Arc::new(stride_repository::mocks::MockDynBlobStore::new()), std::time::Duration::from_secs(1), Default::default());
+        ActivityService::new(store_of(units), clock(), no_blobs)
     }
 
     fn finding(activity: &Activity) -> MockUnitOfWork {

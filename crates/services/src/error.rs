@@ -28,6 +28,15 @@ pub enum ServiceError {
     Busy { retry_after: Duration },
     #[error("deadline exceeded")]
     Timeout,
+    /// A body or a file past its size limit (413); the message names which.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A file in a format Stride does not take (415); the message names the file.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// Object storage failed after its retries; the request changed nothing.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

@@ -39,6 +39,9 @@ pub use stats::{StatsConfig, StatsService, UserStats};
 pub use stride_repository::mocks;
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
+/// Re-exported so `server` can build the blob store it picks and hand it in.
+pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlobStore};
+pub use photos::{CpuPool, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.
 pub use stride_workers::Deadline;
 
@@ -52,13 +55,23 @@ pub struct Stride<S> {
     pub stats: StatsService<S>,
     pub health: HealthService<S>,
     pub maintenance: MaintenanceService<S>,
+    pub photos: PhotoService<S>,
 }
 
 impl<S: Store> Stride<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, auth: AuthConfig, stats: StatsConfig) -> ServiceResult<Self> {
+    pub fn new(
+        store: S,
+        clock: Arc<dyn Clock>,
+        auth: AuthConfig,
+        stats: StatsConfig,
+        blobs: SharedBlobStore,
+        photos: PhotoConfig,
+    ) -> ServiceResult<Self> {
+        let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), clock.clone(), photos);
         Ok(Self {
             auth: AuthService::new(store.clone(), clock.clone(), auth),
-            activities: ActivityService::new(store.clone(), clock.clone()),
+            activities: ActivityService::new(store.clone(), clock.clone(), photos.storage().clone()),
+            photos,
             stats: StatsService::new(store.clone(), clock.clone(), stats)?,
             health: HealthService::new(store.clone()),
             maintenance: MaintenanceService::new(store, clock),

@@ -23,9 +23,17 @@ fn draft(day: u32) -> ActivityDraft {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_share_one_computation_and_a_write_forces_a_new_one() {
     let db = TestDatabase::sqlite();
-    let stride =
-        Stride::new(db.sqlite_store().await, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default())
-            .unwrap();
+    let blobs = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(stride_repository::LocalBlobStore::open(blobs.path()).await.unwrap());
+    let stride = Stride::new(
+        db.sqlite_store().await,
+        Arc::new(SystemClock),
+        AuthConfig::default(),
+        StatsConfig::default(),
+        blobs,
+        Default::default(),
+    )
+    .unwrap();
     let registration = Registration {
         username: Username::parse("coalesce").unwrap(),
         password: Password::parse("correct horse battery").unwrap(),

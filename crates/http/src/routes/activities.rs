@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch};
-use stride_services::{Caller, IdempotencyKey, Store};
+use stride_services::{Caller, Store};
 
 use crate::ApiError;
 use crate::dto::{ActivityBody, ActivityPageBody, CreateActivityRequest, ListActivitiesQuery, UpdateActivityRequest};
 use crate::error::ErrorBody;
-use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline};
+use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline, idempotency_key};
 use crate::routes::parse_id;
 use crate::state::AppState;
 
@@ -41,13 +41,7 @@ pub(crate) async fn create_activity<S: Store>(
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateActivityRequest>,
 ) -> Result<(StatusCode, Json<ActivityBody>), ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let raw = value.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
-            Some(IdempotencyKey::parse(raw)?)
-        }
-    };
+    let key = idempotency_key(&headers)?;
     let draft = ActivityDraft::try_from(req)?;
     let created = app.stride.activities.create(deadline, user.id, draft, key).await?;
     Ok((StatusCode::CREATED, Json(ActivityBody::from(created.activity()))))

@@ -6,6 +6,7 @@ mod activities;
 mod auth;
 mod me;
 mod ops;
+mod photos;
 mod stats;
 
 use std::sync::Arc;
@@ -28,9 +29,10 @@ pub(crate) use activities::*;
 pub(crate) use auth::*;
 pub(crate) use me::*;
 pub(crate) use ops::*;
+pub(crate) use photos::*;
 pub(crate) use stats::*;
 
-use crate::state::{AppState, JsonBodyLimit};
+use crate::state::{AppState, JsonBodyLimit, UploadLimits};
 use crate::{ApiDoc, ApiError, HttpConfig, InFlight, middleware as mw};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,6 +86,12 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(get_activity::<S>))
         .routes(documented!(update_activity::<S>))
         .routes(documented!(delete_activity::<S>))
+        .routes(documented!(upload_photos::<S>))
+        .routes(documented!(list_photos::<S>))
+        .routes(documented!(get_photo_display::<S>))
+        .routes(documented!(get_photo_thumb::<S>))
+        .routes(documented!(get_photo_original::<S>))
+        .routes(documented!(delete_photo::<S>))
         .routes(documented!(openapi_json::<S>))
 }
 
@@ -103,6 +111,7 @@ pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) ->
         openapi: Arc::new(serde_json::Value::Null),
         json_body_limit: JsonBodyLimit(0),
         trusted_proxy: None,
+        uploads: UploadLimits::default(),
     };
     Router::new().route("/metrics", axum::routing::get(metrics_text::<S>)).with_state(state)
 }
@@ -128,6 +137,7 @@ pub fn router<S: Store>(
         openapi: Arc::new(served_document(&openapi)),
         json_body_limit: JsonBodyLimit(config.json_body_limit),
         trusted_proxy: config.trusted_proxy,
+        uploads: config.uploads,
     };
     router
         .route_layer(middleware::from_fn(mw::record_metrics))
@@ -143,7 +153,10 @@ pub fn router<S: Store>(
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
                 }))
-                .layer(middleware::from_fn_with_state(config.request_timeout, mw::enforce_deadline)),
+                .layer(middleware::from_fn_with_state(
+                    mw::Timeouts { request: config.request_timeout, upload: config.upload_timeout },
+                    mw::enforce_deadline,
+                )),
         )
         .with_state(state)
 }

@@ -85,6 +85,19 @@ impl TestApp {
         }
     }
 
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
+    /// Waits (at most 10 s) until the number of requests being served satisfies `done`.
+    pub async fn wait_for_in_flight(&self, done: impl Fn(usize) -> bool) {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !done(self.in_flight.current()) {
+            assert!(std::time::Instant::now() < give_up, "in-flight requests stuck at {}", self.in_flight.current());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -21,7 +21,11 @@ use bytes::Bytes;
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageReader};
+use stride_domain::ImageFormat;
 
+/// Bumped whenever the outputs would change (size, quality, encoder): `stride photos reprocess`
+/// re-makes every photo made by another version.
+pub const PROCESSING_VERSION: u32 = 1;
 pub const DISPLAY_LONG_SIDE: u32 = 2048;
 pub const THUMB_LONG_SIDE: u32 = 320;
 const JPEG_QUALITY: u8 = 82;
@@ -39,49 +43,24 @@ impl Default for PhotoLimits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhotoFormat {
-    Jpeg,
-    Png,
-    Webp,
+/// The format the bytes start with, if one we accept.
+pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageFormat::Jpeg)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(ImageFormat::Png)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(ImageFormat::Webp)
+    } else {
+        None
+    }
 }
 
-impl PhotoFormat {
-    /// The format the bytes start with, if one we accept.
-    pub fn sniff(bytes: &[u8]) -> Option<Self> {
-        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            Some(Self::Jpeg)
-        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(Self::Png)
-        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-            Some(Self::Webp)
-        } else {
-            None
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Jpeg => "image/jpeg",
-            Self::Png => "image/png",
-            Self::Webp => "image/webp",
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpg",
-            Self::Png => "png",
-            Self::Webp => "webp",
-        }
-    }
-
-    fn decoder_format(self) -> image::ImageFormat {
-        match self {
-            Self::Jpeg => image::ImageFormat::Jpeg,
-            Self::Png => image::ImageFormat::Png,
-            Self::Webp => image::ImageFormat::WebP,
-        }
+fn decoder_format(format: ImageFormat) -> image::ImageFormat {
+    match format {
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Webp => image::ImageFormat::WebP,
     }
 }
 
@@ -101,23 +80,23 @@ pub enum PhotoError {
 
 /// One encoded output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendition {
+pub struct Encoded {
     pub bytes: Bytes,
     pub width: u32,
     pub height: u32,
-    pub format: PhotoFormat,
+    pub format: ImageFormat,
 }
 
 /// The outputs of one photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Processed {
     /// The original's format, as sniffed.
-    pub format: PhotoFormat,
+    pub format: ImageFormat,
     /// The original's size once its EXIF orientation is applied.
     pub width: u32,
     pub height: u32,
-    pub display: Rendition,
-    pub thumb: Rendition,
+    pub display: Encoded,
+    pub thumb: Encoded,
 }
 
 /// The size that fits `(width, height)` within `long_side`, aspect kept, never larger.
@@ -132,8 +111,8 @@ pub fn fit(width: u32, height: u32, long_side: u32) -> (u32, u32) {
 }
 
 /// Reads the dimensions from the header and refuses what is past `limits`, decoding nothing.
-pub fn check_dimensions(bytes: &[u8], limits: PhotoLimits) -> Result<(PhotoFormat, u32, u32), PhotoError> {
-    let format = PhotoFormat::sniff(bytes).ok_or(PhotoError::Unsupported)?;
+pub fn check_dimensions(bytes: &[u8], limits: PhotoLimits) -> Result<(ImageFormat, u32, u32), PhotoError> {
+    let format = sniff(bytes).ok_or(PhotoError::Unsupported)?;
     let decoder = decoder(bytes, format)?;
     let (width, height) = decoder.dimensions();
     within(width, height, limits)?;
@@ -150,15 +129,43 @@ fn within(width: u32, height: u32, limits: PhotoLimits) -> Result<(), PhotoError
     Ok(())
 }
 
-fn decoder(bytes: &[u8], format: PhotoFormat) -> Result<impl ImageDecoder + '_, PhotoError> {
-    ImageReader::with_format(Cursor::new(bytes), format.decoder_format())
+fn decoder(bytes: &[u8], format: ImageFormat) -> Result<impl ImageDecoder + '_, PhotoError> {
+    ImageReader::with_format(Cursor::new(bytes), decoder_format(format))
         .into_decoder()
         .map_err(|e| PhotoError::Corrupt(e.to_string()))
 }
 
-/// Turns one uploaded file into its display and thumbnail versions.
-pub fn process(bytes: &[u8], limits: PhotoLimits) -> Result<Processed, PhotoError> {
-    let format = PhotoFormat::sniff(bytes).ok_or(PhotoError::Unsupported)?;
+/// Whether a JPEG holds its end-of-image marker after its first scan. The decoder fills a
+/// truncated scan with grey instead of failing, so a half-uploaded photo would be stored as a
+/// half-grey one. Entropy-coded data never contains `FF D9` (a data `FF` is stuffed as `FF 00`),
+/// and an embedded EXIF thumbnail's EOI lies before the first scan, so this cannot be fooled by
+/// either.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return false;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xFF {
+            at += 1;
+            continue;
+        }
+        if marker == 0xDA {
+            return bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        at += 2 + length;
+    }
+    false
+}
+
+/// Checks, decodes and orients one file and makes its display version.
+pub fn display(bytes: &[u8], limits: PhotoLimits) -> Result<Displayed, PhotoError> {
+    let format = sniff(bytes).ok_or(PhotoError::Unsupported)?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(PhotoError::Corrupt("the JPEG is truncated (no end-of-image marker)".into()));
+    }
     let mut decoder = decoder(bytes, format)?;
     let (width, height) = decoder.dimensions();
     within(width, height, limits)?;
@@ -176,7 +183,28 @@ pub fn process(bytes: &[u8], limits: PhotoLimits) -> Result<Processed, PhotoErro
 
     let transparent = pixels.color().has_alpha() && has_transparent_pixel(&pixels);
     let (display, display_pixels) = render(&pixels, DISPLAY_LONG_SIDE, transparent)?;
-    drop(pixels);
+    Ok(Displayed { format, width, height, transparent, display, display_pixels })
+}
+
+/// The first half of [`process`]: decoded, oriented, and the display version made. Its pixels
+/// are kept for the thumbnail, which re-processing runs as a stage of its own.
+pub struct Displayed {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    transparent: bool,
+    pub display: Encoded,
+    display_pixels: DynamicImage,
+}
+
+/// Turns one uploaded file into its display and thumbnail versions.
+pub fn process(bytes: &[u8], limits: PhotoLimits) -> Result<Processed, PhotoError> {
+    thumbnail(display(bytes, limits)?)
+}
+
+/// The second half of [`process`]: the thumbnail, made from the display version's pixels.
+pub fn thumbnail(displayed: Displayed) -> Result<Processed, PhotoError> {
+    let Displayed { format, width, height, transparent, display, display_pixels } = displayed;
     let (thumb, _) = render(&display_pixels, THUMB_LONG_SIDE, transparent)?;
     Ok(Processed { format, width, height, display, thumb })
 }
@@ -192,7 +220,7 @@ fn has_transparent_pixel(image: &DynamicImage) -> bool {
 
 /// Resizes `source` to fit `long_side` and encodes it; returns the rendition and its pixels
 /// (the thumbnail is made from the display's).
-fn render(source: &DynamicImage, long_side: u32, transparent: bool) -> Result<(Rendition, DynamicImage), PhotoError> {
+fn render(source: &DynamicImage, long_side: u32, transparent: bool) -> Result<(Encoded, DynamicImage), PhotoError> {
     let (width, height) = fit(source.width(), source.height(), long_side);
     let resized = if transparent {
         let rgba = source.to_rgba8();
@@ -204,11 +232,11 @@ fn render(source: &DynamicImage, long_side: u32, transparent: bool) -> Result<(R
         DynamicImage::ImageRgb8(image::RgbImage::from_raw(width, height, pixels).ok_or_else(buffer_mismatch)?)
     };
     let (bytes, format) = if transparent {
-        (encode_png(&resized)?, PhotoFormat::Png)
+        (encode_png(&resized)?, ImageFormat::Png)
     } else {
-        (encode_jpeg(&resized)?, PhotoFormat::Jpeg)
+        (encode_jpeg(&resized)?, ImageFormat::Jpeg)
     };
-    Ok((Rendition { bytes: Bytes::from(bytes), width, height, format }, resized))
+    Ok((Encoded { bytes: Bytes::from(bytes), width, height, format }, resized))
 }
 
 fn buffer_mismatch() -> PhotoError {
@@ -355,10 +383,10 @@ mod tests {
 
     #[test]
     fn the_format_comes_from_the_bytes() {
-        assert_eq!(PhotoFormat::sniff(&jpeg(4, 4, None)), Some(PhotoFormat::Jpeg));
-        assert_eq!(PhotoFormat::sniff(b"\x89PNG\r\n\x1a\n...."), Some(PhotoFormat::Png));
-        assert_eq!(PhotoFormat::sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 "), Some(PhotoFormat::Webp));
-        assert_eq!(PhotoFormat::sniff(b"GIF89a"), None);
+        assert_eq!(sniff(&jpeg(4, 4, None)), Some(ImageFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(ImageFormat::Png));
+        assert_eq!(sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 "), Some(ImageFormat::Webp));
+        assert_eq!(sniff(b"GIF89a"), None);
         assert_eq!(process(b"%PDF-1.7", PhotoLimits::default()), Err(PhotoError::Unsupported));
     }
 
@@ -371,7 +399,7 @@ mod tests {
         assert_eq!((processed.display.width, processed.display.height), (300, 400));
         assert_eq!((processed.thumb.width, processed.thumb.height), (240, 320));
         for output in [&processed.display, &processed.thumb] {
-            assert_eq!(output.format, PhotoFormat::Jpeg);
+            assert_eq!(output.format, ImageFormat::Jpeg);
             assert!(!has_metadata(&output.bytes), "no EXIF or XMP in the outputs");
             let decoded = image::load_from_memory(&output.bytes).unwrap();
             assert_eq!((decoded.width(), decoded.height()), (output.width, output.height));
@@ -397,12 +425,12 @@ mod tests {
             image::RgbaImage::from_fn(64, 32, |x, _| image::Rgba([0, 128, 255, if x < 32 { 0 } else { 255 }]));
         DynamicImage::ImageRgba8(translucent).write_to(&mut png, image::ImageFormat::Png).unwrap();
         let processed = process(png.get_ref(), PhotoLimits::default()).unwrap();
-        assert_eq!(processed.display.format, PhotoFormat::Png);
+        assert_eq!(processed.display.format, ImageFormat::Png);
 
         let mut png = Cursor::new(Vec::new());
         let opaque = image::RgbaImage::from_pixel(64, 32, image::Rgba([0, 128, 255, 255]));
         DynamicImage::ImageRgba8(opaque).write_to(&mut png, image::ImageFormat::Png).unwrap();
-        assert_eq!(process(png.get_ref(), PhotoLimits::default()).unwrap().display.format, PhotoFormat::Jpeg);
+        assert_eq!(process(png.get_ref(), PhotoLimits::default()).unwrap().display.format, ImageFormat::Jpeg);
     }
 
     #[test]

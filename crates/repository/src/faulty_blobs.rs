@@ -1,0 +1,122 @@
+//! A [`BlobStore`] that misbehaves on purpose, wrapping a real one: slow calls, the first N
+//! calls failing, one chosen put failing. The tests of retries, deadlines and all-or-nothing
+//! cleanup run it around both the disk and the S3 store (`testing` feature).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use stride_workers::Deadline;
+use tokio::sync::Notify;
+
+use crate::{BlobError, BlobKey, BlobResult, BlobStore};
+
+#[derive(Debug, Default)]
+struct Faults {
+    /// Every call sleeps this many microseconds first (inside its deadline).
+    delay_micros: AtomicU64,
+    /// This many calls, from now on, fail with a transient error.
+    failing_calls: AtomicU32,
+    /// The put with this number (counting from 1) fails permanently; 0 for none.
+    failing_put: AtomicU32,
+    puts: AtomicU32,
+    calls: AtomicU32,
+    put_started: Notify,
+}
+
+#[derive(Debug, Clone)]
+pub struct FaultyBlobStore<B> {
+    inner: B,
+    faults: Arc<Faults>,
+}
+
+impl<B: BlobStore> FaultyBlobStore<B> {
+    pub fn new(inner: B) -> Self {
+        Self { inner, faults: Arc::default() }
+    }
+
+    /// Every call from now on takes `delay` longer.
+    pub fn slow_down(&self, delay: Duration) {
+        self.faults.delay_micros.store(u64::try_from(delay.as_micros()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    /// The next `calls` calls fail with a transient error.
+    pub fn fail_next(&self, calls: u32) {
+        self.faults.failing_calls.store(calls, Ordering::SeqCst);
+    }
+
+    /// The `n`-th put from the start (counting from 1) fails permanently.
+    pub fn fail_put_number(&self, n: u32) {
+        self.faults.failing_put.store(n, Ordering::SeqCst);
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.faults.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn puts(&self) -> u32 {
+        self.faults.puts.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once at least `n` puts have started.
+    pub async fn puts_started(&self, n: u32) {
+        loop {
+            let notified = self.faults.put_started.notified();
+            if self.puts() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    async fn before_call(&self, deadline: Deadline) -> BlobResult<()> {
+        self.faults.calls.fetch_add(1, Ordering::SeqCst);
+        let delay = Duration::from_micros(self.faults.delay_micros.load(Ordering::SeqCst));
+        if !delay.is_zero() {
+            deadline.run(tokio::time::sleep(delay)).await.map_err(|_| BlobError::Timeout)?;
+        }
+        let failing = self.faults.failing_calls.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            return Err(BlobError::Unavailable("injected transient failure".into()));
+        }
+        Ok(())
+    }
+}
+
+impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
+    const BACKEND: &'static str = B::BACKEND;
+
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &'static str, deadline: Deadline) -> BlobResult<()> {
+        let number = self.faults.puts.fetch_add(1, Ordering::SeqCst) + 1;
+        self.faults.put_started.notify_waiters();
+        self.before_call(deadline).await?;
+        if self.faults.failing_put.load(Ordering::SeqCst) == number {
+            return Err(BlobError::Other(format!("injected permanent failure of put #{number}")));
+        }
+        self.inner.put(key, bytes, content_type, deadline).await
+    }
+
+    async fn get(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<Bytes> {
+        self.before_call(deadline).await?;
+        self.inner.get(key, deadline).await
+    }
+
+    async fn delete(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<()> {
+        self.before_call(deadline).await?;
+        self.inner.delete(key, deadline).await
+    }
+
+    async fn list(&self, prefix: &str, deadline: Deadline) -> BlobResult<Vec<BlobKey>> {
+        self.before_call(deadline).await?;
+        self.inner.list(prefix, deadline).await
+    }
+
+    async fn presigned_get(&self, key: &BlobKey, ttl: Duration) -> BlobResult<Option<String>> {
+        self.inner.presigned_get(key, ttl).await
+    }
+}
