@@ -102,7 +102,9 @@ impl From<ServiceError> for ApiError {
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is busy; retry shortly")
             },
             ServiceError::Timeout => ApiError::timeout(),
-            ServiceError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
+            ServiceError::TooLarge(message) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
             ServiceError::UnsupportedMedia(message) => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
             }

@@ -226,9 +226,15 @@ mod tests {
     fn app(units: MockUnits) -> axum::Router {
         let store = MockStore::new(units);
         let blobs = Arc::new(stride_services::mocks::MockDynBlobStore::new());
-        let stride =
-            Stride::new(store, Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default(), blobs, Default::default())
-                .unwrap();
+        let stride = Stride::new(
+            store,
+            Arc::new(SystemClock),
+            AuthConfig::default(),
+            StatsConfig::default(),
+            blobs,
+            Default::default(),
+        )
+        .unwrap();
         let config = HttpConfig { json_body_limit: 1024, ..HttpConfig::default() };
         crate::router(stride, &config, install_metrics_recorder(), InFlight::default())
     }

@@ -127,7 +127,11 @@ pub trait DynBlobStore: Send + Sync + 'static {
     fn get_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<Bytes>>;
     fn delete_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<()>>;
     fn list_blobs(&self, prefix: String, deadline: Deadline) -> BoxFuture<'static, BlobResult<Vec<BlobKey>>>;
-    fn presigned_blob_url(&self, key: BlobKey, ttl: std::time::Duration) -> BoxFuture<'static, BlobResult<Option<String>>>;
+    fn presigned_blob_url(
+        &self,
+        key: BlobKey,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'static, BlobResult<Option<String>>>;
 }
 
 impl<B: BlobStore> DynBlobStore for B {
@@ -161,7 +165,11 @@ impl<B: BlobStore> DynBlobStore for B {
         Box::pin(async move { BlobStore::list(&store, &prefix, deadline).await })
     }
 
-    fn presigned_blob_url(&self, key: BlobKey, ttl: std::time::Duration) -> BoxFuture<'static, BlobResult<Option<String>>> {
+    fn presigned_blob_url(
+        &self,
+        key: BlobKey,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'static, BlobResult<Option<String>>> {
         let store = self.clone();
         Box::pin(async move { BlobStore::presigned_get(&store, &key, ttl).await })
     }

@@ -17,15 +17,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, DayNumber, Photo, PhotoId, StatsScope, StreakRun, StreakRunEdit, User, UserId,
-    Username,
+    Activity, ActivityCursor, ActivityId, DayNumber, Photo, PhotoId, StatsScope, StreakRun, StreakRunEdit, User,
+    UserId, Username,
 };
 use stride_workers::Deadline;
 
 use crate::{
     ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, PhotoRepo,
-    PhotoSelection, PhotoUploadRecord, PoolStats, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork,
-    UserRepo,
+    PhotoSelection, PhotoUploadRecord, PoolStats, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject,
+    StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).

@@ -54,11 +54,8 @@ pub trait PhotoRepo {
     ) -> impl Future<Output = RepoResult<(u64, u64)>> + Send;
     /// Switches a photo to new renditions, only if it is still at `from_version` (a concurrent
     /// run or a delete wins otherwise); whether it was switched.
-    fn replace_renditions(
-        &mut self,
-        photo: &Photo,
-        from_version: u32,
-    ) -> impl Future<Output = RepoResult<bool>> + Send;
+    fn replace_renditions(&mut self, photo: &Photo, from_version: u32)
+    -> impl Future<Output = RepoResult<bool>> + Send;
     fn find_photo_upload_key(
         &mut self,
         scope: IdempotencyScope<'_>,
@@ -255,7 +252,8 @@ impl<DB: Dialect> PhotoRepo for SqlxUnitOfWork<DB> {
         const BY_ACTIVITY: &str = "SELECT COUNT(*), \
                                    COALESCE(SUM(CASE WHEN processing_version = $1 THEN 1 ELSE 0 END), 0) \
                                    FROM photos WHERE activity_id = $2";
-        let decode = |cols: &mut Columns<'_, DB>| Ok((size("count", cols.big_int()?)?, size("count", cols.big_int()?)?));
+        let decode =
+            |cols: &mut Columns<'_, DB>| Ok((size("count", cols.big_int()?)?, size("count", cols.big_int()?)?));
         match selection {
             PhotoSelection::All => self.fetch_one(ALL, &[int(current)], decode).await,
             PhotoSelection::User(user) => {

@@ -100,10 +100,7 @@ async fn build_client(config: &S3Config) -> Client {
 }
 
 /// Runs one SDK call under the deadline and sorts its failure into retryable or not.
-async fn bounded<T, E, R>(
-    deadline: Deadline,
-    call: impl Future<Output = Result<T, SdkError<E, R>>>,
-) -> BlobResult<T>
+async fn bounded<T, E, R>(deadline: Deadline, call: impl Future<Output = Result<T, SdkError<E, R>>>) -> BlobResult<T>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + HasStatus,
@@ -169,16 +166,12 @@ impl BlobStore for S3BlobStore {
     async fn get(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<Bytes> {
         let client = self.client().await;
         let read = async {
-            let object = client.get_object().bucket(self.bucket()).key(key.as_str()).send().await?;
-            Ok(object.body.collect().await.map_err(|e| BlobError::Unavailable(format!("reading {key}: {e}")))?.into_bytes())
+            let object = client.get_object().bucket(self.bucket()).key(key.as_str()).send().await.map_err(classify)?;
+            let body =
+                object.body.collect().await.map_err(|e| BlobError::Unavailable(format!("reading {key}: {e}")))?;
+            Ok(body.into_bytes())
         };
-        match deadline.run(read).await {
-            Err(_) => Err(BlobError::Timeout),
-            Ok(result) => result.map_err(|e: GetError| match e {
-                GetError::Sdk(error) => classify(error),
-                GetError::Blob(error) => error,
-            }),
-        }
+        deadline.run(read).await.unwrap_or(Err(BlobError::Timeout))
     }
 
     async fn delete(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<()> {
@@ -223,27 +216,5 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(classify)?;
         Ok(Some(request.uri().to_owned()))
-    }
-}
-
-/// A GET fails in the call or while its body streams in.
-enum GetError {
-    Sdk(SdkError<aws_sdk_s3::operation::get_object::GetObjectError, aws_sdk_s3::config::http::HttpResponse>),
-    Blob(BlobError),
-}
-
-impl From<SdkError<aws_sdk_s3::operation::get_object::GetObjectError, aws_sdk_s3::config::http::HttpResponse>>
-    for GetError
-{
-    fn from(
-        error: SdkError<aws_sdk_s3::operation::get_object::GetObjectError, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> Self {
-        GetError::Sdk(error)
-    }
-}
-
-impl From<BlobError> for GetError {
-    fn from(error: BlobError) -> Self {
-        GetError::Blob(error)
     }
 }

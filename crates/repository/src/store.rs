@@ -54,9 +54,7 @@ pub struct PoolStats {
 
 /// One connection, and for writes one transaction, across every repository. Dropping a write
 /// without `commit` rolls it back.
-pub trait UnitOfWork:
-    UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + PhotoRepo + Send
-{
+pub trait UnitOfWork: UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + PhotoRepo + Send {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 
     /// Ends a write that decided to change nothing (not found, a conflict, a replay) and keeps

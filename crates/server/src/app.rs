@@ -186,7 +186,8 @@ async fn launch_on<S: Store>(
 pub(crate) async fn blob_store(config: &Config) -> anyhow::Result<SharedBlobStore> {
     let Some(bucket) = &config.s3_bucket else {
         let root = config.data_dir.join("blobs");
-        let store = LocalBlobStore::open(&root).await.with_context(|| format!("open the blob folder {}", root.display()))?;
+        let store =
+            LocalBlobStore::open(&root).await.with_context(|| format!("open the blob folder {}", root.display()))?;
         return Ok(Arc::new(store));
     };
     #[cfg(feature = "s3")]

@@ -24,7 +24,11 @@ pub struct ReprocessRequest {
 }
 
 /// Runs a re-processing pass; the summary, or an error if any photo failed.
-pub async fn reprocess(config: Config, request: ReprocessRequest, stop: CancellationToken) -> anyhow::Result<ReprocessSummary> {
+pub async fn reprocess(
+    config: Config,
+    request: ReprocessRequest,
+    stop: CancellationToken,
+) -> anyhow::Result<ReprocessSummary> {
     match backend(&config)? {
         Backend::Sqlite => reprocess_on::<SqliteStore>(config, request, stop).await,
         Backend::Postgres => reprocess_on::<PgStore>(config, request, stop).await,
@@ -65,9 +69,9 @@ async fn reprocess_on<S: Store>(
         (Some(name), None) => PhotoSelection::User(
             photos.user_named(deadline(), name).await.map_err(|e| anyhow::anyhow!("--user {name}: {e}"))?,
         ),
-        (None, Some(id)) => {
-            PhotoSelection::Activity(id.parse().map_err(|_| anyhow::anyhow!("--activity {id:?} is not an activity id"))?)
-        }
+        (None, Some(id)) => PhotoSelection::Activity(
+            id.parse().map_err(|_| anyhow::anyhow!("--activity {id:?} is not an activity id"))?,
+        ),
         (None, None) => PhotoSelection::All,
         (Some(_), Some(_)) => anyhow::bail!("give one of --all, --user or --activity"),
     };
@@ -116,7 +120,11 @@ fn print_summary(summary: &ReprocessSummary, dry_run: bool) {
         summary.processed,
         summary.skipped,
         summary.failed.len(),
-        if summary.stopped { format!(" (stopped; {} left for the next run)", summary.remaining) } else { String::new() }
+        if summary.stopped {
+            format!(" (stopped; {} left for the next run)", summary.remaining)
+        } else {
+            String::new()
+        }
     );
     for (photo, why) in &summary.failed {
         println!("  failed {photo}: {why}");
@@ -176,7 +184,13 @@ impl Progress {
                 } else if log.last_line.elapsed() >= Duration::from_secs(5) || log.done == log.total {
                     log.last_line = Instant::now();
                     let rate = log.done as f64 / log.started.elapsed().as_secs_f64().max(0.001);
-                    tracing::info!(done = log.done, total = log.total, failed = log.failed, rate = format!("{rate:.1}/s"), "progress");
+                    tracing::info!(
+                        done = log.done,
+                        total = log.total,
+                        failed = log.failed,
+                        rate = format!("{rate:.1}/s"),
+                        "progress"
+                    );
                 }
             }
         }

@@ -191,7 +191,8 @@ async fn activities_can_be_created_read_changed_and_deleted(backend: Backend) {
     assert_eq!((created["duration_s"].as_u64(), created["distance_m"].as_f64()), (Some(3600), Some(30000.5)));
     assert_eq!(created["visibility"], "public");
     assert_eq!(created["created_at"], created["updated_at"]);
-    assert_eq!(created.as_object().unwrap().len(), 11);
+    assert_eq!(created["photo_count"], 0);
+    assert_eq!(created.as_object().unwrap().len(), 12);
     let id = created["id"].as_str().unwrap();
 
     let defaults = app.create_activity(&token, run("2026-03-02T07:00:00+01:00")).await;
@@ -592,7 +593,7 @@ async fn every_documented_operation_is_routed(backend: Backend) {
             assert!(!operation["responses"].as_object().unwrap().is_empty(), "{method} {path} documents no response");
         }
     }
-    assert_eq!(operations, 16, "the operations of the API and the probes");
+    assert_eq!(operations, 22, "the operations of the API and the probes");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["schemas"]["ActivityBody"].is_object(), "schemas are collected from the routes");
 }

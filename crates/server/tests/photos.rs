@@ -25,7 +25,9 @@ fn jpeg(width: u32, height: u32) -> Vec<u8> {
 }
 
 fn png_with_transparency(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbaImage::from_fn(width, height, |x, _| image::Rgba([200, 10, 10, if x < width / 2 { 0 } else { 255 }]));
+    let image = image::RgbaImage::from_fn(width, height, |x, _| {
+        image::Rgba([200, 10, 10, if x < width / 2 { 0 } else { 255 }])
+    });
     let mut out = Cursor::new(Vec::new());
     image::DynamicImage::ImageRgba8(image).write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -33,7 +35,10 @@ fn png_with_transparency(width: u32, height: u32) -> Vec<u8> {
 
 fn form(files: &[(&str, Vec<u8>)]) -> Form {
     files.iter().fold(Form::new(), |form, (name, bytes)| {
-        form.part("photo", Part::bytes(bytes.clone()).file_name(name.to_string()).mime_str("application/octet-stream").unwrap())
+        form.part(
+            "photo",
+            Part::bytes(bytes.clone()).file_name(name.to_string()).mime_str("application/octet-stream").unwrap(),
+        )
     })
 }
 
@@ -86,7 +91,13 @@ async fn the_photo_lifecycle(app: &TestApp, blobs: impl Fn() -> usize) {
     let activity = activity_of(app, &alice).await;
 
     let original = jpeg(3000, 2000);
-    let response = upload(app, &alice, &activity, &[("big.jpg", original.clone()), ("small.png", png_with_transparency(200, 100))]).await;
+    let response = upload(
+        app,
+        &alice,
+        &activity,
+        &[("big.jpg", original.clone()), ("small.png", png_with_transparency(200, 100))],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     let items = body["items"].as_array().unwrap();
@@ -94,7 +105,10 @@ async fn the_photo_lifecycle(app: &TestApp, blobs: impl Fn() -> usize) {
     assert_eq!(items[0]["position"], 0);
     assert_eq!(items[1]["position"], 1);
     assert_eq!((items[0]["width"].as_u64(), items[0]["height"].as_u64()), (Some(3000), Some(2000)));
-    assert_eq!((items[0]["display"]["width"].as_u64(), items[0]["display"]["height"].as_u64()), (Some(2048), Some(1365)));
+    assert_eq!(
+        (items[0]["display"]["width"].as_u64(), items[0]["display"]["height"].as_u64()),
+        (Some(2048), Some(1365))
+    );
     assert_eq!((items[0]["thumb"]["width"].as_u64(), items[0]["thumb"]["height"].as_u64()), (Some(320), Some(213)));
     assert_eq!((items[1]["display"]["width"].as_u64(), items[1]["thumb"]["width"].as_u64()), (Some(200), Some(200)));
     assert_eq!(items[0]["activity_id"], activity.as_str());
@@ -118,8 +132,14 @@ async fn the_photo_lifecycle(app: &TestApp, blobs: impl Fn() -> usize) {
     assert_eq!(bytes.len() as u64, items[0]["display"]["bytes"].as_u64().unwrap());
     let decoded = image::load_from_memory(&bytes).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (2048, 1365));
-    let again = app.client.get(app.url(&format!("/api/v1/photos/{first}/display"))).bearer_auth(&alice)
-        .header("If-None-Match", &etag).send().await.unwrap();
+    let again = app
+        .client
+        .get(app.url(&format!("/api/v1/photos/{first}/display")))
+        .bearer_auth(&alice)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     let second = items[1]["id"].as_str().unwrap();
     let thumb = app.get(&format!("/api/v1/photos/{second}/thumb"), &alice).await;
@@ -198,7 +218,8 @@ async fn on_s3_renditions_can_redirect_to_a_presigned_url() {
     let body: Value = upload(&app, &alice, &activity, &[("a.jpg", jpeg(400, 300))]).await.json().await.unwrap();
     let id = body["items"][0]["id"].as_str().unwrap();
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let response = no_redirects.get(app.url(&format!("/api/v1/photos/{id}/thumb"))).bearer_auth(&alice).send().await.unwrap();
+    let response =
+        no_redirects.get(app.url(&format!("/api/v1/photos/{id}/thumb"))).bearer_auth(&alice).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with(&s3.endpoint), "{location}");
@@ -220,7 +241,13 @@ async fn bad_uploads_are_refused_with_the_right_status_and_store_nothing() {
     let (alice, _) = app.register("alice").await;
     let activity = activity_of(&app, &alice).await;
 
-    let gif = upload(&app, &alice, &activity, &[("fine.jpg", jpeg(32, 32)), ("anim.gif", b"GIF89a\x01\x00\x01\x00".to_vec())]).await;
+    let gif = upload(
+        &app,
+        &alice,
+        &activity,
+        &[("fine.jpg", jpeg(32, 32)), ("anim.gif", b"GIF89a\x01\x00\x01\x00".to_vec())],
+    )
+    .await;
     let message = error_message(gif, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     assert!(message.contains("anim.gif"), "{message}");
 
@@ -231,10 +258,19 @@ async fn bad_uploads_are_refused_with_the_right_status_and_store_nothing() {
     assert!(message.contains("cut.jpg"), "{message}");
 
     let eleven: Vec<_> = (0..11).map(|_| ("p.jpg", jpeg(8, 8))).collect();
-    assert_eq!(error_code(upload(&app, &alice, &activity, &eleven).await, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_input");
+    assert_eq!(
+        error_code(upload(&app, &alice, &activity, &eleven).await, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid_input"
+    );
 
-    let none = app.client.post(app.url(&format!("/api/v1/activities/{activity}/photos"))).bearer_auth(&alice)
-        .multipart(Form::new().text("note", "hi")).send().await.unwrap();
+    let none = app
+        .client
+        .post(app.url(&format!("/api/v1/activities/{activity}/photos")))
+        .bearer_auth(&alice)
+        .multipart(Form::new().text("note", "hi"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(none, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_input");
 
     let noise: Vec<u8> = (0..300_000u32).map(|i| (i * 7919 % 251) as u8).collect();
@@ -243,9 +279,15 @@ async fn bad_uploads_are_refused_with_the_right_status_and_store_nothing() {
     assert!(message.contains("huge.jpg"), "{message}");
 
     // Decided from the header alone: the body is never read.
-    let declared = app.client.post(app.url(&format!("/api/v1/activities/{activity}/photos"))).bearer_auth(&alice)
-        .header("content-type", "multipart/form-data; boundary=x").header("content-length", "5000000")
-        .body(vec![0u8; 10]).send().await;
+    let declared = app
+        .client
+        .post(app.url(&format!("/api/v1/activities/{activity}/photos")))
+        .bearer_auth(&alice)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .header("content-length", "5000000")
+        .body(vec![0u8; 10])
+        .send()
+        .await;
     if let Ok(response) = declared {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }

@@ -285,7 +285,11 @@ mod tests {
     use crate::test_support::{activity_of, clock, draft, person, store_of};
 
     fn service(units: Vec<(Access, MockUnitOfWork)>) -> ActivityService<stride_repository::mocks::MockStore> {
-        let no_blobs = Storage::new(Arc::new(stride_repository::mocks::MockDynBlobStore::new()), std::time::Duration::from_secs(1), Default::default());
+        let no_blobs = Storage::new(
+            Arc::new(stride_repository::mocks::MockDynBlobStore::new()),
+            std::time::Duration::from_secs(1),
+            Default::default(),
+        );
         ActivityService::new(store_of(units), clock(), no_blobs)
     }
 

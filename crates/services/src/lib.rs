@@ -33,15 +33,15 @@ pub use error::{ServiceError, ServiceResult};
 pub use health::HealthService;
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
+pub use photos::{CpuPool, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
 pub use stats::{StatsConfig, StatsService, UserStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.
 #[cfg(feature = "mocks")]
 pub use stride_repository::mocks;
-/// Re-exported so the http layer can name the backend bound without depending on `repository`.
-pub use stride_repository::{PoolStats, Store};
 /// Re-exported so `server` can build the blob store it picks and hand it in.
 pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlobStore};
-pub use photos::{CpuPool, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
+/// Re-exported so the http layer can name the backend bound without depending on `repository`.
+pub use stride_repository::{PoolStats, Store};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.
 pub use stride_workers::Deadline;
 

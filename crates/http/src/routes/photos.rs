@@ -118,15 +118,18 @@ fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes
 
 /// Every `photo` part, each checked against the limits as it streams in.
 async fn read_files(body: Body, boundary: String, limits: UploadLimits) -> Result<Vec<UploadFile>, ApiError> {
-    let constraints = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes),
-    );
-    let mut multipart = multer::Multipart::with_constraints(stall_guarded(body, limits.stall_timeout), boundary, constraints);
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes));
+    let mut multipart =
+        multer::Multipart::with_constraints(stall_guarded(body, limits.stall_timeout), boundary, constraints);
     let mut files = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limits, None))? {
         if field.name() != Some("photo") {
             let name = field.name().unwrap_or("(unnamed)").to_owned();
-            return Err(ApiError::invalid("photo", format!("unexpected form field {name:?}; send each file as `photo`")));
+            return Err(ApiError::invalid(
+                "photo",
+                format!("unexpected form field {name:?}; send each file as `photo`"),
+            ));
         }
         if files.len() == limits.max_files {
             return Err(ApiError::invalid("photo", format!("at most {} files per upload", limits.max_files)));
@@ -201,16 +204,14 @@ async fn serve_photo<S: Store>(
     // Private: who may see a photo depends on the caller. A day's freshness, then revalidation
     // by ETag (re-processing changes the bytes, and with them the ETag).
     let cache = HeaderValue::from_static("private, max-age=86400");
-    let etag_value = HeaderValue::from_str(&etag).map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
-    let matches = headers
-        .get_all(IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|candidate| {
+    let etag_value =
+        HeaderValue::from_str(&etag).map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    let matches = headers.get_all(IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |candidate| {
             let candidate = candidate.trim();
             candidate == "*" || candidate.trim_start_matches("W/") == etag
-        });
+        },
+    );
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag_value), (CACHE_CONTROL, cache)]).into_response());
     }

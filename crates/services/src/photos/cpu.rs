@@ -25,7 +25,8 @@ impl CpuPool {
     }
 
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
-        let slot = self.slots.clone().acquire_owned().await.map_err(|_| ServiceError::Internal("cpu pool closed".into()))?;
+        let slot =
+            self.slots.clone().acquire_owned().await.map_err(|_| ServiceError::Internal("cpu pool closed".into()))?;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             work()

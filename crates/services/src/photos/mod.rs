@@ -466,7 +466,8 @@ impl<S: Store> PhotoService<S> {
                 current = Some((id, uow.photo_by_id(id).await?));
             }
             let named = current.as_ref().and_then(|(_, photo)| photo.as_ref()).is_some_and(|photo| {
-                let version = |name: &str| name.rsplit_once("-v").and_then(|(_, v)| v.split('.').next()?.parse::<u32>().ok());
+                let version =
+                    |name: &str| name.rsplit_once("-v").and_then(|(_, v)| v.split('.').next()?.parse::<u32>().ok());
                 [PhotoKind::Original, PhotoKind::Display, PhotoKind::Thumb]
                     .iter()
                     .any(|&kind| photo.blob_name(kind) == key.as_str())
@@ -632,7 +633,9 @@ fn file_error(name: &str, error: PhotoError) -> ServiceError {
 /// Puts the file's name in front of an error that does not carry it yet.
 fn name_the_file(name: &str, error: ServiceError) -> ServiceError {
     match error {
-        ServiceError::Invalid { field, message } => ServiceError::Invalid { field, message: format!("{name}: {message}") },
+        ServiceError::Invalid { field, message } => {
+            ServiceError::Invalid { field, message: format!("{name}: {message}") }
+        }
         ServiceError::UnsupportedMedia(message) => ServiceError::UnsupportedMedia(format!("{name}: {message}")),
         ServiceError::StorageUnavailable(why) => ServiceError::StorageUnavailable(format!("{name}: {why}")),
         other => other,

@@ -314,4 +314,3 @@ impl<S: Store> PhotoService<S> {
         self.storage.delete_all(&keys, Deadline::after(self.config.storage_timeout * 3)).await;
     }
 }
-

@@ -69,7 +69,10 @@ impl Storage {
 
     /// A short-lived URL serving `key` directly, when the backend has them.
     pub async fn presigned_get(&self, key: &BlobKey, ttl: Duration) -> ServiceResult<Option<String>> {
-        self.blobs.presigned_blob_url(key.clone(), ttl).await.map_err(|e| ServiceError::StorageUnavailable(e.to_string()))
+        self.blobs
+            .presigned_blob_url(key.clone(), ttl)
+            .await
+            .map_err(|e| ServiceError::StorageUnavailable(e.to_string()))
     }
 
     /// Deletes every key, each with its retries, all at once; what still fails is logged and
