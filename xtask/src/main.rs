@@ -132,6 +132,7 @@ fn ci() -> Result<(), String> {
 /// The workspace tests against SQLite and PostgreSQL.
 fn test() -> Result<(), String> {
     let postgres = Postgres::ensure()?;
+    ensure_s3s_fs()?;
     let mut env = vec![("STRIDE_TEST_DATABASE_URL", postgres.url.clone())];
     env.push(("RUST_BACKTRACE", "1".to_owned()));
     let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
@@ -141,6 +142,17 @@ fn test() -> Result<(), String> {
     } else {
         cargo_env(&["test", "--workspace", "--no-fail-fast"], &env)
     }
+}
+
+/// The photo tests start `s3s-fs` (a real S3 API that checks signatures); installed here if
+/// missing, so a fresh machine needs nothing by hand.
+fn ensure_s3s_fs() -> Result<(), String> {
+    let installed = Command::new("s3s-fs").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !installed {
+        println!("installing s3s-fs 0.14.1 for the S3 tests (about 4 minutes)");
+        cargo(&["install", "s3s-fs", "--version", "0.14.1", "--features", "binary", "--locked"])?;
+    }
+    Ok(())
 }
 
 /// Runs every example of `crates/workers/examples`; each asserts what it demonstrates.
