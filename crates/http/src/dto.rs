@@ -405,3 +405,9 @@ pub struct PhotoUploadForm {
     #[schema(value_type = Vec<String>, format = Binary)]
     pub photo: Vec<Vec<u8>>,
 }
+
+/// The bytes of an image (JPEG, or PNG for transparency; originals may also be WebP).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct ImageBytes(Vec<u8>);

@@ -158,6 +158,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_photo_upload_gets_the_upload_deadline() {
+        let request = |method: Method, path: &str| {
+            axum::http::Request::builder().method(method).uri(path).body(axum::body::Body::empty()).unwrap()
+        };
+        assert!(is_upload(&request(Method::POST, "/api/v1/activities/0190b5a2-7c1e/photos")));
+        for (method, path) in [
+            (Method::GET, "/api/v1/activities/0190b5a2-7c1e/photos"),
+            (Method::POST, "/api/v1/activities"),
+            (Method::POST, "/api/v1/activities//photos"),
+            (Method::POST, "/api/v1/activities/a/b/photos"),
+            (Method::POST, "/api/v1/photos/x/display"),
+        ] {
+            assert!(!is_upload(&request(method.clone(), path)), "{method} {path}");
+        }
+    }
+
+    #[test]
     fn invented_methods_share_one_label() {
         assert_eq!(method_label(&Method::PATCH), "PATCH");
         let invented = Method::from_bytes("X".repeat(50_000).as_bytes()).unwrap();

@@ -218,3 +218,47 @@ impl BlobStore for S3BlobStore {
         Ok(Some(request.uri().to_owned()))
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::{S3TestServer, blob_contract};
+
+    fn deadline() -> Deadline {
+        Deadline::after(Duration::from_secs(30))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_s3_store_keeps_the_blob_contract() {
+        let server = S3TestServer::start();
+        let store = server.store();
+        store.check(deadline()).await.expect("the bucket answers");
+        blob_contract::check(&store, "photos").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_keys_are_permanent_and_a_dead_endpoint_is_transient() {
+        let server = S3TestServer::start();
+        let key = BlobKey::parse("photos/a/original.jpg").unwrap();
+        let refused =
+            server.store_with_wrong_keys().put(&key, Bytes::from_static(b"x"), "image/jpeg", deadline()).await;
+        assert!(matches!(&refused, Err(e) if !e.is_transient()), "a bad signature is not worth a retry: {refused:?}");
+
+        let endpoint = server.endpoint.clone();
+        let config = S3Config { endpoint: Some(endpoint), ..server.config() };
+        drop(server);
+        let gone = S3BlobStore::new(config).get(&key, deadline()).await;
+        assert!(matches!(&gone, Err(e) if e.is_transient()), "a refused connection is: {gone:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn presigned_urls_serve_the_bytes_without_credentials() {
+        let server = S3TestServer::start();
+        let store = server.store();
+        let key = BlobKey::parse("photos/b/thumb-v1.jpg").unwrap();
+        store.put(&key, Bytes::from_static(b"thumbnail bytes"), "image/jpeg", deadline()).await.unwrap();
+        let url = store.presigned_get(&key, Duration::from_secs(60)).await.unwrap().expect("S3 presigns");
+        assert!(url.starts_with(&server.endpoint), "{url}");
+        assert!(url.contains("X-Amz-Signature"), "{url}");
+    }
+}

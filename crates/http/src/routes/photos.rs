@@ -21,7 +21,7 @@ use stride_domain::{ActivityId, PhotoId, PhotoKind};
 use stride_services::{Caller, Served, Store, UploadFile};
 
 use crate::ApiError;
-use crate::dto::{PhotoBody, PhotoListBody, PhotoUploadForm};
+use crate::dto::{ImageBytes, PhotoBody, PhotoListBody, PhotoUploadForm};
 use crate::error::ErrorBody;
 use crate::extract::{AuthUser, RequestDeadline, idempotency_key};
 use crate::routes::parse_id;
@@ -245,7 +245,8 @@ async fn serve_photo<S: Store>(
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The display version (long side ≤ 2048 px), with ETag and Cache-Control", content_type = "image/jpeg"),
+        (status = 200, description = "The display version (long side ≤ 2048 px), with ETag and Cache-Control",
+            content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"))),
         (status = 302, description = "A short-lived presigned URL of the same bytes (S3, when configured)"),
         (status = 304, description = "Unchanged since the ETag given"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -272,7 +273,8 @@ pub(crate) async fn get_photo_display<S: Store>(
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The thumbnail (long side ≤ 320 px), with ETag and Cache-Control", content_type = "image/jpeg"),
+        (status = 200, description = "The thumbnail (long side ≤ 320 px), with ETag and Cache-Control",
+            content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"))),
         (status = 302, description = "A short-lived presigned URL of the same bytes (S3, when configured)"),
         (status = 304, description = "Unchanged since the ETag given"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -299,7 +301,8 @@ pub(crate) async fn get_photo_thumb<S: Store>(
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The file exactly as uploaded (metadata included); owner only", content_type = "image/jpeg"),
+        (status = 200, description = "The file exactly as uploaded (metadata included); owner only",
+            content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"))),
         (status = 304, description = "Unchanged since the ETag given"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such photo, or not the caller's", body = ErrorBody),
