@@ -171,7 +171,15 @@ impl<S: Store> PhotoService<S> {
         key: Option<IdempotencyKey>,
     ) -> ServiceResult<Uploaded> {
         self.check_files(&files)?;
-        let fingerprint = upload_fingerprint(activity, &files);
+        // Hashing every file (up to 100 MiB) is only needed to recognise a retry, and is CPU
+        // work: keyed uploads do it on the CPU pool, others not at all.
+        let fingerprint = match &key {
+            None => Vec::new(),
+            Some(_) => {
+                let names_and_bytes = files.clone();
+                self.cpu.run(move || upload_fingerprint(activity, &names_and_bytes)).await?
+            }
+        };
         let mut uow = self.store.read(deadline).await?;
         owned(&mut uow, owner, activity).await?;
         if let Some(key) = &key {
@@ -308,8 +316,13 @@ impl<S: Store> PhotoService<S> {
     ) -> ServiceResult<Photo> {
         let limits = self.config.limits;
         let bytes = file.bytes.clone();
-        let processed = self.cpu.run(move || process::process(&bytes, limits)).await?.map_err(|e| file_error("", e))?;
-        let photo = photo_from(PhotoId::new(), owner, activity, &file.bytes, &processed, now);
+        // The digest of up to 25 MiB is CPU work too: it runs in the same slot, not on an
+        // async worker.
+        let (processed, sha256) =
+            self.cpu.run(move || (process::process(&bytes, limits), Sha256::digest(&bytes).into())).await?;
+        let processed = processed.map_err(|e| file_error("", e))?;
+        let original = (file.bytes.len() as u64, sha256);
+        let photo = photo_from(PhotoId::new(), owner, activity, original, &processed, now);
         let puts = [
             (PhotoKind::Original, file.bytes.clone()),
             (PhotoKind::Display, processed.display.bytes.clone()),
@@ -538,7 +551,7 @@ pub(crate) fn photo_from(
     id: PhotoId,
     owner: UserId,
     activity: ActivityId,
-    original: &[u8],
+    (original_bytes, sha256): (u64, [u8; 32]),
     processed: &Processed,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Photo {
@@ -559,11 +572,11 @@ pub(crate) fn photo_from(
             format: processed.format,
             width: processed.width,
             height: processed.height,
-            bytes: original.len() as u64,
+            bytes: original_bytes,
         },
         display: rendition(&processed.display),
         thumb: rendition(&processed.thumb),
-        sha256: Sha256::digest(original).into(),
+        sha256,
         processing_version: PROCESSING_VERSION,
         created_at: chrono::SubsecRound::trunc_subsecs(now, 6),
     }

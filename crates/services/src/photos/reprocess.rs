@@ -144,7 +144,7 @@ impl<S: Store> PhotoService<S> {
         }
         drop(uow);
         progress(ReprocessEvent::Planned { to_process: ids.len() as u64, up_to_date });
-        let mut summary = ReprocessSummary { skipped: total - ids.len() as u64, ..Default::default() };
+        let mut summary = ReprocessSummary { skipped: total.saturating_sub(ids.len() as u64), ..Default::default() };
         if options.dry_run {
             summary.remaining = ids.len() as u64;
             return Ok(summary);
@@ -255,9 +255,9 @@ impl<S: Store> PhotoService<S> {
 
     /// Stores both new renditions, concurrently, under the new version's names.
     async fn upload_renditions(&self, old: &Photo, processed: &Processed, deadline: Deadline) -> Result<Photo, String> {
-        let mut new = photo_from(old.id, old.user_id, old.activity_id, &[], processed, old.created_at);
+        let original = (old.original.bytes, old.sha256);
+        let mut new = photo_from(old.id, old.user_id, old.activity_id, original, processed, old.created_at);
         new.original = old.original;
-        new.sha256 = old.sha256;
         new.position = old.position;
         let (cancel, attempts) = (CancellationToken::new(), TaskTracker::new());
         let put = |kind: PhotoKind, bytes: Bytes| {
