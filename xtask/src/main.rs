@@ -114,7 +114,9 @@ fn ci() -> Result<(), String> {
         stages.run("examples", examples)?;
         stages.run("stress", || gates::stress(2_000))?;
         stages.run("loom", || gates::loom(true))?;
+        free_scratch_target("loom");
         stages.run("race", gates::race)?;
+        free_scratch_target("tsan");
         // Built once, under its own limit: a cold release build takes 6-7 minutes on 2 cores
         // and would otherwise eat the time limit of whichever gate happens to run first.
         stages.run("release", load::build_release)?;
@@ -127,6 +129,27 @@ fn ci() -> Result<(), String> {
     })();
     stages.summary();
     outcome
+}
+
+/// Under CI, deletes a target subdirectory only its own gate builds into (`loom`, `tsan`): a
+/// clean clone never reuses it, and the debug, loom, TSan and release builds together do not
+/// fit every CI disk. A developer's machine keeps it for the next incremental run.
+fn free_scratch_target(name: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true")
+        && let Ok(dir) = target_dir()
+    {
+        let _ = std::fs::remove_dir_all(dir.join(name));
+    }
+}
+
+/// Free space on the target dir's filesystem, in GiB, as `df` reports it.
+fn free_disk_gib() -> Option<f64> {
+    let dir = target_dir().ok()?;
+    let probe = if dir.exists() { dir } else { project_root() };
+    let output = Command::new("df").args(["-Pk"]).arg(&probe).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let available_kib: f64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(available_kib / (1024.0 * 1024.0))
 }
 
 /// The workspace tests against SQLite and PostgreSQL.
@@ -342,7 +365,7 @@ fn stage_limit(stage: &str) -> Duration {
 /// Runs named stages, remembering how long each took.
 #[derive(Default)]
 struct Stages {
-    done: Vec<(&'static str, Duration, bool)>,
+    done: Vec<(&'static str, Duration, bool, Option<f64>)>,
 }
 
 impl Stages {
@@ -354,17 +377,19 @@ impl Stages {
         let result = stage();
         *STAGE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let took = started.elapsed();
+        let free = free_disk_gib();
         println!("<== {name}: {} in {:.1}s", if result.is_ok() { "ok" } else { "FAILED" }, took.as_secs_f64());
-        self.done.push((name, took, result.is_ok()));
+        self.done.push((name, took, result.is_ok(), free));
         result.map_err(|e| format!("stage {name} failed: {e}"))
     }
 
     fn summary(&self) {
-        println!("\nstage         result   seconds");
-        for (name, took, ok) in &self.done {
-            println!("{name:<13} {:<8} {:>7.1}", if *ok { "ok" } else { "FAILED" }, took.as_secs_f64());
+        println!("\nstage         result   seconds  disk free after (GiB)");
+        for (name, took, ok, free) in &self.done {
+            let free = free.map_or_else(|| "?".to_owned(), |gib| format!("{gib:.1}"));
+            println!("{name:<13} {:<8} {:>7.1}  {free:>8}", if *ok { "ok" } else { "FAILED" }, took.as_secs_f64());
         }
-        let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
+        let total: Duration = self.done.iter().map(|(_, d, _, _)| *d).sum();
         println!("{:<13} {:<8} {:>7.1}", "total", "", total.as_secs_f64());
     }
 }

@@ -39,6 +39,34 @@ impl ActivityCursor {
     }
 }
 
+/// The cursor of lists ordered "newest first, ties by id descending" over anything that is not
+/// an activity (friends, requests, blocks): an instant and a uuid. A different version tag
+/// keeps it from being accepted where an activity cursor is expected, and the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub at_utc_micros: i64,
+    pub id: uuid::Uuid,
+}
+
+impl ListCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("l1:{}:{}", self.at_utc_micros, self.id))
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, CursorError> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| CursorError)?;
+        let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
+        let mut parts = text.splitn(3, ':');
+        let (Some("l1"), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(CursorError);
+        };
+        Ok(Self {
+            at_utc_micros: micros.parse().map_err(|_| CursorError)?,
+            id: uuid::Uuid::parse_str(id).map_err(|_| CursorError)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +77,14 @@ mod tests {
         assert_eq!(ActivityCursor::decode(&cursor.encode()), Ok(cursor));
         assert_eq!(ActivityCursor::decode("%%%"), Err(CursorError));
         assert_eq!(ActivityCursor::decode(&URL_SAFE_NO_PAD.encode("v2:1:x")), Err(CursorError));
+    }
+
+    #[test]
+    fn list_and_activity_cursors_are_not_interchangeable() {
+        let list = ListCursor { at_utc_micros: 7, id: uuid::Uuid::now_v7() };
+        assert_eq!(ListCursor::decode(&list.encode()), Ok(list));
+        assert_eq!(ActivityCursor::decode(&list.encode()), Err(CursorError));
+        let activity = ActivityCursor { started_at_utc_micros: 7, id: ActivityId::new() };
+        assert_eq!(ListCursor::decode(&activity.encode()), Err(CursorError));
     }
 }

@@ -63,6 +63,10 @@ uuid_id!(
     ActivityId
 );
 uuid_id!(
+    /// A pending friend request's identity.
+    FriendRequestId
+);
+uuid_id!(
     /// A photo's identity; also the folder of its blobs in object storage.
     PhotoId
 );

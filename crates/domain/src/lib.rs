@@ -13,6 +13,7 @@ mod activity;
 mod cursor;
 mod ids;
 mod photo;
+mod social;
 mod stats;
 mod user;
 mod visibility;
@@ -21,9 +22,13 @@ pub use activity::{
     Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, LocalDate, MovingTime, MovingTimeError, Sport,
     SportError, StartedAt, StartedAtError, Title, TitleError,
 };
-pub use cursor::{ActivityCursor, CursorError};
-pub use ids::{ActivityId, IdError, PhotoId, UserId};
+pub use cursor::{ActivityCursor, CursorError, ListCursor};
+pub use ids::{ActivityId, FriendRequestId, IdError, PhotoId, UserId};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
+pub use social::{
+    Connection, FriendRequest, MergedPage, Profile, RequestDirection, RequestOutcome, RequestRefusal, Tie,
+    cursor_after, decide_request, feed_order, merge_newest_first,
+};
 pub use stats::{
     DayNumber, StatsScope, StreakLengths, StreakRun, StreakRunEdit, add_day, current_streak, remove_day,
     streaks_from_days,

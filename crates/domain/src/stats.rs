@@ -25,7 +25,7 @@ impl StatsScope {
         match relationship {
             Relationship::Owner => StatsScope::Owner,
             Relationship::Friend => StatsScope::Friends,
-            Relationship::Stranger => StatsScope::Public,
+            Relationship::Stranger | Relationship::Blocked => StatsScope::Public,
         }
     }
 

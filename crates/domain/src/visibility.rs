@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::UserId;
+use crate::{Tie, UserId};
 
 /// Who an activity is shared with. The default is `friends`: sharing is opt-in to the public.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -39,6 +39,7 @@ impl Visibility {
             Relationship::Owner => &Visibility::ALL,
             Relationship::Friend => &[Visibility::Friends, Visibility::Public],
             Relationship::Stranger => &[Visibility::Public],
+            Relationship::Blocked => &[],
         }
     }
 }
@@ -56,25 +57,38 @@ impl fmt::Display for Visibility {
     }
 }
 
-/// How a viewer stands to the owner of something. Friendships arrive with the feed; until
-/// then every other user is a stranger.
+/// How a viewer stands to the owner of something: the one input of every visibility rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Relationship {
     Owner,
     Friend,
     Stranger,
+    /// Either blocked the other: each sees nothing of the other, public things included.
+    Blocked,
 }
 
 impl Relationship {
-    /// Friendship is looked up by the caller (it needs I/O) and passed in as `are_friends`.
-    pub fn between(viewer: UserId, owner: UserId, are_friends: bool) -> Self {
+    /// How the two are tied is looked up by the caller (it needs I/O) and passed in.
+    pub fn between(viewer: UserId, owner: UserId, tie: Tie) -> Self {
         if viewer == owner {
-            Relationship::Owner
-        } else if are_friends {
-            Relationship::Friend
-        } else {
-            Relationship::Stranger
+            return Relationship::Owner;
         }
+        match tie {
+            Tie::Friends => Relationship::Friend,
+            Tie::None => Relationship::Stranger,
+            Tie::Blocked => Relationship::Blocked,
+        }
+    }
+
+    /// Statistics are shown to friends (friends + public numbers) and the owner; to everyone
+    /// else a user's numbers do not exist.
+    pub fn may_view_stats(&self) -> bool {
+        matches!(self, Relationship::Owner | Relationship::Friend)
+    }
+
+    /// A profile is hidden only by a block.
+    pub fn may_view_profile(&self) -> bool {
+        !matches!(self, Relationship::Blocked)
     }
 
     /// Only the owner may change or delete; everyone else gets "not found", never "forbidden",
@@ -108,7 +122,18 @@ mod tests {
     #[test]
     fn only_owners_may_modify() {
         let (a, b) = (UserId::new(), UserId::new());
-        assert!(Relationship::between(a, a, false).may_modify());
-        assert!(!Relationship::between(a, b, true).may_modify());
+        assert!(Relationship::between(a, a, Tie::None).may_modify());
+        assert!(!Relationship::between(a, b, Tie::Friends).may_modify());
+    }
+
+    #[test]
+    fn a_block_hides_everything_public_included() {
+        let (a, b) = (UserId::new(), UserId::new());
+        let blocked = Relationship::between(a, b, Tie::Blocked);
+        for v in Visibility::ALL {
+            assert!(!can_view(blocked, v));
+        }
+        assert!(!blocked.may_view_stats() && !blocked.may_view_profile());
+        assert!(Relationship::between(a, a, Tie::Blocked).may_modify());
     }
 }

@@ -162,6 +162,15 @@ pub struct ActivityPageBody {
     pub next_cursor: Option<String>,
 }
 
+impl From<&stride_services::ActivityPage> for ActivityPageBody {
+    fn from(page: &stride_services::ActivityPage) -> Self {
+        Self {
+            items: page.items.iter().map(ActivityBody::from).collect(),
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListActivitiesQuery {
@@ -411,3 +420,144 @@ pub struct PhotoUploadForm {
 #[schema(value_type = String, format = Binary)]
 #[allow(dead_code)]
 pub struct ImageBytes(Vec<u8>);
+
+/// What anyone who may see a user sees of them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileBody {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl From<&stride_domain::Profile> for ProfileBody {
+    fn from(p: &stride_domain::Profile) -> Self {
+        Self {
+            id: p.id.to_string(),
+            username: p.username.as_str().to_owned(),
+            display_name: p.display_name.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FriendRequestCreate {
+    /// Who to ask.
+    pub username: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FriendRequestBody {
+    pub id: String,
+    pub from: ProfileBody,
+    pub to: ProfileBody,
+    pub created_at: String,
+}
+
+impl From<&stride_domain::FriendRequest> for FriendRequestBody {
+    fn from(r: &stride_domain::FriendRequest) -> Self {
+        Self {
+            id: r.id.to_string(),
+            from: ProfileBody::from(&r.from),
+            to: ProfileBody::from(&r.to),
+            created_at: r.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        }
+    }
+}
+
+/// A friend or a blocked person, and since when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionBody {
+    pub user: ProfileBody,
+    pub since: String,
+}
+
+impl From<&stride_domain::Connection> for ConnectionBody {
+    fn from(c: &stride_domain::Connection) -> Self {
+        Self { user: ProfileBody::from(&c.user), since: c.since.to_rfc3339_opts(SecondsFormat::AutoSi, true) }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FriendRequestPageBody {
+    pub items: Vec<FriendRequestBody>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionPageBody {
+    pub items: Vec<ConnectionBody>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&stride_services::Page<stride_domain::Connection>> for ConnectionPageBody {
+    fn from(page: &stride_services::Page<stride_domain::Connection>) -> Self {
+        Self {
+            items: page.items.iter().map(ConnectionBody::from).collect(),
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// 1–100, default 50.
+    #[param(value_type = u32, required = false)]
+    pub limit: Option<String>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListRequestsQuery {
+    /// `incoming` (default: requests to you) or `outgoing` (requests you sent).
+    #[param(value_type = Option<String>, required = false)]
+    pub direction: Option<String>,
+    /// 1–100, default 50.
+    #[param(value_type = u32, required = false)]
+    pub limit: Option<String>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockCreate {
+    /// Who to block.
+    pub user_id: String,
+}
+
+/// A feed item: the activity JSON plus who did it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedItemBody {
+    #[serde(flatten)]
+    pub activity: ActivityBody,
+    pub author: ProfileBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPageBody {
+    pub items: Vec<FeedItemBody>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&stride_services::FeedPage> for FeedPageBody {
+    fn from(page: &stride_services::FeedPage) -> Self {
+        Self {
+            items: page
+                .items
+                .iter()
+                .map(|item| FeedItemBody {
+                    activity: ActivityBody::from(&item.activity),
+                    author: ProfileBody::from(&item.author),
+                })
+                .collect(),
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+        }
+    }
+}

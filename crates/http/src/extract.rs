@@ -215,7 +215,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
     use stride_services::mocks::{Access, MockStore, MockUnitOfWork, MockUnits, ready};
-    use stride_services::{AuthConfig, StatsConfig, Stride, SystemClock};
+    use stride_services::{Stride, SystemClock};
     use tower::ServiceExt;
 
     use super::IpAddr;
@@ -226,15 +226,7 @@ mod tests {
     fn app(units: MockUnits) -> axum::Router {
         let store = MockStore::new(units);
         let blobs = Arc::new(stride_services::mocks::MockDynBlobStore::new());
-        let stride = Stride::new(
-            store,
-            Arc::new(SystemClock),
-            AuthConfig::default(),
-            StatsConfig::default(),
-            blobs,
-            Default::default(),
-        )
-        .unwrap();
+        let stride = Stride::new(store, Arc::new(SystemClock), blobs, Default::default()).unwrap();
         let config = HttpConfig { json_body_limit: 1024, ..HttpConfig::default() };
         crate::router(stride, &config, install_metrics_recorder(), InFlight::default())
     }

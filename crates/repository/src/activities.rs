@@ -37,8 +37,9 @@ macro_rules! activity_columns {
          created_at_us, updated_at_us, photo_count"
     };
 }
+pub(crate) use activity_columns;
 
-fn decode_activity<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoResult<Activity> {
+pub(crate) fn decode_activity<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoResult<Activity> {
     let id = ActivityId::from_uuid(cols.uuid()?);
     let user_id = UserId::from_uuid(cols.uuid()?);
     let sport = cols.text()?;

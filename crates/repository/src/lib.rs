@@ -34,6 +34,7 @@ mod s3_testing;
 #[cfg(feature = "testing")]
 mod scans;
 mod sessions;
+mod social;
 mod sqlite;
 mod stats;
 mod store;
@@ -60,6 +61,7 @@ pub use s3_testing::S3TestServer;
 #[cfg(feature = "testing")]
 pub use scans::StatsScans;
 pub use sessions::{NewSession, SessionRepo, SessionUser};
+pub use social::{MAX_FEED_CHUNK, SocialRepo};
 pub use sqlite::SqliteStore;
 pub use stats::{StatsRepo, StatsSubject, StatsTotals};
 pub use store::{PoolStats, Store, UnitOfWork};

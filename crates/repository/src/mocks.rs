@@ -17,15 +17,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, DayNumber, Photo, PhotoId, StatsScope, StreakRun, StreakRunEdit, User,
-    UserId, Username,
+    Activity, ActivityCursor, ActivityId, Connection, DayNumber, FriendRequest, FriendRequestId, ListCursor, Photo,
+    PhotoId, Profile, RequestDirection, StatsScope, StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility,
 };
 use stride_workers::Deadline;
 
 use crate::{
     ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, PhotoRepo,
-    PhotoSelection, PhotoUploadRecord, PoolStats, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject,
-    StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo,
+    PhotoSelection, PhotoUploadRecord, PoolStats, RepoResult, SessionRepo, SessionUser, SocialRepo, StatsRepo,
+    StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -78,6 +78,45 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<()>> + Send;
         fn delete_idempotency_keys_before(&mut self, not_before: DateTime<Utc>, limit: u32)
             -> impl Future<Output = RepoResult<u64>> + Send;
+    }
+
+    impl SocialRepo for UnitOfWork {
+        fn profile_by_id(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<Profile>>> + Send;
+        fn profile_by_username(&mut self, username: &Username) -> impl Future<Output = RepoResult<Option<Profile>>> + Send;
+        fn profiles(&mut self, ids: &[UserId]) -> impl Future<Output = RepoResult<Vec<Profile>>> + Send;
+        fn tie(&mut self, a: UserId, b: UserId) -> impl Future<Output = RepoResult<Tie>> + Send;
+        fn lock_pair(&mut self, a: UserId, b: UserId) -> impl Future<Output = RepoResult<()>> + Send;
+        fn social_version(&mut self, user: UserId) -> impl Future<Output = RepoResult<Option<i64>>> + Send;
+        fn insert_friend_request(&mut self, id: FriendRequestId, from: UserId, to: UserId, at: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn request_between(&mut self, from: UserId, to: UserId)
+            -> impl Future<Output = RepoResult<Option<FriendRequestId>>> + Send;
+        fn friend_request(&mut self, id: FriendRequestId) -> impl Future<Output = RepoResult<Option<FriendRequest>>> + Send;
+        fn delete_friend_request(&mut self, id: FriendRequestId) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn delete_requests_between(&mut self, a: UserId, b: UserId) -> impl Future<Output = RepoResult<()>> + Send;
+        fn friend_requests(&mut self, user: UserId, direction: RequestDirection, after: Option<ListCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<FriendRequest>>> + Send;
+        fn pending_outgoing(&mut self, user: UserId) -> impl Future<Output = RepoResult<u64>> + Send;
+        fn record_request_send(&mut self, user: UserId, at: DateTime<Utc>, forget_before: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn request_sends_since(&mut self, user: UserId, since: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<(u64, Option<DateTime<Utc>>)>> + Send;
+        fn insert_friendship(&mut self, a: UserId, b: UserId, since: DateTime<Utc>) -> impl Future<Output = RepoResult<()>> + Send;
+        fn delete_friendship(&mut self, a: UserId, b: UserId) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn friend_count(&mut self, user: UserId) -> impl Future<Output = RepoResult<u64>> + Send;
+        fn friends(&mut self, user: UserId, after: Option<ListCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Connection>>> + Send;
+        fn friend_ids(&mut self, user: UserId) -> impl Future<Output = RepoResult<Vec<UserId>>> + Send;
+        fn insert_block(&mut self, blocker: UserId, blocked: UserId, at: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn delete_block(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Connection>>> + Send;
+        fn feed_chunk(&mut self, authors: &[UserId], after: Option<ActivityCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
+        fn feed_reference(&mut self, authors: &[UserId], after: Option<ActivityCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
+        fn activities_visible(&mut self, owner: UserId, visible: &[Visibility], after: Option<ActivityCursor>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
     }
 
     impl PhotoRepo for UnitOfWork {

@@ -18,12 +18,14 @@ pub struct NewSession {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The user a live session belongs to, with their statistics version read in the same
-/// statement, so that a cached statistics read needs no query of its own.
+/// The user a live session belongs to, with their statistics and social versions read in the
+/// same statement, so that a cached statistics read or friend list needs no query of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionUser {
     pub user: User,
     pub stats_version: i64,
+    /// The key of the user's cached friend list (see `SocialRepo::lock_pair`).
+    pub social_version: i64,
 }
 
 pub trait SessionRepo {
@@ -63,11 +65,15 @@ impl<DB: Dialect> SessionRepo for SqlxUnitOfWork<DB> {
         const SQL: &str = concat!(
             "SELECT ",
             user_columns!(),
-            ", users.stats_version FROM sessions JOIN users ON users.id = sessions.user_id \
+            ", users.stats_version, users.social_version FROM sessions JOIN users ON users.id = sessions.user_id \
              WHERE sessions.token_hash = $1 AND sessions.expires_at_us > $2"
         );
         self.fetch_optional(SQL, &[Param::Bytes(token_hash), micros(now)], |cols| {
-            Ok(SessionUser { user: decode_user(cols)?, stats_version: cols.big_int()? })
+            Ok(SessionUser {
+                user: decode_user(cols)?,
+                stats_version: cols.big_int()?,
+                social_version: cols.big_int()?,
+            })
         })
         .await
     }

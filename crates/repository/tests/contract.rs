@@ -111,7 +111,7 @@ async fn sessions_expire_and_can_be_revoked<S: Store>(store: S) {
     let mut uow = store.read(deadline()).await.unwrap();
     assert_eq!(
         uow.user_by_session(&[7; 32], now()).await.unwrap(),
-        Some(SessionUser { user: alice.clone(), stats_version: 0 })
+        Some(SessionUser { user: alice.clone(), stats_version: 0, social_version: 0 })
     );
     assert_eq!(uow.user_by_session(&[7; 32], now() + TimeDelta::hours(2)).await.unwrap(), None);
     assert_eq!(uow.user_by_session(&[8; 32], now()).await.unwrap(), None);

@@ -129,8 +129,7 @@ async fn launch_on<S: Store>(
     }
 
     let blobs = blob_store(&config).await?;
-    let stride = Stride::new(store.clone(), clock, config.auth(), config.stats(), blobs, config.photos())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stride = Stride::new(store.clone(), clock, blobs, config.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let photos = stride.photos.clone();
     let maintenance = stride.maintenance.clone();
     let purge_every = Duration::from_secs(config.purge_interval_secs.max(1));

@@ -95,6 +95,16 @@ pub struct Config {
     pub s3_timeout_ms: u64,
     /// `STRIDE_S3_PRESIGN_SECS`: when > 0 and on S3, display and thumbnail GETs answer 302 to a URL presigned for this long.
     pub s3_presign_secs: u64,
+    /// `STRIDE_MAX_FRIENDS`: friends per user (409 `limit_reached` past it).
+    pub max_friends: u64,
+    /// `STRIDE_MAX_PENDING_FRIEND_REQUESTS`: pending outgoing friend requests per user.
+    pub max_pending_friend_requests: u64,
+    /// `STRIDE_FRIEND_REQUESTS_PER_DAY`: friend requests a user may send in 24 hours (429 past it).
+    pub friend_requests_per_day: u64,
+    /// `STRIDE_FEED_CHUNK_SIZE`: friends per feed chunk query (1–400).
+    pub feed_chunk_size: usize,
+    /// `STRIDE_FEED_CONCURRENCY`: feed chunk queries in flight for one page; default half the pool.
+    pub feed_concurrency: Option<usize>,
 }
 
 impl Default for Config {
@@ -137,6 +147,11 @@ impl Default for Config {
             s3_secret_access_key: None,
             s3_timeout_ms: 10_000,
             s3_presign_secs: 0,
+            max_friends: 5_000,
+            max_pending_friend_requests: 500,
+            friend_requests_per_day: 100,
+            feed_chunk_size: 100,
+            feed_concurrency: None,
         }
     }
 }
@@ -182,6 +197,11 @@ impl std::fmt::Debug for Config {
             .field("s3_secret_access_key", &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"))
             .field("s3_timeout_ms", &self.s3_timeout_ms)
             .field("s3_presign_secs", &self.s3_presign_secs)
+            .field("max_friends", &self.max_friends)
+            .field("max_pending_friend_requests", &self.max_pending_friend_requests)
+            .field("friend_requests_per_day", &self.friend_requests_per_day)
+            .field("feed_chunk_size", &self.feed_chunk_size)
+            .field("feed_concurrency", &self.feed_concurrency)
             .finish()
     }
 }
@@ -225,6 +245,11 @@ const SETTINGS: &[&str] = &[
     "s3_secret_access_key",
     "s3_timeout_ms",
     "s3_presign_secs",
+    "max_friends",
+    "max_pending_friend_requests",
+    "friend_requests_per_day",
+    "feed_chunk_size",
+    "feed_concurrency",
 ];
 
 impl Config {
@@ -273,6 +298,30 @@ impl Config {
             registrations_per_hour: self.registrations_per_hour,
             hashing,
             ..stride_services::AuthConfig::default()
+        }
+    }
+
+    /// Every use case's settings.
+    pub fn settings(&self) -> stride_services::Settings {
+        stride_services::Settings {
+            auth: self.auth(),
+            stats: self.stats(),
+            photos: self.photos(),
+            social: stride_services::SocialConfig {
+                max_friends: self.max_friends,
+                max_pending_outgoing: self.max_pending_friend_requests,
+                requests_per_day: self.friend_requests_per_day,
+            },
+            feed: self.feed(),
+        }
+    }
+
+    pub fn feed(&self) -> stride_services::FeedConfig {
+        let sized = stride_services::FeedConfig::for_pool_size(self.db_max_connections);
+        stride_services::FeedConfig {
+            chunk_size: self.feed_chunk_size,
+            concurrency: self.feed_concurrency.unwrap_or(sized.concurrency),
+            ..sized
         }
     }
 

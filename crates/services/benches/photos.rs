@@ -245,22 +245,15 @@ fn ten_photos_through_the_upload_path(inputs: &[PathBuf]) -> (f64, f64) {
     use std::sync::Arc;
 
     use stride_repository::testing::{TestDatabase, deadline};
-    use stride_services::{AuthConfig, LocalBlobStore, Registration, StatsConfig, Stride, SystemClock, UploadFile};
+    use stride_services::{LocalBlobStore, Registration, Stride, SystemClock, UploadFile};
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
         let db = TestDatabase::sqlite();
         let blobs = tempfile::tempdir().expect("a blob folder");
         let disk = Arc::new(LocalBlobStore::open(blobs.path()).await.expect("open the blob folder"));
-        let stride = Stride::new(
-            db.sqlite_store().await,
-            Arc::new(SystemClock),
-            AuthConfig::default(),
-            StatsConfig::default(),
-            disk,
-            Default::default(),
-        )
-        .expect("services");
+        let stride =
+            Stride::new(db.sqlite_store().await, Arc::new(SystemClock), disk, Default::default()).expect("services");
         let registration = Registration {
             username: stride_domain::Username::parse("bench").unwrap(),
             password: stride_domain::Password::parse("correct horse battery").unwrap(),

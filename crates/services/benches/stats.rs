@@ -165,7 +165,7 @@ where
     record(&format!("stats_production_{name}/uncached/100000"), at_100k);
 
     let mut hits = c.benchmark_group(format!("stats_cache_hit_{name}"));
-    let caller = Caller { user: rt.block_on(seed(&store, 10)), stats_version: 0 };
+    let caller = Caller { user: rt.block_on(seed(&store, 10)), stats_version: 0, social_version: 0 };
     rt.block_on(stats.own(deadline(), &caller)).unwrap();
     hits.bench_function("own", |b| b.to_async(rt).iter(|| stats.own(deadline(), &caller)));
     hits.finish();

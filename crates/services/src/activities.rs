@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
-use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId, can_view};
+use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, PhotoRepo, RepoError, StatsRepo, Store,
-    UnitOfWork,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, PhotoRepo, RepoError, SocialRepo, StatsRepo,
+    Store, UnitOfWork,
 };
 use stride_workers::Deadline;
 
@@ -65,6 +65,20 @@ pub struct ActivityPage {
     pub items: Vec<Activity>,
     /// `None` on the last page.
     pub next_cursor: Option<ActivityCursor>,
+}
+
+impl ActivityPage {
+    /// A page from `limit + 1` rows: the extra row tells whether another page exists, so the
+    /// last page says so itself.
+    pub(crate) fn from_overfetched(mut items: Vec<Activity>, limit: u32) -> Self {
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(stride_domain::cursor_after)
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
 }
 
 #[derive(Clone)]
@@ -137,12 +151,28 @@ impl<S: Store> ActivityService<S> {
     /// An activity the viewer may see.
     pub async fn get(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<Activity> {
         let mut uow = self.store.read(deadline).await?;
-        let activity = uow.activity_by_id(id).await?.ok_or(ServiceError::NotFound)?;
-        if can_view(relationship(viewer, activity.user_id), activity.visibility) {
-            Ok(activity)
-        } else {
-            Err(ServiceError::NotFound)
+        crate::access::visible_activity(&mut uow, viewer, id).await
+    }
+
+    /// One page of `owner`'s activities as `viewer` may see them: everything to the owner,
+    /// `friends` and `public` to a friend, `public` to anyone else; `NotFound` for an unknown
+    /// user and across a block.
+    pub async fn list_of(
+        &self,
+        deadline: Deadline,
+        viewer: UserId,
+        owner: UserId,
+        after: Option<ActivityCursor>,
+        limit: u32,
+    ) -> ServiceResult<ActivityPage> {
+        let mut uow = self.store.read(deadline).await?;
+        let relationship = relationship(&mut uow, viewer, owner).await?;
+        if !relationship.may_view_profile() || uow.profile_by_id(owner).await?.is_none() {
+            return Err(ServiceError::NotFound);
         }
+        let visible = stride_domain::Visibility::visible_to(relationship);
+        let items = uow.activities_visible(owner, visible, after, limit + 1).await?;
+        Ok(ActivityPage::from_overfetched(items, limit))
     }
 
     /// One page of the owner's own activities, newest first.
@@ -154,15 +184,8 @@ impl<S: Store> ActivityService<S> {
         limit: u32,
     ) -> ServiceResult<ActivityPage> {
         let mut uow = self.store.read(deadline).await?;
-        // One extra row tells whether another page exists, so the last page says so itself.
-        let mut items = uow.list_activities(owner, after, limit + 1).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|last| ActivityCursor { started_at_utc_micros: last.started_at.utc_micros(), id: last.id })
-        } else {
-            None
-        };
-        Ok(ActivityPage { items, next_cursor })
+        let items = uow.list_activities(owner, after, limit + 1).await?;
+        Ok(ActivityPage::from_overfetched(items, limit))
     }
 
     pub async fn update(
@@ -217,7 +240,7 @@ impl<S: Store> ActivityService<S> {
     /// The activity, locked for this unit of work, if the viewer may change it.
     async fn modifiable(&self, uow: &mut S::Uow, viewer: UserId, id: ActivityId) -> ServiceResult<Activity> {
         let activity = uow.activity_by_id_for_update(id).await?.ok_or(ServiceError::NotFound)?;
-        if relationship(viewer, activity.user_id).may_modify() { Ok(activity) } else { Err(ServiceError::NotFound) }
+        if crate::access::may_modify(viewer, activity.user_id) { Ok(activity) } else { Err(ServiceError::NotFound) }
     }
 }
 

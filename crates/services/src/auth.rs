@@ -93,6 +93,8 @@ pub struct SignedIn {
 pub struct Caller {
     pub user: User,
     pub stats_version: i64,
+    /// Keys the caller's cached friend list: moved by every change of friendship or block.
+    pub social_version: i64,
 }
 
 #[derive(Clone)]
@@ -204,8 +206,8 @@ impl<S: Store> AuthService<S> {
     pub async fn authenticate(&self, deadline: Deadline, token: &str) -> ServiceResult<Caller> {
         let mut uow = self.store.read(deadline).await?;
         let session = uow.user_by_session(&token_hash(token), self.clock.now()).await?;
-        let SessionUser { user, stats_version } = session.ok_or(ServiceError::Unauthenticated)?;
-        Ok(Caller { user, stats_version })
+        let SessionUser { user, stats_version, social_version } = session.ok_or(ServiceError::Unauthenticated)?;
+        Ok(Caller { user, stats_version, social_version })
     }
 
     pub async fn update_profile(
@@ -305,12 +307,12 @@ mod tests {
         let alice = person("alice");
         let mut unit = MockUnitOfWork::new();
         let expected = token_hash("the-token");
-        let found = SessionUser { user: alice.clone(), stats_version: 7 };
+        let found = SessionUser { user: alice.clone(), stats_version: 7, social_version: 3 };
         unit.expect_user_by_session()
             .withf(move |hash, _| *hash == expected)
             .returning(move |_, _| ready(Ok(Some(found.clone()))));
         let caller = service(vec![(Access::Read, unit)]).authenticate(deadline(), "the-token").await.unwrap();
-        assert_eq!(caller, Caller { user: alice, stats_version: 7 });
+        assert_eq!(caller, Caller { user: alice, stats_version: 7, social_version: 3 });
     }
 
     #[tokio::test]

@@ -15,10 +15,12 @@ mod activities;
 mod auth;
 mod clock;
 mod error;
+mod feed;
 mod health;
 mod maintenance;
 mod password;
 pub mod photos;
+mod social;
 mod stats;
 #[cfg(test)]
 mod test_support;
@@ -30,10 +32,12 @@ pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
 pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
+pub use feed::{FeedConfig, FeedItem, FeedPage, FeedService, Strategy as FeedStrategy};
 pub use health::HealthService;
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
 pub use photos::{CpuPool, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
+pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{StatsConfig, StatsService, UserStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.
 #[cfg(feature = "mocks")]
@@ -56,19 +60,27 @@ pub struct Stride<S> {
     pub health: HealthService<S>,
     pub maintenance: MaintenanceService<S>,
     pub photos: PhotoService<S>,
+    pub social: SocialService<S>,
+    pub feed: FeedService<S>,
+}
+
+/// The settings of the use cases, each with its documented default.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub auth: AuthConfig,
+    pub stats: StatsConfig,
+    pub photos: PhotoConfig,
+    pub social: SocialConfig,
+    pub feed: FeedConfig,
 }
 
 impl<S: Store> Stride<S> {
-    pub fn new(
-        store: S,
-        clock: Arc<dyn Clock>,
-        auth: AuthConfig,
-        stats: StatsConfig,
-        blobs: SharedBlobStore,
-        photos: PhotoConfig,
-    ) -> ServiceResult<Self> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, blobs: SharedBlobStore, settings: Settings) -> ServiceResult<Self> {
+        let Settings { auth, stats, photos, social, feed } = settings;
         let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), clock.clone(), photos);
         Ok(Self {
+            social: SocialService::new(store.clone(), clock.clone(), social),
+            feed: FeedService::new(store.clone(), feed),
             auth: AuthService::new(store.clone(), clock.clone(), auth),
             activities: ActivityService::new(store.clone(), clock.clone(), photos.storage().clone()),
             photos,

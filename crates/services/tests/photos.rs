@@ -16,9 +16,7 @@ use stride_repository::{
     SharedBlobStore, SqliteStore, Store, UnitOfWork,
 };
 use stride_services::photos::{PROCESSING_VERSION, ReprocessOptions};
-use stride_services::{
-    AuthConfig, Deadline, PhotoConfig, Registration, ServiceError, StatsConfig, Stride, SystemClock, UploadFile,
-};
+use stride_services::{Deadline, PhotoConfig, Registration, ServiceError, Settings, Stride, SystemClock, UploadFile};
 use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
@@ -59,8 +57,7 @@ async fn world(blobs: SharedBlobStore, photos: PhotoConfig) -> World {
     let db = TestDatabase::sqlite();
     let store = db.sqlite_store().await;
     let stride =
-        Stride::new(store.clone(), Arc::new(SystemClock), AuthConfig::default(), StatsConfig::default(), blobs, photos)
-            .unwrap();
+        Stride::new(store.clone(), Arc::new(SystemClock), blobs, Settings { photos, ..Settings::default() }).unwrap();
     let registration = Registration {
         username: Username::parse("photographer").unwrap(),
         password: Password::parse("correct horse battery").unwrap(),

@@ -7,7 +7,7 @@ use stride_domain::{
     ActivityDraft, Distance, MovingTime as Moving, Password, Sport, StartedAt, Title, Username, Visibility,
 };
 use stride_repository::testing::{TestDatabase, deadline};
-use stride_services::{AuthConfig, Registration, StatsConfig, Stride, SystemClock};
+use stride_services::{Registration, Stride, SystemClock};
 
 fn draft(day: u32) -> ActivityDraft {
     ActivityDraft {
@@ -25,15 +25,7 @@ async fn concurrent_misses_share_one_computation_and_a_write_forces_a_new_one() 
     let db = TestDatabase::sqlite();
     let blobs = tempfile::tempdir().unwrap();
     let blobs = Arc::new(stride_repository::LocalBlobStore::open(blobs.path()).await.unwrap());
-    let stride = Stride::new(
-        db.sqlite_store().await,
-        Arc::new(SystemClock),
-        AuthConfig::default(),
-        StatsConfig::default(),
-        blobs,
-        Default::default(),
-    )
-    .unwrap();
+    let stride = Stride::new(db.sqlite_store().await, Arc::new(SystemClock), blobs, Default::default()).unwrap();
     let registration = Registration {
         username: Username::parse("coalesce").unwrap(),
         password: Password::parse("correct horse battery").unwrap(),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch};
+use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId};
 use stride_services::{Caller, Store};
 
 use crate::ApiError;
@@ -65,20 +65,55 @@ pub(crate) async fn list_activities<S: Store>(
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
 ) -> Result<Json<ActivityPageBody>, ApiError> {
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw.parse().map_err(|_| ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")))?,
-    };
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")));
-    }
+    let (after, limit) = activity_page(&query)?;
+    let page = app.stride.activities.list_own(deadline, user.id, after, limit).await?;
+    Ok(Json(ActivityPageBody::from(&page)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}/activities", tag = "activities",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id"), ListActivitiesQuery),
+    responses(
+        (status = 200, description = "The user's activities the caller may see, newest first: everything to \
+            themselves, friends and public ones to a friend, public ones to anyone else", body = ActivityPageBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such user, or a block between the two", body = ErrorBody),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_user_activities<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(Caller { user, .. }): AuthUser,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<ListActivitiesQuery>,
+) -> Result<Json<ActivityPageBody>, ApiError> {
+    let owner: UserId = parse_id(&id)?;
+    let (after, limit) = activity_page(&query)?;
+    let page = app.stride.activities.list_of(deadline, user.id, owner, after, limit).await?;
+    Ok(Json(ActivityPageBody::from(&page)))
+}
+
+/// The cursor and limit of an activity list, validated: a garbled cursor or a limit outside
+/// 1–100 is 422.
+pub(crate) fn activity_page(query: &ListActivitiesQuery) -> Result<(Option<ActivityCursor>, u32), ApiError> {
+    let limit = page_limit(query.limit.as_deref(), DEFAULT_PAGE)?;
     let after =
         query.cursor.as_deref().map(ActivityCursor::decode).transpose().map_err(|e| ApiError::invalid("cursor", e))?;
-    let page = app.stride.activities.list_own(deadline, user.id, after, limit).await?;
-    Ok(Json(ActivityPageBody {
-        items: page.items.iter().map(ActivityBody::from).collect(),
-        next_cursor: page.next_cursor.map(|c| c.encode()),
-    }))
+    Ok((after, limit))
+}
+
+/// `limit` of any list: 1–100, `default` when absent.
+pub(crate) fn page_limit(raw: Option<&str>, default: u32) -> Result<u32, ApiError> {
+    let refuse = || ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}"));
+    let limit = match raw {
+        None => default,
+        Some(raw) => raw.parse().map_err(|_| refuse())?,
+    };
+    if (1..=MAX_PAGE).contains(&limit) { Ok(limit) } else { Err(refuse()) }
 }
 
 #[utoipa::path(

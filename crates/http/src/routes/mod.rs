@@ -7,6 +7,7 @@ mod auth;
 mod me;
 mod ops;
 mod photos;
+mod social;
 mod stats;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub(crate) use auth::*;
 pub(crate) use me::*;
 pub(crate) use ops::*;
 pub(crate) use photos::*;
+pub(crate) use social::*;
 pub(crate) use stats::*;
 
 use crate::state::{AppState, JsonBodyLimit, UploadLimits};
@@ -92,6 +94,19 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(get_photo_thumb::<S>))
         .routes(documented!(get_photo_original::<S>))
         .routes(documented!(delete_photo::<S>))
+        .routes(documented!(list_user_activities::<S>))
+        .routes(documented!(get_profile_by_username::<S>))
+        .routes(documented!(send_friend_request::<S>))
+        .routes(documented!(list_friend_requests::<S>))
+        .routes(documented!(accept_friend_request::<S>))
+        .routes(documented!(decline_friend_request::<S>))
+        .routes(documented!(cancel_friend_request::<S>))
+        .routes(documented!(list_friends::<S>))
+        .routes(documented!(delete_friend::<S>))
+        .routes(documented!(block_user::<S>))
+        .routes(documented!(unblock_user::<S>))
+        .routes(documented!(list_blocks::<S>))
+        .routes(documented!(get_feed::<S>))
         .routes(documented!(openapi_json::<S>))
 }
 

@@ -25,9 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use stride_domain::{
-    Activity, ActivityId, Photo, PhotoId, PhotoKind, Rendition, UserId, can_view, minted_at_ms, photo_of_blob,
-};
+use stride_domain::{Activity, ActivityId, Photo, PhotoId, PhotoKind, Rendition, UserId, minted_at_ms, photo_of_blob};
 use stride_repository::{
     ActivityRepo, BlobKey, IdempotencyScope, PhotoRepo, PhotoUploadRecord, RepoError, SharedBlobStore, Store,
     UnitOfWork,
@@ -43,7 +41,7 @@ pub use storage::Storage;
 
 use crate::activities::IDEMPOTENCY_WINDOW;
 use crate::uow::finish;
-use crate::{Clock, IdempotencyKey, ServiceError, ServiceResult, relationship};
+use crate::{Clock, IdempotencyKey, ServiceError, ServiceResult};
 
 /// Knobs of the photo use cases.
 #[derive(Debug, Clone)]
@@ -614,21 +612,20 @@ async fn replay<U: PhotoRepo>(uow: &mut U, fingerprint: &[u8], first: PhotoUploa
 
 async fn owned<U: ActivityRepo>(uow: &mut U, owner: UserId, id: ActivityId) -> ServiceResult<Activity> {
     let activity = uow.activity_by_id(id).await?.ok_or(ServiceError::NotFound)?;
-    if relationship(owner, activity.user_id).may_modify() { Ok(activity) } else { Err(ServiceError::NotFound) }
+    if crate::access::may_modify(owner, activity.user_id) { Ok(activity) } else { Err(ServiceError::NotFound) }
 }
 
 async fn owned_for_update<U: ActivityRepo>(uow: &mut U, owner: UserId, id: ActivityId) -> ServiceResult<Activity> {
     let activity = uow.activity_by_id_for_update(id).await?.ok_or(ServiceError::NotFound)?;
-    if relationship(owner, activity.user_id).may_modify() { Ok(activity) } else { Err(ServiceError::NotFound) }
+    if crate::access::may_modify(owner, activity.user_id) { Ok(activity) } else { Err(ServiceError::NotFound) }
 }
 
-async fn visible<U: ActivityRepo>(uow: &mut U, viewer: UserId, id: ActivityId) -> ServiceResult<Activity> {
-    let activity = uow.activity_by_id(id).await?.ok_or(ServiceError::NotFound)?;
-    if can_view(relationship(viewer, activity.user_id), activity.visibility) {
-        Ok(activity)
-    } else {
-        Err(ServiceError::NotFound)
-    }
+async fn visible<U: ActivityRepo + stride_repository::SocialRepo>(
+    uow: &mut U,
+    viewer: UserId,
+    id: ActivityId,
+) -> ServiceResult<Activity> {
+    crate::access::visible_activity(uow, viewer, id).await
 }
 
 /// A file that cannot become a photo: 415 for a format we do not take, 422 otherwise, the

@@ -141,19 +141,19 @@ impl<S: Store> StatsService<S> {
     /// The caller's own statistics. The version and time zone came with authentication, so a
     /// cache hit costs no database round trip of its own.
     pub async fn own(&self, deadline: Deadline, caller: &Caller) -> ServiceResult<UserStats> {
-        let Caller { user, stats_version } = caller;
+        let Caller { user, stats_version, .. } = caller;
         self.cached(deadline, user.id, StatsScope::Owner, user.timezone, *stats_version).await
     }
 
     /// `subject`'s statistics as `viewer` may see them; `NotFound` if the viewer may not.
     pub async fn of(&self, deadline: Deadline, viewer: UserId, subject: UserId) -> ServiceResult<UserStats> {
-        let relationship = relationship(viewer, subject);
-        if !crate::access::may_view_stats(relationship) {
-            return Err(ServiceError::NotFound);
-        }
-        let header = {
+        let (relationship, header) = {
             let mut uow = self.store.read(deadline).await?;
-            uow.stats_subject(subject).await?.ok_or(ServiceError::NotFound)?
+            let relationship = relationship(&mut uow, viewer, subject).await?;
+            if !relationship.may_view_stats() {
+                return Err(ServiceError::NotFound);
+            }
+            (relationship, uow.stats_subject(subject).await?.ok_or(ServiceError::NotFound)?)
         };
         let scope = StatsScope::for_relationship(relationship);
         self.cached(deadline, subject, scope, header.timezone, header.version).await
@@ -317,7 +317,7 @@ mod tests {
     async fn concurrent_misses_share_one_computation_of_three_reads() {
         let reads = Arc::new(Reads::default());
         let stats = reading(3, &reads);
-        let caller = Caller { user: person("alice"), stats_version: 4 };
+        let caller = Caller { user: person("alice"), stats_version: 4, social_version: 0 };
         let results = futures::future::join_all((0..25).map(|_| stats.own(deadline(), &caller))).await;
         for result in results {
             let got = result.unwrap();
@@ -334,7 +334,10 @@ mod tests {
         let stats = reading(6, &reads);
         let alice = person("alice");
         for version in [1, 1, 2, 2, 1] {
-            stats.own(deadline(), &Caller { user: alice.clone(), stats_version: version }).await.unwrap();
+            stats
+                .own(deadline(), &Caller { user: alice.clone(), stats_version: version, social_version: 0 })
+                .await
+                .unwrap();
         }
         assert_eq!(reads.totals.load(Ordering::SeqCst), 2, "one computation per version");
     }
@@ -365,7 +368,7 @@ mod tests {
             Ok(unit)
         });
         let stats = StatsService::new(MockStore::new(mock), clock(), StatsConfig::default()).unwrap();
-        let caller = Caller { user: person("alice"), stats_version: 1 };
+        let caller = Caller { user: person("alice"), stats_version: 1, social_version: 0 };
         for _ in 0..2 {
             let got = stats.own(deadline(), &caller).await;
             assert!(matches!(got, Err(ServiceError::Timeout)), "{got:?}");
