@@ -171,8 +171,6 @@ where
     hits.finish();
 }
 
-const ROUNDS: usize = 9;
-
 /// Median (over `ROUNDS` alternating rounds) of the mean time per call of `a` and of `b`.
 fn interleaved<A, B, FA, FB, TA, TB>(rt: &tokio::runtime::Runtime, a: A, b: B, calls: u32) -> (f64, f64)
 where
@@ -181,46 +179,27 @@ where
     FA: std::future::Future<Output = TA>,
     FB: std::future::Future<Output = TB>,
 {
-    let time = |run: &dyn Fn()| {
-        let started = std::time::Instant::now();
-        run();
-        started.elapsed().as_nanos() as f64 / f64::from(calls)
-    };
-    let (mut times_a, mut times_b) = (Vec::new(), Vec::new());
-    let run_a = || {
-        rt.block_on(async {
-            for _ in 0..calls {
-                std::hint::black_box(a().await);
-            }
-        })
-    };
-    let run_b = || {
-        rt.block_on(async {
-            for _ in 0..calls {
-                std::hint::black_box(b().await);
-            }
-        })
-    };
-    // Which side goes first alternates, so a trend over the rounds weighs on both alike.
-    for round in 0..ROUNDS {
-        if round % 2 == 0 {
-            times_a.push(time(&run_a));
-            times_b.push(time(&run_b));
-        } else {
-            times_b.push(time(&run_b));
-            times_a.push(time(&run_a));
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    (median(times_a), median(times_b))
+    let sides: [common::Side<'_>; 2] = [
+        Box::new(|| {
+            let call = a();
+            Box::pin(async move {
+                std::hint::black_box(call.await);
+            })
+        }),
+        Box::new(|| {
+            let call = b();
+            Box::pin(async move {
+                std::hint::black_box(call.await);
+            })
+        }),
+    ];
+    let medians = common::interleaved_all(rt, &sides, calls);
+    (medians[0], medians[1])
 }
 
 fn record(id: &str, median_ns: f64) {
     common::record(id, median_ns);
-    println!("interleaved {id}: {:.1} µs (median of {ROUNDS} alternating rounds)", median_ns / 1000.0);
+    println!("interleaved {id}: {:.1} µs (median of {} alternating rounds)", median_ns / 1000.0, common::ROUNDS);
 }
 
 fn stats(c: &mut Criterion) {

@@ -112,8 +112,20 @@ impl<S: Store> FeedService<S> {
         after: Option<ActivityCursor>,
         limit: u32,
     ) -> ServiceResult<FeedPage> {
-        self.page_with(Strategy::FanOut, deadline, caller.user.id, caller.social_version, after, limit).await
+        self.page_with(Self::PRODUCT, deadline, caller.user.id, caller.social_version, after, limit).await
     }
+
+    /// What the product runs on this backend, chosen by measurement (`cargo xtask bench feed`,
+    /// figures in README). On PostgreSQL the concurrent fan-out: each chunk is work on another
+    /// server process, so chunks run in parallel on the server's cores, and per-friend top-K
+    /// scans keep a page's cost independent of how long friends' histories are. On SQLite one
+    /// `IN (…)` statement: the engine runs in our process on a blocking thread per connection,
+    /// there is no network wait for concurrency to overlap, and SQLite's per-statement cost for a
+    /// compound of per-friend scans made every top-K form 5–13× slower than the one statement.
+    pub const PRODUCT: Strategy = match S::BACKEND {
+        stride_repository::Backend::Sqlite => Strategy::SingleQuery,
+        stride_repository::Backend::Postgres => Strategy::FanOut,
+    };
 
     /// A page fetched with `strategy`; every strategy returns the same page.
     pub async fn page_with(
