@@ -85,15 +85,14 @@ const GATES: &[Gate] = &[
         name: "feed postgres, 2000 friends, first page: concurrent fan-out speedup",
         numerator: "interleaved/feed_postgres/sequential/2000/first",
         denominator: "interleaved/feed_postgres/fan_out/2000/first",
-        // The issue asks 1.5; measured 1.40 on 2 cores (see README): short of it, and said so.
-        bound: Bound::AtLeast(1.25),
+        bound: Bound::AtLeast(1.5),
     },
     Gate {
         suite: Suite::Feed,
         name: "feed postgres, 2000 friends, deep page: concurrent fan-out speedup",
         numerator: "interleaved/feed_postgres/sequential/2000/deep",
         denominator: "interleaved/feed_postgres/fan_out/2000/deep",
-        bound: Bound::AtLeast(1.25),
+        bound: Bound::AtLeast(1.5),
     },
     feed_product_gate!("sqlite", "10", "first", Bound::AtMost(1.2)),
     feed_product_gate!("sqlite", "200", "first", Bound::AtMost(1.2)),
@@ -102,9 +101,8 @@ const GATES: &[Gate] = &[
     feed_product_gate!("postgres", "10", "first", Bound::AtMost(1.2)),
     feed_product_gate!("postgres", "200", "first", Bound::AtMost(1.2)),
     feed_product_gate!("postgres", "200", "deep", Bound::AtMost(1.2)),
-    // With 20 activities per friend the single IN statement (one sequential scan) is 1.29x
-    // faster here; the fan-out's per-friend top-K wins once histories are long (README).
-    feed_product_gate!("postgres", "2000", "first", Bound::AtMost(1.5)),
+    feed_product_gate!("postgres", "2000", "first", Bound::AtMost(1.2)),
+    feed_product_gate!("postgres", "2000", "deep", Bound::AtMost(1.2)),
     Gate {
         suite: Suite::Photos,
         name: "photos: CPU per image (display + thumb) relative to libvips",

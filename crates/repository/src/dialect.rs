@@ -24,6 +24,8 @@ pub enum Param<'a> {
     Real(f64),
     Text(&'a str),
     Bytes(&'a [u8]),
+    /// A `uuid[]` (PostgreSQL only: see [`Dialect::HAS_ARRAYS`]).
+    Uuids(&'a [Uuid]),
 }
 
 /// A backend's driver, reduced to what the repositories use. Sealed: public only so that
@@ -33,6 +35,12 @@ pub trait Dialect: Database {
     /// `FOR UPDATE`. SQLite's write transactions already hold the database's single write lock
     /// (and SQLite has no such clause).
     const NEEDS_ROW_LOCKS: bool;
+
+    /// Whether the engine takes array parameters (`= ANY($1)`, `unnest($1::uuid[])`); where it
+    /// does not, statements over a list name one parameter per element.
+    const HAS_ARRAYS: bool;
+
+    fn add_uuids(arguments: &mut Self::Arguments, values: &[Uuid]) -> Result<(), sqlx::Error>;
 
     fn arguments(params: &[Param<'_>]) -> Result<Self::Arguments, sqlx::Error>;
 
@@ -64,9 +72,14 @@ pub trait Dialect: Database {
 /// The driver calls behind [`Dialect`] are the same sqlx calls for both backends; only the
 /// types they are checked against differ.
 macro_rules! impl_dialect {
-    ($db:ty, needs_row_locks = $locks:literal) => {
+    ($db:ty, needs_row_locks = $locks:literal, has_arrays = $arrays:literal, add_uuids = $add_uuids:expr) => {
         impl Dialect for $db {
             const NEEDS_ROW_LOCKS: bool = $locks;
+            const HAS_ARRAYS: bool = $arrays;
+
+            fn add_uuids(arguments: &mut Self::Arguments, values: &[Uuid]) -> Result<(), sqlx::Error> {
+                $add_uuids(arguments, values)
+            }
 
             fn arguments(params: &[Param<'_>]) -> Result<Self::Arguments, sqlx::Error> {
                 use sqlx::Arguments as _;
@@ -79,6 +92,10 @@ macro_rules! impl_dialect {
                         Param::Real(v) => arguments.add(v),
                         Param::Text(v) => arguments.add(v),
                         Param::Bytes(v) => arguments.add(v),
+                        Param::Uuids(v) => {
+                            Self::add_uuids(&mut arguments, v)?;
+                            Ok(())
+                        }
                     }
                     .map_err(sqlx::Error::Encode)?;
                 }
@@ -128,8 +145,23 @@ macro_rules! impl_dialect {
     };
 }
 
-impl_dialect!(sqlx::Sqlite, needs_row_locks = false);
-impl_dialect!(sqlx::Postgres, needs_row_locks = true);
+impl_dialect!(
+    sqlx::Sqlite,
+    needs_row_locks = false,
+    has_arrays = false,
+    add_uuids = |_: &mut sqlx::sqlite::SqliteArguments, _: &[Uuid]| Err(sqlx::Error::Encode(
+        "SQLite takes no array parameters; name one parameter per element".into()
+    ))
+);
+impl_dialect!(
+    sqlx::Postgres,
+    needs_row_locks = true,
+    has_arrays = true,
+    add_uuids = |arguments: &mut sqlx::postgres::PgArguments, values: &[Uuid]| {
+        use sqlx::Arguments as _;
+        arguments.add(values).map_err(sqlx::Error::Encode)
+    }
+);
 
 /// The text of a read that the same write transaction will update: `locking` (with
 /// `FOR UPDATE`) where the engine needs the clause, `plain` elsewhere.

@@ -11,7 +11,7 @@ use stride_domain::{
 use stride_repository::testing::{RawSql, deadline};
 use stride_repository::{
     ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, RepoError, SessionRepo,
-    SessionUser, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
+    SessionUser, SocialRepo, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
 };
 use stride_workers::Deadline;
 
@@ -31,6 +31,8 @@ stride_repository::each_backend!(
     rolled_back_writes_change_nothing_and_keep_their_connection,
     only_expired_sessions_and_old_idempotency_keys_are_purged,
     rebuilt_statistics_equal_a_scan_of_the_activities,
+    friendships_requests_and_blocks_round_trip,
+    feed_chunks_filter_visibility_before_each_limit_and_equal_the_reference,
 );
 
 fn now() -> DateTime<Utc> {
@@ -602,4 +604,96 @@ mod postgres_abandoned_statements {
         admin.close().await.unwrap();
         store.close().await;
     }
+}
+
+async fn friendships_requests_and_blocks_round_trip<S: Store>(store: S) {
+    use stride_domain::{FriendRequestId, RequestDirection, Tie};
+    let (ann, ben, cy) =
+        (insert_user(&store, "ann").await, insert_user(&store, "ben").await, insert_user(&store, "cyd").await);
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert_eq!(uow.social_version(ann.id).await.unwrap(), Some(0));
+    uow.lock_pair(ann.id, ben.id).await.unwrap();
+    let request = FriendRequestId::new();
+    uow.insert_friend_request(request, ann.id, ben.id, now()).await.unwrap();
+    assert_eq!(uow.request_between(ann.id, ben.id).await.unwrap(), Some(request));
+    assert_eq!(uow.request_between(ben.id, ann.id).await.unwrap(), None);
+    let stored = uow.friend_request(request).await.unwrap().unwrap();
+    assert_eq!((stored.from.username.as_str(), stored.to.username.as_str()), ("ann", "ben"));
+    let incoming = uow.friend_requests(ben.id, RequestDirection::Incoming, None, 10).await.unwrap();
+    assert_eq!(incoming.iter().map(|r| r.id).collect::<Vec<_>>(), vec![request]);
+    assert_eq!(uow.pending_outgoing(ann.id).await.unwrap(), 1);
+    uow.delete_requests_between(ben.id, ann.id).await.unwrap();
+    assert_eq!(uow.pending_outgoing(ann.id).await.unwrap(), 0);
+
+    uow.insert_friendship(ann.id, ben.id, now()).await.unwrap();
+    assert_eq!(uow.tie(ann.id, ben.id).await.unwrap(), Tie::Friends);
+    assert_eq!(uow.tie(ben.id, ann.id).await.unwrap(), Tie::Friends, "both sides");
+    assert_eq!(uow.friend_ids(ben.id).await.unwrap(), vec![ann.id]);
+    assert_eq!(uow.friend_count(ann.id).await.unwrap(), 1);
+    let friends = uow.friends(ann.id, None, 10).await.unwrap();
+    assert_eq!(friends[0].user.id, ben.id);
+    assert!(uow.insert_block(cy.id, ann.id, now()).await.unwrap());
+    assert!(!uow.insert_block(cy.id, ann.id, now()).await.unwrap(), "a second block is no new block");
+    assert_eq!(uow.tie(ann.id, cy.id).await.unwrap(), Tie::Blocked, "either direction");
+    assert_eq!(uow.blocks(cy.id, None, 10).await.unwrap()[0].user.id, ann.id);
+    assert!(uow.delete_friendship(ben.id, ann.id).await.unwrap());
+    assert_eq!(uow.tie(ann.id, ben.id).await.unwrap(), Tie::None);
+    assert!(uow.friend_ids(ann.id).await.unwrap().is_empty(), "both rows gone");
+    assert_eq!(uow.social_version(ann.id).await.unwrap(), Some(1));
+    assert_eq!(uow.social_version(ben.id).await.unwrap(), Some(1));
+
+    let sent = now();
+    uow.record_request_send(ann.id, sent - TimeDelta::hours(30), sent - TimeDelta::hours(48)).await.unwrap();
+    uow.record_request_send(ann.id, sent, sent - TimeDelta::hours(24)).await.unwrap();
+    assert_eq!(uow.request_sends_since(ann.id, sent - TimeDelta::hours(24)).await.unwrap(), (1, Some(sent)));
+    uow.insert_friend_request(FriendRequestId::new(), cy.id, ben.id, now()).await.unwrap();
+    uow.commit().await.unwrap();
+    let mut uow = store.write(deadline()).await.unwrap();
+    let twin = uow.insert_friend_request(FriendRequestId::new(), cy.id, ben.id, now()).await;
+    assert!(matches!(twin, Err(RepoError::Conflict { .. })), "one pending request per direction: {twin:?}");
+}
+
+async fn feed_chunks_filter_visibility_before_each_limit_and_equal_the_reference<S: Store>(store: S) {
+    let (ann, ben) = (insert_user(&store, "ann").await, insert_user(&store, "ben").await);
+    let mut uow = store.write(deadline()).await.unwrap();
+    // Ann's three newest are private: a filter after the LIMIT would return nothing of hers.
+    let mut visible = Vec::new();
+    for (day, visibility) in [
+        (1, Visibility::Public),
+        (2, Visibility::Friends),
+        (3, Visibility::Private),
+        (4, Visibility::Private),
+        (5, Visibility::Private),
+    ] {
+        let mut a = activity(ann.id, &format!("2026-03-0{day}T08:00:00Z"), "a");
+        a.visibility = visibility;
+        uow.insert_activity(&a).await.unwrap();
+        if visibility != Visibility::Private {
+            visible.push(a);
+        }
+    }
+    for day in 1..=4 {
+        let b = activity(ben.id, &format!("2026-03-0{day}T09:00:00Z"), "b");
+        uow.insert_activity(&b).await.unwrap();
+        visible.push(b);
+    }
+    uow.commit().await.unwrap();
+    visible.sort_by(stride_domain::feed_order);
+    let mut uow = store.read(deadline()).await.unwrap();
+    let authors = [ann.id, ben.id];
+    let mut after: Option<ActivityCursor> = None;
+    let mut walked = Vec::new();
+    loop {
+        let chunk = uow.feed_chunk(&authors, after, 2).await.unwrap();
+        let reference = uow.feed_reference(&authors, after, 2).await.unwrap();
+        assert_eq!(chunk, reference);
+        let Some(last) = chunk.last() else { break };
+        after = Some(stride_domain::cursor_after(last));
+        walked.extend(chunk);
+    }
+    assert_eq!(walked, visible);
+    let private = uow.activities_visible(ann.id, &Visibility::ALL, None, 10).await.unwrap();
+    assert_eq!(private.len(), 5);
+    let public = uow.activities_visible(ann.id, &[Visibility::Public], None, 10).await.unwrap();
+    assert_eq!(public.len(), 1);
 }

@@ -97,7 +97,15 @@ fn backend<S: Store>(rt: &tokio::runtime::Runtime, name: &str, store: S, pool_si
         "feed_{name}: seeded {PEOPLE} people x {per_friend} activities in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let feed = FeedService::new(store.clone(), FeedConfig::for_pool_size(pool_size));
+    // The server's settings of the same names override the defaults, to explore others.
+    let setting = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let defaults = FeedConfig::for_pool_size(pool_size);
+    let config = FeedConfig {
+        chunk_size: setting("STRIDE_FEED_CHUNK_SIZE").unwrap_or(defaults.chunk_size),
+        concurrency: setting("STRIDE_FEED_CONCURRENCY").unwrap_or(defaults.concurrency),
+        ..defaults
+    };
+    let feed = FeedService::new(store.clone(), config);
     println!("feed_{name}: {:?}", feed.config());
     for (friends, reader) in readers {
         // The deep page's cursor: where the product's walk stands after DEEP_AFTER items.
@@ -155,11 +163,19 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // Seeding is one long unit of work: lift the per-unit cap for the bench.
     let generous = |db: &TestDatabase| StoreConfig { statement_timeout: Duration::from_secs(600), ..db.config() };
-    let sqlite = TestDatabase::sqlite();
-    let config = generous(&sqlite);
-    let store = rt.block_on(SqliteStore::connect(&config)).unwrap();
-    rt.block_on(store.migrate()).unwrap();
-    backend(&rt, "sqlite", store, config.max_connections, per_friend);
+    // `STRIDE_BENCH_BACKEND=postgres` (or `sqlite`) measures one backend only.
+    let only = std::env::var("STRIDE_BENCH_BACKEND").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    if wanted("sqlite") {
+        let sqlite = TestDatabase::sqlite();
+        let config = generous(&sqlite);
+        let store = rt.block_on(SqliteStore::connect(&config)).unwrap();
+        rt.block_on(store.migrate()).unwrap();
+        backend(&rt, "sqlite", store, config.max_connections, per_friend);
+    }
+    if !wanted("postgres") {
+        return;
+    }
     let postgres = rt.block_on(TestDatabase::postgres());
     let config = generous(&postgres);
     let store = rt.block_on(PgStore::connect(&config)).unwrap();
