@@ -19,6 +19,7 @@ stride_repository::each_backend!(
     a_block_hides_everything_both_ways_and_ends_the_friendship,
     asking_each_other_at_once_makes_friends_exactly_once,
     accept_racing_cancel_leaves_one_consistent_outcome,
+    both_ending_a_friendship_at_once_ends_it_once,
     the_feed_merges_pages_and_survives_concurrent_writes,
     feed_and_list_parameters_are_validated,
     limits_answer_409_and_429,
@@ -277,6 +278,28 @@ async fn accept_racing_cancel_leaves_one_consistent_outcome(backend: Backend) {
             (StatusCode::NOT_FOUND, StatusCode::NO_CONTENT) => assert_eq!(count, 0),
             other => panic!("exactly one of accept and cancel wins, got {other:?}"),
         }
+    }
+}
+
+async fn both_ending_a_friendship_at_once_ends_it_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.registrations_per_hour = 1_000).await;
+    for round in 0..8 {
+        let (a_name, b_name) = (format!("parting_a{round}"), format!("parting_b{round}"));
+        let (a, a_user) = app.register(&a_name).await;
+        let (b, b_user) = app.register(&b_name).await;
+        befriend(&app, &a, &b, &b_name).await;
+        let (a_id, b_id) = (a_user["id"].as_str().unwrap(), b_user["id"].as_str().unwrap());
+        let (unfriend_b, unfriend_a) = (format!("/api/v1/friends/{b_id}"), format!("/api/v1/friends/{a_id}"));
+        let (by_a, by_b) = tokio::join!(app.delete(&unfriend_b, &a), app.delete(&unfriend_a, &b));
+        let mut statuses = [by_a.status(), by_b.status()];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND], "ended once");
+        for token in [&a, &b] {
+            let friends = json_of(app.get("/api/v1/friends", token).await, StatusCode::OK).await;
+            assert_eq!(friends["items"], json!([]));
+        }
+        // And they may start over.
+        befriend(&app, &b, &a, &a_name).await;
     }
 }
 
