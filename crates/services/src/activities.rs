@@ -324,15 +324,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn others_see_public_activities_only_and_the_rest_is_not_found() {
+    async fn what_others_see_follows_how_they_stand_and_the_rest_is_not_found() {
+        use stride_domain::Tie;
         let (alice, bob) = (person("alice"), person("bob"));
-        for (visibility, visible) in
-            [(Visibility::Public, true), (Visibility::Friends, false), (Visibility::Private, false)]
-        {
+        for (tie, visibility, visible) in [
+            (Tie::None, Visibility::Public, true),
+            (Tie::None, Visibility::Friends, false),
+            (Tie::None, Visibility::Private, false),
+            (Tie::Friends, Visibility::Public, true),
+            (Tie::Friends, Visibility::Friends, true),
+            (Tie::Friends, Visibility::Private, false),
+            (Tie::Blocked, Visibility::Public, false),
+        ] {
             let theirs = activity_of(&bob, visibility);
-            let activities = service(vec![(Access::Read, finding(&theirs))]);
+            let mut unit = finding(&theirs);
+            unit.expect_tie().times(1).returning(move |_, _| ready(Ok(tie)));
+            let activities = service(vec![(Access::Read, unit)]);
             let got = activities.get(deadline(), alice.id, theirs.id).await;
-            assert_eq!(got.is_ok(), visible, "{visibility:?}: {got:?}");
+            assert_eq!(got.is_ok(), visible, "{tie:?} {visibility:?}: {got:?}");
             if !visible {
                 assert!(matches!(got, Err(ServiceError::NotFound)), "{visibility:?}: {got:?}");
             }

@@ -51,8 +51,13 @@ impl Deadline {
     }
 
     /// Runs `work` until it completes or the deadline passes; on expiry the future is dropped,
-    /// which is how cancellation reaches whatever it was awaiting.
+    /// which is how cancellation reaches whatever it was awaiting. Work whose deadline has
+    /// already passed is not started: tokio's timer fires a past deadline only at its next
+    /// turn, and a fast enough call (a local S3 server) could otherwise answer first.
     pub async fn run<F: Future>(&self, work: F) -> Result<F::Output, DeadlineExceeded> {
+        if self.is_expired() {
+            return Err(DeadlineExceeded);
+        }
         tokio::time::timeout_at(self.at, work).await.map_err(|_| DeadlineExceeded)
     }
 }
@@ -60,6 +65,15 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn work_past_its_deadline_is_never_started() {
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let past = Deadline::after(Duration::ZERO);
+        let outcome = past.run(async { started.store(true, std::sync::atomic::Ordering::SeqCst) }).await;
+        assert_eq!(outcome, Err(DeadlineExceeded));
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst), "ready work past its deadline still ran");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn work_that_outlives_its_deadline_is_cancelled() {

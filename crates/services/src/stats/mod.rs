@@ -343,12 +343,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_strangers_statistics_are_not_found_without_a_query() {
-        let mut mock = MockUnits::new();
-        mock.expect_open().never();
-        let stats = StatsService::new(MockStore::new(mock), clock(), StatsConfig::default()).unwrap();
-        let got = stats.of(deadline(), person("alice").id, person("bob").id).await;
-        assert!(matches!(got, Err(ServiceError::NotFound)), "{got:?}");
+    async fn a_strangers_statistics_are_not_found_after_one_relationship_query() {
+        for tie in [stride_domain::Tie::None, stride_domain::Tie::Blocked] {
+            let mut mock = MockUnits::new();
+            mock.expect_open().times(1).returning(move |_| {
+                let mut unit = MockUnitOfWork::new();
+                unit.expect_tie().times(1).returning(move |_, _| ready(Ok(tie)));
+                // No statistics read: a stranger's numbers are never computed.
+                Ok(unit)
+            });
+            let stats = StatsService::new(MockStore::new(mock), clock(), StatsConfig::default()).unwrap();
+            let got = stats.of(deadline(), person("alice").id, person("bob").id).await;
+            assert!(matches!(got, Err(ServiceError::NotFound)), "{got:?}");
+        }
     }
 
     #[tokio::test]
