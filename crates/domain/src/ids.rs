@@ -67,6 +67,10 @@ uuid_id!(
     FriendRequestId
 );
 uuid_id!(
+    /// A background job's identity.
+    JobId
+);
+uuid_id!(
     /// A photo's identity; also the folder of its blobs in object storage.
     PhotoId
 );

@@ -12,6 +12,7 @@
 mod activity;
 mod cursor;
 mod ids;
+mod jobs;
 mod photo;
 mod social;
 mod stats;
@@ -23,7 +24,8 @@ pub use activity::{
     SportError, StartedAt, StartedAtError, Title, TitleError,
 };
 pub use cursor::{ActivityCursor, CursorError, ListCursor};
-pub use ids::{ActivityId, FriendRequestId, IdError, PhotoId, UserId};
+pub use ids::{ActivityId, FriendRequestId, IdError, JobId, PhotoId, UserId};
+pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
 pub use social::{
     Connection, FriendRequest, MergedPage, Profile, RequestDirection, RequestOutcome, RequestRefusal, Tie,

@@ -26,6 +26,8 @@ pub enum Param<'a> {
     Bytes(&'a [u8]),
     /// A `uuid[]` (PostgreSQL only: see [`Dialect::HAS_ARRAYS`]).
     Uuids(&'a [Uuid]),
+    /// A NULL of type text.
+    NullText,
 }
 
 /// A backend's driver, reduced to what the repositories use. Sealed: public only so that
@@ -66,6 +68,8 @@ pub trait Dialect: Database {
     fn int(row: &Self::Row, column: usize) -> Result<i32, sqlx::Error>;
     fn real(row: &Self::Row, column: usize) -> Result<f64, sqlx::Error>;
     fn text(row: &Self::Row, column: usize) -> Result<String, sqlx::Error>;
+    fn optional_big_int(row: &Self::Row, column: usize) -> Result<Option<i64>, sqlx::Error>;
+    fn optional_text(row: &Self::Row, column: usize) -> Result<Option<String>, sqlx::Error>;
     fn bytes(row: &Self::Row, column: usize) -> Result<Vec<u8>, sqlx::Error>;
 }
 
@@ -92,6 +96,7 @@ macro_rules! impl_dialect {
                         Param::Real(v) => arguments.add(v),
                         Param::Text(v) => arguments.add(v),
                         Param::Bytes(v) => arguments.add(v),
+                        Param::NullText => arguments.add(None::<&str>),
                         Param::Uuids(v) => {
                             Self::add_uuids(&mut arguments, v)?;
                             Ok(())
@@ -139,6 +144,12 @@ macro_rules! impl_dialect {
                 sqlx::Row::try_get(row, column)
             }
             fn bytes(row: &Self::Row, column: usize) -> Result<Vec<u8>, sqlx::Error> {
+                sqlx::Row::try_get(row, column)
+            }
+            fn optional_big_int(row: &Self::Row, column: usize) -> Result<Option<i64>, sqlx::Error> {
+                sqlx::Row::try_get(row, column)
+            }
+            fn optional_text(row: &Self::Row, column: usize) -> Result<Option<String>, sqlx::Error> {
                 sqlx::Row::try_get(row, column)
             }
         }
@@ -203,5 +214,11 @@ impl<'r, DB: Dialect> Columns<'r, DB> {
     }
     pub(crate) fn bytes(&mut self) -> Result<Vec<u8>, sqlx::Error> {
         self.take(DB::bytes)
+    }
+    pub(crate) fn optional_big_int(&mut self) -> Result<Option<i64>, sqlx::Error> {
+        self.take(DB::optional_big_int)
+    }
+    pub(crate) fn optional_text(&mut self) -> Result<Option<String>, sqlx::Error> {
+        self.take(DB::optional_text)
     }
 }

@@ -23,6 +23,7 @@ mod error;
 #[cfg(feature = "testing")]
 mod faulty_blobs;
 mod idempotency;
+mod jobs;
 #[cfg(feature = "mocks")]
 pub mod mocks;
 mod photos;
@@ -52,6 +53,7 @@ pub use error::{RepoError, RepoResult};
 #[cfg(feature = "testing")]
 pub use faulty_blobs::FaultyBlobStore;
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
+pub use jobs::{JobRepo, QueueDepth, RESCUE_NOTE};
 pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
 pub use postgres::PgStore;
 #[cfg(feature = "s3")]

@@ -17,15 +17,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, Connection, DayNumber, FriendRequest, FriendRequestId, ListCursor, Photo,
-    PhotoId, Profile, RequestDirection, StatsScope, StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility,
+    Activity, ActivityCursor, ActivityId, Connection, DayNumber, FriendRequest, FriendRequestId, Job, JobId, JobState,
+    Lease, ListCursor, NewJob, Photo, PhotoId, Profile, RequestDirection, StatsScope, StreakRun, StreakRunEdit, Tie,
+    User, UserId, Username, Visibility,
 };
 use stride_workers::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, PhotoRepo,
-    PhotoSelection, PhotoUploadRecord, PoolStats, RepoResult, SessionRepo, SessionUser, SocialRepo, StatsRepo,
-    StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo,
+    ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession,
+    PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, QueueDepth, RepoResult, SessionRepo, SessionUser,
+    SocialRepo, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -117,6 +118,24 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
         fn activities_visible(&mut self, owner: UserId, visible: &[Visibility], after: Option<ActivityCursor>, limit: u32)
             -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
+    }
+
+    impl JobRepo for UnitOfWork {
+        fn enqueue(&mut self, job: &NewJob, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn claim(&mut self, kind: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Lease>>> + Send;
+        fn heartbeat(&mut self, id: JobId, attempt: u32, lease_until: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn complete(&mut self, id: JobId, attempt: u32, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn fail(&mut self, id: JobId, attempt: u32, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<bool>> + Send;
+        fn reschedule(&mut self, id: JobId, attempt: u32, run_at: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn job(&mut self, id: JobId) -> impl Future<Output = RepoResult<Option<Job>>> + Send;
+        fn jobs(&mut self, state: Option<JobState>, kind: Option<String>, limit: u32) -> impl Future<Output = RepoResult<Vec<Job>>> + Send;
+        fn job_counts(&mut self) -> impl Future<Output = RepoResult<Vec<(String, JobState, u64)>>> + Send;
+        fn queue_depths(&mut self, now: DateTime<Utc>) -> impl Future<Output = RepoResult<Vec<QueueDepth>>> + Send;
+        fn retry_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn cancel_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn purge_finished_jobs(&mut self, before: DateTime<Utc>, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
     }
 
     impl PhotoRepo for UnitOfWork {

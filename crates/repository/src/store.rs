@@ -11,8 +11,8 @@ use std::future::Future;
 use stride_workers::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, IdempotencyRepo, PhotoRepo, RepoResult, SessionRepo, SocialRepo, StatsRepo, StoreConfig,
-    UserRepo,
+    ActivityRepo, Backend, IdempotencyRepo, JobRepo, PhotoRepo, RepoResult, SessionRepo, SocialRepo, StatsRepo,
+    StoreConfig, UserRepo,
 };
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
@@ -56,7 +56,7 @@ pub struct PoolStats {
 /// One connection, and for writes one transaction, across every repository. Dropping a write
 /// without `commit` rolls it back.
 pub trait UnitOfWork:
-    UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + PhotoRepo + SocialRepo + Send
+    UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + PhotoRepo + SocialRepo + JobRepo + Send
 {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 

@@ -10,7 +10,7 @@ use stride_domain::{
 };
 use stride_repository::testing::{RawSql, deadline};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, NewSession, RepoError, SessionRepo,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession, RepoError, SessionRepo,
     SessionUser, SocialRepo, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
 };
 use stride_workers::Deadline;
@@ -33,6 +33,10 @@ stride_repository::each_backend!(
     rebuilt_statistics_equal_a_scan_of_the_activities,
     friendships_requests_and_blocks_round_trip,
     feed_chunks_filter_visibility_before_each_limit_and_equal_the_reference,
+    a_rolled_back_enqueue_leaves_no_job_and_unique_keys_hold_until_final,
+    claims_fence_every_transition_by_attempt,
+    an_expired_lease_is_rescued_by_the_next_claim_or_discarded_on_its_last_attempt,
+    operators_list_count_retry_cancel_and_purge,
 );
 
 fn now() -> DateTime<Utc> {
@@ -696,4 +700,114 @@ async fn feed_chunks_filter_visibility_before_each_limit_and_equal_the_reference
     assert_eq!(private.len(), 5);
     let public = uow.activities_visible(ann.id, &[Visibility::Public], None, 10).await.unwrap();
     assert_eq!(public.len(), 1);
+}
+
+fn new_job(kind: &str, unique_key: Option<&str>, max_attempts: u32) -> stride_domain::NewJob {
+    stride_domain::NewJob {
+        id: stride_domain::JobId::new(),
+        kind: kind.to_owned(),
+        payload: r#"{"n":1}"#.to_owned(),
+        max_attempts,
+        run_at: now() - TimeDelta::seconds(1),
+        unique_key: unique_key.map(str::to_owned),
+    }
+}
+
+async fn a_rolled_back_enqueue_leaves_no_job_and_unique_keys_hold_until_final<S: Store>(store: S) {
+    let job = new_job("test.kind", Some("only-one"), 3);
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.enqueue(&job, now()).await.unwrap());
+    uow.rollback().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.job(job.id).await.unwrap(), None, "rolled back with its transaction");
+    drop(uow);
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.enqueue(&job, now()).await.unwrap());
+    assert!(!uow.enqueue(&new_job("test.kind", Some("only-one"), 3), now()).await.unwrap(), "a duplicate is a no-op");
+    let claimed = uow.claim("test.kind", now(), now() + TimeDelta::minutes(1), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(!uow.enqueue(&new_job("test.kind", Some("only-one"), 3), now()).await.unwrap(), "running holds the key");
+    assert!(uow.complete(job.id, 1, now()).await.unwrap());
+    assert!(uow.enqueue(&new_job("test.kind", Some("only-one"), 3), now()).await.unwrap(), "final releases it");
+    uow.commit().await.unwrap();
+}
+
+async fn claims_fence_every_transition_by_attempt<S: Store>(store: S) {
+    use stride_domain::JobState;
+    let job = new_job("test.kind", None, 3);
+    let later = new_job("test.kind", None, 3);
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.enqueue(&job, now()).await.unwrap();
+    uow.enqueue(&stride_domain::NewJob { run_at: now() + TimeDelta::hours(1), ..later.clone() }, now()).await.unwrap();
+    uow.enqueue(&new_job("other.kind", None, 3), now()).await.unwrap();
+    let claimed = uow.claim("test.kind", now(), now() + TimeDelta::minutes(1), 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|l| l.id()).collect::<Vec<_>>(), vec![job.id], "only due jobs of the kind");
+    let lease = &claimed[0];
+    assert_eq!((lease.attempt(), lease.job.state), (1, JobState::Running));
+    assert!(uow.heartbeat(job.id, 1, now() + TimeDelta::minutes(2)).await.unwrap());
+    assert!(!uow.heartbeat(job.id, 2, now()).await.unwrap(), "another attempt's fence");
+    let retry_at = now() - TimeDelta::seconds(1);
+    assert!(uow.fail(job.id, 1, "boom", Some(retry_at), now()).await.unwrap());
+    assert!(!uow.complete(job.id, 1, now()).await.unwrap(), "not running any more");
+    let stored = uow.job(job.id).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.last_error.as_deref()), (JobState::Retryable, Some("boom")));
+    let again = uow.claim("test.kind", now(), now() + TimeDelta::minutes(1), 10).await.unwrap();
+    assert_eq!(again[0].attempt(), 2, "a retry is a new attempt");
+    assert!(!uow.complete(job.id, 1, now()).await.unwrap(), "the stale attempt changes nothing");
+    assert!(uow.reschedule(job.id, 2, now() - TimeDelta::seconds(1)).await.unwrap(), "a snooze gives the attempt back");
+    let third = uow.claim("test.kind", now(), now() + TimeDelta::minutes(1), 10).await.unwrap();
+    assert_eq!(third[0].attempt(), 2);
+    assert!(uow.fail(job.id, 2, "no more", None, now()).await.unwrap());
+    let stored = uow.job(job.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Discarded);
+    assert!(stored.finished_at.is_some());
+    uow.commit().await.unwrap();
+}
+
+async fn an_expired_lease_is_rescued_by_the_next_claim_or_discarded_on_its_last_attempt<S: Store>(store: S) {
+    use stride_domain::JobState;
+    let (rescued, last) = (new_job("test.kind", None, 3), new_job("test.kind", None, 1));
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.enqueue(&rescued, now()).await.unwrap();
+    uow.enqueue(&last, now()).await.unwrap();
+    let short = now() + TimeDelta::seconds(5);
+    assert_eq!(uow.claim("test.kind", now(), short, 10).await.unwrap().len(), 2);
+    assert!(uow.claim("test.kind", now(), short, 10).await.unwrap().is_empty(), "leases hold");
+    let later = short + TimeDelta::seconds(1);
+    let again = uow.claim("test.kind", later, later + TimeDelta::minutes(1), 10).await.unwrap();
+    assert_eq!(again.iter().map(|l| (l.id(), l.attempt())).collect::<Vec<_>>(), vec![(rescued.id, 2)]);
+    assert_eq!(again[0].job.last_error.as_deref(), Some(format!("{}1", stride_repository::RESCUE_NOTE).as_str()));
+    assert!(!uow.complete(rescued.id, 1, later).await.unwrap(), "the first attempt is fenced out");
+    assert!(uow.complete(rescued.id, 2, later).await.unwrap());
+    let discarded = uow.job(last.id).await.unwrap().unwrap();
+    assert_eq!(discarded.state, JobState::Discarded);
+    assert!(discarded.last_error.unwrap().contains("last allowed attempt"));
+    uow.commit().await.unwrap();
+}
+
+async fn operators_list_count_retry_cancel_and_purge<S: Store>(store: S) {
+    use stride_domain::JobState;
+    let (a, b) = (new_job("kind.a", None, 1), new_job("kind.b", None, 1));
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.enqueue(&a, now()).await.unwrap();
+    uow.enqueue(&b, now()).await.unwrap();
+    assert_eq!(uow.jobs(Some(JobState::Available), Some("kind.a".to_owned()), 10).await.unwrap()[0].id, a.id);
+    assert_eq!(uow.jobs(None, None, 10).await.unwrap().len(), 2);
+    assert!(uow.cancel_job(a.id, now()).await.unwrap());
+    assert!(!uow.cancel_job(a.id, now()).await.unwrap(), "already final");
+    let depths = uow.queue_depths(now()).await.unwrap();
+    assert_eq!(depths.iter().map(|d| (d.kind.as_str(), d.due)).collect::<Vec<_>>(), vec![("kind.b", 1)]);
+    assert!(uow.retry_job(a.id, now()).await.unwrap());
+    assert!(!uow.retry_job(a.id, now()).await.unwrap(), "available already");
+    let counts = uow.job_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![("kind.a".to_owned(), JobState::Available, 1), ("kind.b".to_owned(), JobState::Available, 1)]
+    );
+    let claimed = uow.claim("kind.b", now(), now() + TimeDelta::minutes(1), 1).await.unwrap();
+    assert!(uow.complete(claimed[0].id(), 1, now() - TimeDelta::days(8)).await.unwrap());
+    assert_eq!(uow.purge_finished_jobs(now() - TimeDelta::days(7), 100).await.unwrap(), 1);
+    assert_eq!(uow.jobs(None, None, 10).await.unwrap().len(), 1);
+    uow.commit().await.unwrap();
 }

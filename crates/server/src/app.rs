@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
-use crate::housekeeping::{Housekeeping, purge_periodically};
+use crate::housekeeping::{Housekeeping, background, kinds, periodic};
 use crate::serve::{ConnectionLimits, serve};
 
 /// A Stride whose database is migrated and whose listener is bound, not yet serving.
@@ -129,11 +129,15 @@ async fn launch_on<S: Store>(
     }
 
     let blobs = blob_store(&config).await?;
-    let stride = Stride::new(store.clone(), clock, blobs, config.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stride =
+        Stride::new(store.clone(), clock.clone(), blobs, config.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let photos = stride.photos.clone();
-    let maintenance = stride.maintenance.clone();
     let purge_every = Duration::from_secs(config.purge_interval_secs.max(1));
-    let housekeeping: Housekeeping = Box::new(move |stop| Box::pin(purge_periodically(maintenance, purge_every, stop)));
+    let (job_kinds, job_store, job_clock) = (kinds(&stride), store.clone(), clock.clone());
+    let runner = stride_services::jobs::RunnerConfig { grace: config.shutdown_grace(), ..Default::default() };
+    let housekeeping: Housekeeping = Box::new(move |stop| {
+        Box::pin(background(job_store, job_clock, job_kinds, periodic(purge_every), runner, stop))
+    });
     let http = HttpConfig {
         request_timeout: config.request_timeout(),
         json_body_limit: config.json_body_limit,

@@ -1,43 +1,127 @@
-//! The server's own periodic work, started with serving and joined before the pools close.
-//! Today: purging expired sessions and idempotency keys (the durable-jobs runner will take this
-//! over as a periodic job).
+//! The server's background work, started with serving and joined before the pools close: the
+//! durable job runner (every kind Stride runs), the periodic scheduler that keeps one pending
+//! run of each periodic kind across every replica, and the queue's gauges.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
+use stride_domain::Lease;
 use stride_repository::Store;
-use stride_services::{Deadline, MaintenanceService, Purged};
+use stride_services::jobs::{
+    JobHandler, JobOutcome, JobRunner, JobService, KindConfig, Periodic, Registered, RunnerConfig, record_depths,
+    schedule_periodic,
+};
+use stride_services::{Clock, Deadline, Stride};
+use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 /// Built at launch, while the store's type is known; started with a token that stops it.
 pub(crate) type Housekeeping = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
 
-/// The longest one purge may take; a purge cut short resumes at the next tick.
-const PURGE_BUDGET: Duration = Duration::from_secs(30);
+/// Finished jobs are kept this long for `stride jobs list`, then purged.
+pub(crate) const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Purges expired sessions and idempotency keys every `every` until `stop`, starting at once.
-/// A purge under way when `stop` comes is dropped, which rolls back its current batch.
-pub(crate) async fn purge_periodically<S: Store>(
-    maintenance: MaintenanceService<S>,
-    every: Duration,
+/// Every kind Stride runs, with its timeout and attempts (README lists them).
+pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
+    let backoff = RetryPolicy {
+        initial_delay: Duration::from_secs(5),
+        max_delay: Duration::from_secs(3600),
+        ..RetryPolicy::default()
+    };
+    let maintenance = stride.maintenance.clone();
+    let purge_sessions: Arc<dyn JobHandler> = Arc::new(move |_: Lease, deadline: Deadline, _: CancellationToken| {
+        let maintenance = maintenance.clone();
+        async move {
+            let purged = maintenance.purge_expired(deadline).await.map_err(|e| e.to_string())?;
+            tracing::info!(
+                sessions = purged.sessions,
+                idempotency_keys = purged.idempotency_keys,
+                "purged expired rows"
+            );
+            Ok(JobOutcome::Done)
+        }
+        .boxed()
+    });
+    let jobs = stride.jobs.clone();
+    let purge_jobs: Arc<dyn JobHandler> = Arc::new(move |_: Lease, deadline: Deadline, _: CancellationToken| {
+        let jobs = jobs.clone();
+        async move {
+            let purged = jobs.purge_finished(deadline, JOB_RETENTION).await.map_err(|e| e.to_string())?;
+            tracing::info!(jobs = purged, "purged finished jobs");
+            Ok(JobOutcome::Done)
+        }
+        .boxed()
+    });
+    let photos = stride.photos.clone();
+    let photo_gc: Arc<dyn JobHandler> = Arc::new(move |_: Lease, deadline: Deadline, _: CancellationToken| {
+        let photos = photos.clone();
+        async move {
+            let (scanned, removed) = photos.collect_garbage(deadline, false).await.map_err(|e| e.to_string())?;
+            tracing::info!(scanned, removed = removed.len(), "collected orphaned photo files");
+            Ok(JobOutcome::Done)
+        }
+        .boxed()
+    });
+    let kind = |name, timeout_secs, handler| Registered {
+        config: KindConfig {
+            name,
+            timeout: Duration::from_secs(timeout_secs),
+            max_attempts: 5,
+            concurrency: 1,
+            backoff,
+        },
+        handler,
+    };
+    vec![
+        kind("maintenance.purge", 120, purge_sessions),
+        kind("jobs.purge", 120, purge_jobs),
+        kind("photos.gc", 600, photo_gc),
+    ]
+}
+
+/// The periodic kinds and how often each runs.
+pub(crate) fn periodic(purge_every: Duration) -> Vec<Periodic> {
+    vec![
+        Periodic { kind: "maintenance.purge", every: purge_every, max_attempts: 5 },
+        Periodic { kind: "jobs.purge", every: Duration::from_secs(3600), max_attempts: 5 },
+        Periodic { kind: "photos.gc", every: Duration::from_secs(24 * 3600), max_attempts: 5 },
+    ]
+}
+
+/// Runs the job runner and the scheduler until `stop`; the runner then lets running attempts
+/// finish within its grace and gives the other leases back.
+pub(crate) async fn background<S: Store>(
+    store: S,
+    clock: Arc<dyn Clock>,
+    kinds: Vec<Registered>,
+    periodic: Vec<Periodic>,
+    runner: RunnerConfig,
     stop: CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            _ = ticks.tick() => {}
-        }
-        tokio::select! {
-            () = stop.cancelled() => break,
-            purged = maintenance.purge_expired(Deadline::after(PURGE_BUDGET)) => match purged {
-                Ok(purged) if purged != Purged::default() => {
-                    tracing::info!(sessions = purged.sessions, idempotency_keys = purged.idempotency_keys, "purged expired rows");
+    let jobs = JobService::new(store.clone(), clock.clone());
+    let scheduler = {
+        let (store, clock, stop) = (store.clone(), clock.clone(), stop.clone());
+        async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(30));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = ticks.tick() => {}
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired rows failed; retrying at the next interval"),
-            },
+                let deadline = Deadline::after(Duration::from_secs(10));
+                if let Err(error) = schedule_periodic(&store, clock.as_ref(), &periodic, deadline).await {
+                    tracing::warn!(%error, "scheduling periodic jobs failed; retrying at the next tick");
+                }
+                match jobs.depths(deadline).await {
+                    Ok(depths) => record_depths(&depths, clock.now()),
+                    Err(error) => tracing::debug!(%error, "reading queue depths failed"),
+                }
+            }
         }
-    }
+    };
+    let runner = JobRunner::new(store, clock, runner, kinds).run(stop);
+    tokio::join!(runner, scheduler);
 }

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use stride_server::jobs_cli::{self, JobsRequest};
 use stride_server::photos_cli::{self, ReprocessRequest};
 use stride_server::{Application, Config, init_telemetry, migrate};
 
@@ -25,6 +26,32 @@ enum Command {
     /// Batch work on stored photos.
     #[command(subcommand)]
     Photos(PhotosCommand),
+    /// The durable job queue.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Newest jobs first.
+    List {
+        /// available, running, completed, retryable, discarded or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// A kind as stored, e.g. maintenance.purge.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Everything about one job.
+    Show { id: String },
+    /// Run a finished, discarded, cancelled or retryable job again now, with fresh attempts.
+    Retry { id: String },
+    /// Cancel a job that has not finished; a running attempt loses its lease.
+    Cancel { id: String },
+    /// Jobs by kind and state.
+    Stats,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +118,17 @@ async fn main() -> anyhow::Result<()> {
             photos_cli::reprocess(config, request, stop).await.map(drop)
         }
         Command::Photos(PhotosCommand::Gc { dry_run }) => photos_cli::gc(config, dry_run).await.map(drop),
+        Command::Jobs(command) => {
+            let request = match command {
+                JobsCommand::List { state, kind, limit } => JobsRequest::List { state, kind, limit },
+                JobsCommand::Show { id } => JobsRequest::Show { id },
+                JobsCommand::Retry { id } => JobsRequest::Retry { id },
+                JobsCommand::Cancel { id } => JobsRequest::Cancel { id },
+                JobsCommand::Stats => JobsRequest::Stats,
+            };
+            print!("{}", jobs_cli::run(config, request).await?);
+            Ok(())
+        }
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn gc(config: Config, dry_run: bool) -> anyhow::Result<usize> {
     }
 }
 
-fn backend(config: &Config) -> anyhow::Result<Backend> {
+pub(crate) fn backend(config: &Config) -> anyhow::Result<Backend> {
     Backend::from_url(&config.database_url())
         .ok_or_else(|| anyhow::anyhow!("STRIDE_DATABASE_URL must start with sqlite:// or postgres://"))
 }

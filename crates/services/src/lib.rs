@@ -17,6 +17,7 @@ mod clock;
 mod error;
 mod feed;
 mod health;
+pub mod jobs;
 mod maintenance;
 mod password;
 pub mod photos;
@@ -62,6 +63,7 @@ pub struct Stride<S> {
     pub photos: PhotoService<S>,
     pub social: SocialService<S>,
     pub feed: FeedService<S>,
+    pub jobs: jobs::JobService<S>,
 }
 
 /// The settings of the use cases, each with its documented default.
@@ -81,6 +83,7 @@ impl<S: Store> Stride<S> {
         Ok(Self {
             social: SocialService::new(store.clone(), clock.clone(), social),
             feed: FeedService::new(store.clone(), feed),
+            jobs: jobs::JobService::new(store.clone(), clock.clone()),
             auth: AuthService::new(store.clone(), clock.clone(), auth),
             activities: ActivityService::new(store.clone(), clock.clone(), photos.storage().clone()),
             photos,

@@ -1,0 +1,593 @@
+//! Durable background jobs: the runner, the periodic scheduler, and the operator's commands.
+//!
+//! The runner is hand-written on the toolkit's [`WorkerPool`], as the mission asks: per kind, a
+//! claim loop fills a pool of `concurrency` workers from the `jobs` table; each attempt runs
+//! under its kind's timeout (a [`Deadline`]), keeps its lease alive with a heartbeat at a third
+//! of the lease, and ends with one fenced transition — completed, retryable after an
+//! exponential backoff with full jitter (the toolkit's [`RetryPolicy`]), discarded after its
+//! last attempt, or rescheduled (a snooze, or a graceful shutdown giving its lease back). A
+//! transition that changes no row means the lease was lost (it expired and another attempt
+//! took the job, or an operator cancelled it): the attempt's effects are dropped and the loss
+//! is counted. A panicking handler is isolated by the pool and recorded as a failure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use stride_domain::{Job, JobId, JobState, Lease, NewJob};
+use stride_repository::{JobRepo, QueueDepth, RESCUE_NOTE, Store};
+use stride_workers::{Deadline, Outcome, RetryPolicy, WorkerPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::uow::finish;
+use crate::{Clock, ServiceError, ServiceResult};
+
+/// How one kind of job runs.
+#[derive(Debug, Clone)]
+pub struct KindConfig {
+    /// As stored, e.g. `maintenance.purge`.
+    pub name: &'static str,
+    /// One attempt's budget; past it the attempt is cancelled and recorded as a failure.
+    pub timeout: Duration,
+    /// Attempts before the job is discarded.
+    pub max_attempts: u32,
+    /// Attempts of this kind running at once in one process.
+    pub concurrency: usize,
+    /// Backoff between attempts: full jitter under `initial × 2^(attempt−1)`, capped.
+    pub backoff: RetryPolicy,
+}
+
+impl KindConfig {
+    /// A lease outlives the timeout, so a healthy attempt never loses it between heartbeats.
+    pub fn lease(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(5)
+    }
+}
+
+/// What an attempt decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Done: the runner records the completion (fenced).
+    Done,
+    /// Done, and the handler already recorded the completion in its own unit of work with
+    /// [`complete_in`] — so its database effect and the completion commit together, once.
+    Committed,
+    /// Not now: run again after this long; the attempt does not count.
+    Snooze(Duration),
+}
+
+/// The fenced completion, inside the handler's own unit of work: commit it with the job's
+/// effect. `false` means the lease was lost; the handler must then roll back.
+pub async fn complete_in<U: JobRepo>(uow: &mut U, lease: &Lease, now: DateTime<Utc>) -> ServiceResult<bool> {
+    Ok(uow.complete(lease.id(), lease.attempt(), now).await?)
+}
+
+/// Runs one kind of job.
+pub trait JobHandler: Send + Sync + 'static {
+    /// `deadline` is the kind's timeout; `lost` is cancelled when the lease is lost.
+    fn run(
+        &self,
+        lease: Lease,
+        deadline: Deadline,
+        lost: CancellationToken,
+    ) -> BoxFuture<'static, Result<JobOutcome, String>>;
+}
+
+impl<F> JobHandler for F
+where
+    F: Fn(Lease, Deadline, CancellationToken) -> BoxFuture<'static, Result<JobOutcome, String>> + Send + Sync + 'static,
+{
+    fn run(
+        &self,
+        lease: Lease,
+        deadline: Deadline,
+        lost: CancellationToken,
+    ) -> BoxFuture<'static, Result<JobOutcome, String>> {
+        self(lease, deadline, lost)
+    }
+}
+
+/// The runner's knobs.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// How often an idle kind looks for due jobs.
+    pub poll_interval: Duration,
+    /// How long running attempts may finish after stop; the rest give their leases back.
+    pub grace: Duration,
+    /// The budget of each queue statement (claim, heartbeat, transition).
+    pub statement_budget: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            grace: Duration::from_secs(10),
+            statement_budget: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the runner did, for tests and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub completed: u64,
+    pub failed: u64,
+    pub snoozed: u64,
+    pub lost_leases: u64,
+    pub released: u64,
+}
+
+/// The queue's use cases: enqueue, and what operators do.
+#[derive(Clone)]
+pub struct JobService<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: Store> JobService<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Enqueues on its own; to enqueue with other writes, call `JobRepo::enqueue` on their
+    /// unit of work. False if a job with the same unique key is not final yet.
+    pub async fn enqueue(&self, deadline: Deadline, job: &NewJob) -> ServiceResult<bool> {
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = uow.enqueue(job, self.clock.now()).await.map_err(Into::into);
+        finish(uow, outcome).await
+    }
+
+    pub async fn job(&self, deadline: Deadline, id: JobId) -> ServiceResult<Job> {
+        let mut uow = self.store.read(deadline).await?;
+        uow.job(id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        deadline: Deadline,
+        state: Option<JobState>,
+        kind: Option<&str>,
+        limit: u32,
+    ) -> ServiceResult<Vec<Job>> {
+        let mut uow = self.store.read(deadline).await?;
+        Ok(uow.jobs(state, kind.map(str::to_owned), limit).await?)
+    }
+
+    pub async fn counts(&self, deadline: Deadline) -> ServiceResult<Vec<(String, JobState, u64)>> {
+        let mut uow = self.store.read(deadline).await?;
+        Ok(uow.job_counts().await?)
+    }
+
+    pub async fn depths(&self, deadline: Deadline) -> ServiceResult<Vec<QueueDepth>> {
+        let mut uow = self.store.read(deadline).await?;
+        Ok(uow.queue_depths(self.clock.now()).await?)
+    }
+
+    /// A final or retryable job runs again now, with fresh attempts. `NotFound` if there is no
+    /// such job or it is available or running.
+    pub async fn retry(&self, deadline: Deadline, id: JobId) -> ServiceResult<()> {
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = async {
+            match uow.retry_job(id, self.clock.now()).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(ServiceError::NotFound),
+                Err(stride_repository::RepoError::Conflict { .. }) => Err(ServiceError::Conflict {
+                    code: "unique_key_taken",
+                    message: "another job with this unique key is waiting or running".into(),
+                }),
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await;
+        finish(uow, outcome).await
+    }
+
+    /// Deletes jobs finished more than `retention` ago, a batch per unit of work.
+    pub async fn purge_finished(&self, deadline: Deadline, retention: Duration) -> ServiceResult<u64> {
+        const BATCH: u32 = 500;
+        let before = self.clock.now() - to_delta(retention);
+        let mut purged = 0;
+        loop {
+            let mut uow = self.store.write(deadline).await?;
+            let outcome = uow.purge_finished_jobs(before, BATCH).await.map_err(Into::into);
+            let deleted = finish(uow, outcome).await?;
+            purged += deleted;
+            if deleted < u64::from(BATCH) {
+                return Ok(purged);
+            }
+        }
+    }
+
+    /// Cancels a job that is not final; a running attempt loses its fence and its effects.
+    pub async fn cancel(&self, deadline: Deadline, id: JobId) -> ServiceResult<()> {
+        let mut uow = self.store.write(deadline).await?;
+        let outcome =
+            async { if uow.cancel_job(id, self.clock.now()).await? { Ok(()) } else { Err(ServiceError::NotFound) } }
+                .await;
+        finish(uow, outcome).await
+    }
+}
+
+/// One kind with its handler.
+pub struct Registered {
+    pub config: KindConfig,
+    pub handler: Arc<dyn JobHandler>,
+}
+
+/// The runner of every registered kind, until stopped.
+pub struct JobRunner<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    config: RunnerConfig,
+    kinds: Vec<Registered>,
+}
+
+impl<S: Store> JobRunner<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, config: RunnerConfig, kinds: Vec<Registered>) -> Self {
+        Self { store, clock, config, kinds }
+    }
+
+    /// Runs every kind until `stop`; then stops claiming, lets running attempts finish within
+    /// the grace and gives the others' leases back, so another instance takes them at once.
+    pub async fn run(self, stop: CancellationToken) -> RunReport {
+        let loops = self.kinds.into_iter().map(|registered| {
+            let kind = KindLoop {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+                config: self.config.clone(),
+                kind: registered.config,
+                handler: registered.handler,
+            };
+            kind.run(stop.clone())
+        });
+        let reports = futures::future::join_all(loops).await;
+        reports.into_iter().fold(RunReport::default(), |total, r| RunReport {
+            completed: total.completed + r.completed,
+            failed: total.failed + r.failed,
+            snoozed: total.snoozed + r.snoozed,
+            lost_leases: total.lost_leases + r.lost_leases,
+            released: total.released + r.released,
+        })
+    }
+}
+
+/// How one attempt ended, as the worker saw it.
+#[derive(Debug)]
+enum Ended {
+    Completed,
+    Failed,
+    Snoozed,
+    LostLease,
+}
+
+struct KindLoop<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    config: RunnerConfig,
+    kind: KindConfig,
+    handler: Arc<dyn JobHandler>,
+}
+
+impl<S: Store> KindLoop<S> {
+    async fn run(self, stop: CancellationToken) -> RunReport {
+        let kind = self.kind.name;
+        let attempt_context = Arc::new(AttemptContext {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            kind: self.kind.clone(),
+            handler: self.handler.clone(),
+            budget: self.config.statement_budget,
+        });
+        let pool: WorkerPool<Lease, Ended, String> =
+            WorkerPool::new(self.kind.concurrency, self.kind.concurrency, move |lease: Lease| {
+                let context = attempt_context.clone();
+                async move { Ok::<_, String>(context.attempt(lease).await) }
+            });
+        let mut report = RunReport::default();
+        // Which lease each accepted pool job carries: a panic or a shutdown cancellation is
+        // reported by pool id, and its attempt must still be recorded.
+        let mut in_flight: HashMap<stride_workers::JobId, (JobId, u32)> = HashMap::new();
+        let capacity = self.kind.concurrency.max(1);
+        loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            let free = capacity - in_flight.len();
+            let claimed = if free > 0 { self.claim(free).await } else { Vec::new() };
+            let idle = claimed.is_empty();
+            for lease in claimed {
+                let fence = (lease.id(), lease.attempt());
+                match pool.submit(lease).await {
+                    Ok(id) => {
+                        in_flight.insert(id, fence);
+                    }
+                    Err(_) => self.release(fence).await,
+                }
+            }
+            // Wait for a result, the next poll (when idle or full), or stop.
+            let wait = if idle || in_flight.len() >= capacity { self.config.poll_interval } else { Duration::ZERO };
+            tokio::select! {
+                () = stop.cancelled() => break,
+                result = pool.next_result(), if !in_flight.is_empty() => {
+                    if let Some((id, outcome)) = result {
+                        let fence = in_flight.remove(&id);
+                        self.settle(fence, outcome, &mut report).await;
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        // Stop: no more claims; running attempts get the grace, then give their leases back.
+        for (id, outcome) in pool.shutdown(Deadline::after(self.config.grace)).await {
+            let fence = in_flight.remove(&id);
+            self.settle(fence, outcome, &mut report).await;
+        }
+        tracing::info!(kind, ?report, "job runner stopped");
+        report
+    }
+
+    async fn claim(&self, limit: usize) -> Vec<Lease> {
+        let now = self.clock.now();
+        let lease_until = now + to_delta(self.kind.lease());
+        let deadline = Deadline::after(self.config.statement_budget);
+        let claimed = async {
+            let mut uow = self.store.write(deadline).await?;
+            let outcome = uow.claim(self.kind.name, now, lease_until, limit as u32).await.map_err(ServiceError::from);
+            finish(uow, outcome).await
+        }
+        .await;
+        match claimed {
+            Ok(leases) => {
+                for lease in &leases {
+                    let rescued = lease
+                        .job
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e == format!("{RESCUE_NOTE}{}", lease.attempt().saturating_sub(1)));
+                    if rescued {
+                        metrics::counter!("jobs_rescued_total", "kind" => self.kind.name).increment(1);
+                        tracing::warn!(job = %lease.id(), kind = self.kind.name, attempt = lease.attempt(), "rescued a job whose lease expired");
+                    }
+                }
+                leases
+            }
+            Err(error) => {
+                tracing::warn!(kind = self.kind.name, %error, "claiming jobs failed; retrying at the next poll");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records what the pool reported for an attempt it did not see through itself.
+    async fn settle(&self, fence: Option<(JobId, u32)>, outcome: Outcome<Ended, String>, report: &mut RunReport) {
+        match outcome {
+            Outcome::Ok(Ended::Completed) => report.completed += 1,
+            Outcome::Ok(Ended::Failed) => report.failed += 1,
+            Outcome::Ok(Ended::Snoozed) => report.snoozed += 1,
+            Outcome::Ok(Ended::LostLease) => report.lost_leases += 1,
+            Outcome::Err(_) => report.failed += 1,
+            Outcome::Panicked(message) => {
+                report.failed += 1;
+                if let Some((id, attempt)) = fence {
+                    let context = AttemptContext {
+                        store: self.store.clone(),
+                        clock: self.clock.clone(),
+                        kind: self.kind.clone(),
+                        handler: self.handler.clone(),
+                        budget: self.config.statement_budget,
+                    };
+                    context.record_failure(id, attempt, &format!("panicked: {message}"), None).await;
+                }
+            }
+            Outcome::Cancelled => {
+                if let Some(fence) = fence {
+                    self.release(fence).await;
+                    report.released += 1;
+                }
+            }
+        }
+    }
+
+    /// Gives a lease back: available now, the attempt not counted.
+    async fn release(&self, (id, attempt): (JobId, u32)) {
+        let deadline = Deadline::after(self.config.statement_budget);
+        let released = async {
+            let mut uow = self.store.write(deadline).await?;
+            let outcome = uow.reschedule(id, attempt, self.clock.now()).await.map_err(ServiceError::from);
+            finish(uow, outcome).await
+        }
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(job = %id, %error, "could not give a lease back; it will be rescued when it expires");
+        }
+    }
+}
+
+struct AttemptContext<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    kind: KindConfig,
+    handler: Arc<dyn JobHandler>,
+    budget: Duration,
+}
+
+impl<S: Store> AttemptContext<S> {
+    /// One attempt, start to fenced end.
+    async fn attempt(&self, lease: Lease) -> Ended {
+        let (id, attempt) = (lease.id(), lease.attempt());
+        let may_retry = lease.may_retry();
+        let started = std::time::Instant::now();
+        let lost = CancellationToken::new();
+        let heartbeat = self.heartbeat(id, attempt, lost.clone());
+        let deadline = Deadline::after(self.kind.timeout);
+        let work = self.handler.run(lease, deadline, lost.clone());
+        let result = tokio::select! {
+            result = deadline.run(work) => match result {
+                Ok(result) => result,
+                Err(_) => Err(format!("timed out after {:?} (the {} timeout)", self.kind.timeout, self.kind.name)),
+            },
+            () = lost.cancelled() => {
+                self.count_lost(id);
+                return Ended::LostLease;
+            }
+            () = heartbeat => {
+                self.count_lost(id);
+                return Ended::LostLease;
+            }
+        };
+        metrics::histogram!("job_run_seconds", "kind" => self.kind.name).record(started.elapsed().as_secs_f64());
+        let ended = match result {
+            Ok(JobOutcome::Done) => match self.transition(|uow, now| Box::pin(uow.complete(id, attempt, now))).await {
+                Some(true) => Ended::Completed,
+                Some(false) | None => Ended::LostLease,
+            },
+            Ok(JobOutcome::Committed) => Ended::Completed,
+            Ok(JobOutcome::Snooze(after)) => {
+                let at = self.clock.now() + to_delta(after);
+                match self.transition(|uow, _| Box::pin(uow.reschedule(id, attempt, at))).await {
+                    Some(true) => Ended::Snoozed,
+                    Some(false) | None => Ended::LostLease,
+                }
+            }
+            Err(error) => {
+                let retry_at = may_retry.then(|| self.clock.now() + to_delta(self.kind.backoff.backoff(attempt)));
+                match self.record_failure(id, attempt, &error, retry_at).await {
+                    Some(true) | None => Ended::Failed,
+                    Some(false) => Ended::LostLease,
+                }
+            }
+        };
+        let outcome = match ended {
+            Ended::Completed => "completed",
+            Ended::Failed if may_retry => "retryable",
+            Ended::Failed => "discarded",
+            Ended::Snoozed => "snoozed",
+            Ended::LostLease => {
+                self.count_lost(id);
+                "lost_lease"
+            }
+        };
+        metrics::counter!("jobs_total", "kind" => self.kind.name, "outcome" => outcome).increment(1);
+        ended
+    }
+
+    fn count_lost(&self, id: JobId) {
+        metrics::counter!("jobs_lost_leases_total", "kind" => self.kind.name).increment(1);
+        tracing::warn!(job = %id, kind = self.kind.name, "lost the lease: another attempt or an operator owns the job; its effects are dropped");
+    }
+
+    /// Renews the lease at a third of its length; returns (ending the attempt) when it is lost.
+    async fn heartbeat(&self, id: JobId, attempt: u32, lost: CancellationToken) {
+        let lease = self.kind.lease();
+        let mut ticks = tokio::time::interval(lease / 3);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let until = self.clock.now() + to_delta(lease);
+            match self.transition(|uow, _| Box::pin(uow.heartbeat(id, attempt, until))).await {
+                Some(true) => {}
+                Some(false) => {
+                    lost.cancel();
+                    return;
+                }
+                // A failed heartbeat is retried at the next tick; the lease has slack for it.
+                None => {}
+            }
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        id: JobId,
+        attempt: u32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Option<bool> {
+        tracing::warn!(job = %id, kind = self.kind.name, attempt, %error, retry_at = ?retry_at, "job attempt failed");
+        let error = error.to_owned();
+        self.transition(move |uow, now| Box::pin(async move { uow.fail(id, attempt, &error, retry_at, now).await }))
+            .await
+    }
+
+    /// One fenced statement in its own unit of work: `Some(changed)`, or `None` if the database
+    /// could not be reached (logged).
+    async fn transition<F>(&self, statement: F) -> Option<bool>
+    where
+        F: for<'u> FnOnce(&'u mut S::Uow, DateTime<Utc>) -> BoxFuture<'u, stride_repository::RepoResult<bool>> + Send,
+    {
+        let deadline = Deadline::after(self.budget);
+        let now = self.clock.now();
+        let result = async {
+            let mut uow = self.store.write(deadline).await?;
+            let outcome = statement(&mut uow, now).await.map_err(ServiceError::from);
+            finish(uow, outcome).await
+        }
+        .await;
+        match result {
+            Ok(changed) => Some(changed),
+            Err(error) => {
+                tracing::warn!(kind = self.kind.name, %error, "a job transition failed");
+                None
+            }
+        }
+    }
+}
+
+fn to_delta(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+/// A job that runs every `every`: [`schedule_periodic`] keeps exactly one pending per kind
+/// across every replica (its unique key), due at the next multiple of `every`.
+#[derive(Debug, Clone)]
+pub struct Periodic {
+    pub kind: &'static str,
+    pub every: Duration,
+    pub max_attempts: u32,
+}
+
+/// Enqueues the next run of each periodic job that has none pending; call it on a timer.
+pub async fn schedule_periodic<S: Store>(
+    store: &S,
+    clock: &dyn Clock,
+    periodic: &[Periodic],
+    deadline: Deadline,
+) -> ServiceResult<u32> {
+    let now = clock.now();
+    let mut uow = store.write(deadline).await?;
+    let outcome = async {
+        let mut added = 0;
+        for job in periodic {
+            let every = job.every.as_micros().max(1) as i64;
+            let next = (now.timestamp_micros() / every + 1) * every;
+            let run_at = DateTime::<Utc>::from_timestamp_micros(next).unwrap_or(now);
+            let new = NewJob {
+                id: JobId::new(),
+                kind: job.kind.to_owned(),
+                payload: "{}".to_owned(),
+                max_attempts: job.max_attempts,
+                run_at,
+                unique_key: Some(format!("periodic:{}", job.kind)),
+            };
+            if uow.enqueue(&new, now).await? {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+    .await;
+    finish(uow, outcome).await
+}
+
+/// Gauges of the queue, refreshed by the server on a timer.
+pub fn record_depths(depths: &[QueueDepth], now: DateTime<Utc>) {
+    for depth in depths {
+        let kind = depth.kind.clone();
+        metrics::gauge!("jobs_due", "kind" => kind.clone()).set(depth.due as f64);
+        let age = depth.oldest_due.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!("jobs_oldest_due_seconds", "kind" => kind).set(age);
+    }
+}

@@ -1,0 +1,25 @@
+-- Durable background jobs. One row per job; `attempt` fences every transition out of
+-- `running` (see stride_domain::jobs for the state machine).
+CREATE TABLE jobs (
+    id             UUID    PRIMARY KEY,
+    kind           TEXT    NOT NULL,
+    payload        TEXT    NOT NULL,
+    state          TEXT    NOT NULL CHECK (state IN ('available', 'running', 'completed', 'retryable', 'discarded', 'cancelled')),
+    attempt        INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    max_attempts   INTEGER NOT NULL CHECK (max_attempts >= 1),
+    run_at_us      BIGINT  NOT NULL,
+    lease_until_us BIGINT,
+    unique_key     TEXT,
+    last_error     TEXT,
+    created_at_us  BIGINT  NOT NULL,
+    finished_at_us BIGINT
+);
+-- What a claim scans: due jobs of one kind, oldest first.
+CREATE INDEX jobs_claimable ON jobs (kind, state, run_at_us, id);
+-- Rescue: running rows whose lease expired.
+CREATE INDEX jobs_leases ON jobs (state, lease_until_us);
+-- A unique key holds only while its job is not final: once done, the key may be used again.
+CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'retryable');
+-- Purging finished jobs after their retention.
+CREATE INDEX jobs_finished ON jobs (finished_at_us) WHERE finished_at_us IS NOT NULL;
