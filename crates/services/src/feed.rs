@@ -224,3 +224,50 @@ impl<S: Store> FeedService<S> {
         Ok(uow.profiles(&ids).await?.into_iter().map(|p| (p.id, p)).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use stride_domain::Visibility;
+    use stride_repository::RepoError;
+    use stride_repository::mocks::{MockStore, MockUnitOfWork, MockUnits, ready};
+    use stride_repository::testing::deadline;
+
+    use super::*;
+    use crate::test_support::{activity_of, person};
+
+    /// A page that silently skipped a chunk would hand out a cursor past that chunk's items,
+    /// and they would never be shown: the first failing chunk fails the page.
+    #[tokio::test]
+    async fn a_failing_chunk_fails_the_whole_page_and_stops_the_rest() {
+        let reader = person("reader");
+        let friend = person("friend");
+        let friends: Vec<UserId> = vec![friend.id, UserId::new(), UserId::new()];
+        let chunks = Arc::new(AtomicUsize::new(0));
+        let mut units = MockUnits::new();
+        let (ids, seen) = (friends.clone(), chunks.clone());
+        units.expect_open().returning(move |_| {
+            let mut unit = MockUnitOfWork::new();
+            let ids = ids.clone();
+            unit.expect_friend_ids().returning(move |_| ready(Ok(ids.clone())));
+            unit.expect_list_activities().returning(|_, _, _| ready(Ok(Vec::new())));
+            let (seen, friend) = (seen.clone(), friend.clone());
+            unit.expect_feed_chunk().returning(move |_, _, _| {
+                // The second chunk's database is gone.
+                if seen.fetch_add(1, Ordering::SeqCst) == 1 {
+                    ready(Err(RepoError::Unavailable("connection refused".into())))
+                } else {
+                    ready(Ok(vec![activity_of(&friend, Visibility::Public)]))
+                }
+            });
+            unit.expect_profiles().returning(|_| ready(Ok(Vec::new())));
+            Ok(unit)
+        });
+        let config = FeedConfig { chunk_size: 1, concurrency: 1, ..FeedConfig::default() };
+        let feed = FeedService::new(MockStore::new(units), config);
+        let page = feed.page_with(Strategy::FanOut, deadline(), reader.id, 0, None, 20).await;
+        assert!(matches!(page, Err(ServiceError::Unavailable(_))), "{page:?}");
+        assert_eq!(chunks.load(Ordering::SeqCst), 2, "no chunk starts after the failure");
+    }
+}
