@@ -42,6 +42,10 @@ pub trait Dialect: Database {
     /// does not, statements over a list name one parameter per element.
     const HAS_ARRAYS: bool;
 
+    /// The statement that wakes job runners when the enqueueing transaction commits, with the
+    /// kind as `$1`, where the engine has one.
+    const NOTIFY_JOBS: Option<&'static str>;
+
     fn add_uuids(arguments: &mut Self::Arguments, values: &[Uuid]) -> Result<(), sqlx::Error>;
 
     fn arguments(params: &[Param<'_>]) -> Result<Self::Arguments, sqlx::Error>;
@@ -76,10 +80,11 @@ pub trait Dialect: Database {
 /// The driver calls behind [`Dialect`] are the same sqlx calls for both backends; only the
 /// types they are checked against differ.
 macro_rules! impl_dialect {
-    ($db:ty, needs_row_locks = $locks:literal, has_arrays = $arrays:literal, add_uuids = $add_uuids:expr) => {
+    ($db:ty, needs_row_locks = $locks:literal, has_arrays = $arrays:literal, notify_jobs = $notify:expr, add_uuids = $add_uuids:expr) => {
         impl Dialect for $db {
             const NEEDS_ROW_LOCKS: bool = $locks;
             const HAS_ARRAYS: bool = $arrays;
+            const NOTIFY_JOBS: Option<&'static str> = $notify;
 
             fn add_uuids(arguments: &mut Self::Arguments, values: &[Uuid]) -> Result<(), sqlx::Error> {
                 $add_uuids(arguments, values)
@@ -160,6 +165,7 @@ impl_dialect!(
     sqlx::Sqlite,
     needs_row_locks = false,
     has_arrays = false,
+    notify_jobs = None,
     add_uuids = |_: &mut sqlx::sqlite::SqliteArguments, _: &[Uuid]| Err(sqlx::Error::Encode(
         "SQLite takes no array parameters; name one parameter per element".into()
     ))
@@ -168,6 +174,7 @@ impl_dialect!(
     sqlx::Postgres,
     needs_row_locks = true,
     has_arrays = true,
+    notify_jobs = Some("SELECT pg_notify('stride_jobs', $1)"),
     add_uuids = |arguments: &mut sqlx::postgres::PgArguments, values: &[Uuid]| {
         use sqlx::Arguments as _;
         arguments.add(values).map_err(sqlx::Error::Encode)

@@ -156,6 +156,10 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
                 ],
             )
             .await?;
+        // Delivered when this unit of work commits, never if it rolls back.
+        if let (true, Some(notify)) = (inserted > 0, DB::NOTIFY_JOBS) {
+            self.fetch_all(notify, &[Param::Text(&job.kind)], |_| Ok(())).await?;
+        }
         Ok(inserted > 0)
     }
 

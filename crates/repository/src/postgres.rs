@@ -70,10 +70,40 @@ impl PgStore {
     }
 }
 
+/// The channel enqueues notify on; the payload is the job's kind.
+pub(crate) const JOBS_CHANNEL: &str = "stride_jobs";
+
 impl Store for PgStore {
     type Uow = SqlxUnitOfWork<Postgres>;
 
     const BACKEND: Backend = Backend::Postgres;
+
+    async fn job_wakeups(&self) -> RepoResult<Option<tokio::sync::broadcast::Receiver<String>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(JOBS_CHANNEL).await?;
+        let (sender, receiver) = tokio::sync::broadcast::channel(1024);
+        // One listening connection per process, forwarding to every kind's loop. It ends when
+        // the last receiver is gone; `recv` reconnects by itself after a lost connection.
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        if sender.send(notification.payload().to_owned()).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        if sender.receiver_count() == 0 {
+                            return;
+                        }
+                        tracing::debug!(%error, "job notifications interrupted; the runner polls meanwhile");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(receiver))
+    }
 
     async fn connect(config: &StoreConfig) -> RepoResult<Self> {
         let ping_idle_after = config.ping_idle_after;

@@ -40,6 +40,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         async move { self.read(deadline).await?.ping().await }
     }
 
+    /// Wake-ups for the job runner: the kind of every job enqueued anywhere, as soon as its
+    /// transaction commits (PostgreSQL `LISTEN`/`NOTIFY`), so a runner need not wait for its
+    /// next poll. `None` where the engine has no such channel (SQLite): the runner polls.
+    /// Best effort: a wake-up lost to a reconnect is made up by the poll.
+    fn job_wakeups(&self) -> impl Future<Output = RepoResult<Option<tokio::sync::broadcast::Receiver<String>>>> + Send {
+        async { Ok(None) }
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats>;
 
     /// Waits for checked-out connections to come back, then closes every pool.

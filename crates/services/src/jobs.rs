@@ -233,6 +233,15 @@ impl<S: Store> JobRunner<S> {
     /// Runs every kind until `stop`; then stops claiming, lets running attempts finish within
     /// the grace and gives the others' leases back, so another instance takes them at once.
     pub async fn run(self, stop: CancellationToken) -> RunReport {
+        // On PostgreSQL an enqueue anywhere wakes the kind's loop at once; the poll remains
+        // the fallback (and the only way on SQLite).
+        let wakeups = match self.store.job_wakeups().await {
+            Ok(wakeups) => wakeups,
+            Err(error) => {
+                tracing::warn!(%error, "job notifications unavailable; polling only");
+                None
+            }
+        };
         let loops = self.kinds.into_iter().map(|registered| {
             let kind = KindLoop {
                 store: self.store.clone(),
@@ -240,6 +249,7 @@ impl<S: Store> JobRunner<S> {
                 config: self.config.clone(),
                 kind: registered.config,
                 handler: registered.handler,
+                wakeups: wakeups.as_ref().map(tokio::sync::broadcast::Receiver::resubscribe),
             };
             kind.run(stop.clone())
         });
@@ -269,10 +279,30 @@ struct KindLoop<S> {
     config: RunnerConfig,
     kind: KindConfig,
     handler: Arc<dyn JobHandler>,
+    /// Kinds of jobs just enqueued anywhere (PostgreSQL); `None`: poll only.
+    wakeups: Option<tokio::sync::broadcast::Receiver<String>>,
+}
+
+/// Resolves when a job of `kind` was enqueued (or wake-ups were lost, so look anyway); never
+/// without a wake-up channel.
+async fn enqueued(wakeups: &mut Option<tokio::sync::broadcast::Receiver<String>>, kind: &str) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(receiver) = wakeups else { return std::future::pending().await };
+    loop {
+        match receiver.recv().await {
+            Ok(enqueued) if enqueued == kind => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => {
+                *wakeups = None;
+                return std::future::pending().await;
+            }
+        }
+    }
 }
 
 impl<S: Store> KindLoop<S> {
-    async fn run(self, stop: CancellationToken) -> RunReport {
+    async fn run(mut self, stop: CancellationToken) -> RunReport {
         let kind = self.kind.name;
         let attempt_context = Arc::new(AttemptContext {
             store: self.store.clone(),
@@ -318,6 +348,7 @@ impl<S: Store> KindLoop<S> {
                     }
                 }
                 () = tokio::time::sleep(wait) => {}
+                () = enqueued(&mut self.wakeups, kind) => {}
             }
         }
         // Stop: no more claims; running attempts get the grace, then give their leases back.

@@ -25,6 +25,7 @@ stride_repository::each_backend!(
     a_panicking_handler_is_recorded_as_a_failure,
     shutdown_gives_running_leases_back,
     a_rescued_job_completes_once_and_the_stale_attempt_is_fenced_out,
+    an_enqueue_starts_its_job_long_before_the_next_poll_where_the_engine_notifies,
 );
 
 fn kind(name: &'static str, timeout: Duration, max_attempts: u32, concurrency: usize) -> KindConfig {
@@ -252,4 +253,29 @@ async fn a_rescued_job_completes_once_and_the_stale_attempt_is_fenced_out<S: Sto
     uow.commit().await.unwrap();
     let stored = JobService::new(store.clone(), Arc::new(SystemClock)).job(deadline(), orphan.id).await.unwrap();
     assert_eq!((stored.state, stored.attempt), (JobState::Completed, 2));
+}
+
+async fn an_enqueue_starts_its_job_long_before_the_next_poll_where_the_engine_notifies<S: Store>(store: S) {
+    if store.job_wakeups().await.unwrap().is_none() {
+        return; // SQLite: no notifications; the runner polls (the other tests).
+    }
+    let done: Arc<dyn JobHandler> =
+        Arc::new(|_: Lease, _: Deadline, _: CancellationToken| async { Ok(JobOutcome::Done) }.boxed());
+    let stop = CancellationToken::new();
+    // A poll far longer than the test may take: only a notification can start the second job.
+    let config = RunnerConfig { poll_interval: Duration::from_secs(120), ..runner_config() };
+    let registered = vec![Registered { config: kind("test.notify", Duration::from_secs(5), 3, 1), handler: done }];
+    let runner =
+        tokio::spawn(JobRunner::new(store.clone(), Arc::new(SystemClock), config, registered).run(stop.clone()));
+    // The first job is taken by the runner's first claim; once it is done the loop is idle.
+    enqueue_all(&store, &[job("test.notify", "{}".into(), 3)]).await;
+    until(&store, "the first job", |c| count(c, JobState::Completed) == 1).await;
+    let started = std::time::Instant::now();
+    enqueue_all(&store, &[job("test.notify", "{}".into(), 3)]).await;
+    until(&store, "the notified job", |c| count(c, JobState::Completed) == 2).await;
+    let latency = started.elapsed();
+    stop.cancel();
+    runner.await.unwrap();
+    assert!(latency < Duration::from_secs(10), "started after {latency:?}: the notification did not wake the runner");
+    println!("enqueue to completion with LISTEN/NOTIFY: {latency:?} (poll interval 120 s)");
 }
