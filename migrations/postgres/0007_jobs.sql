@@ -14,10 +14,11 @@ CREATE TABLE jobs (
     created_at_us  BIGINT  NOT NULL,
     finished_at_us BIGINT
 );
--- What a claim scans: due jobs of one kind, oldest first.
-CREATE INDEX jobs_claimable ON jobs (kind, state, run_at_us, id);
--- Rescue: running rows whose lease expired.
-CREATE INDEX jobs_leases ON jobs (state, lease_until_us);
+-- What a claim reads: waiting jobs of one kind, oldest first, and running ones by lease (the
+-- rescue). Partial, so each claim is an ordered index range that stops at its limit however
+-- long the backlog or the history of finished jobs.
+CREATE INDEX jobs_due ON jobs (kind, run_at_us, id) WHERE state IN ('available', 'retryable');
+CREATE INDEX jobs_leases ON jobs (kind, lease_until_us) WHERE state = 'running';
 -- A unique key holds only while its job is not final: once done, the key may be used again.
 CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'retryable');

@@ -33,12 +33,13 @@ pub enum Suite {
     Stats,
     Photos,
     Feed,
+    Jobs,
 }
 
 impl Suite {
-    pub const ALL: [Suite; 5] = [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos, Suite::Feed];
+    pub const ALL: [Suite; 6] = [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos, Suite::Feed, Suite::Jobs];
     /// What `cargo xtask ci` runs: every suite.
-    pub const CI: [Suite; 5] = Self::ALL;
+    pub const CI: [Suite; 6] = Self::ALL;
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|suite| suite.name() == name)
@@ -51,6 +52,7 @@ impl Suite {
             Suite::Stats => "stats",
             Suite::Photos => "photos",
             Suite::Feed => "feed",
+            Suite::Jobs => "jobs",
         }
     }
 
@@ -62,6 +64,7 @@ impl Suite {
             Suite::Stats => ("stride-services", "stats"),
             Suite::Photos => ("stride-services", "photos"),
             Suite::Feed => ("stride-services", "feed"),
+            Suite::Jobs => ("stride-services", "jobs"),
         }
     }
 }
@@ -80,6 +83,28 @@ macro_rules! feed_product_gate {
 }
 
 const GATES: &[Gate] = &[
+    Gate {
+        suite: Suite::Jobs,
+        name: "jobs sqlite: time per job, claim + fenced completion vs bare DELETE floor",
+        numerator: "interleaved/jobs_sqlite/queue",
+        denominator: "interleaved/jobs_sqlite/floor",
+        // At most twice the floor's time per job: at least half its jobs/s.
+        bound: Bound::AtMost(2.0),
+    },
+    Gate {
+        suite: Suite::Jobs,
+        name: "jobs postgres: time per job, claim + fenced completion vs bare DELETE floor",
+        numerator: "interleaved/jobs_postgres/queue",
+        denominator: "interleaved/jobs_postgres/floor",
+        bound: Bound::AtMost(2.0),
+    },
+    Gate {
+        suite: Suite::Jobs,
+        name: "jobs postgres: enqueue-to-start p50 with NOTIFY vs the poll interval",
+        numerator: "interleaved/jobs_postgres/notify_latency_p50",
+        denominator: "interleaved/jobs_postgres/poll_interval",
+        bound: Bound::AtMost(0.2),
+    },
     Gate {
         suite: Suite::Feed,
         name: "feed postgres, 2000 friends, first page: concurrent fan-out speedup",

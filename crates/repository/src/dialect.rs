@@ -28,6 +28,8 @@ pub enum Param<'a> {
     Uuids(&'a [Uuid]),
     /// A NULL of type text.
     NullText,
+    /// An `int[]` (PostgreSQL only).
+    Ints(&'a [i32]),
 }
 
 /// A backend's driver, reduced to what the repositories use. Sealed: public only so that
@@ -47,6 +49,7 @@ pub trait Dialect: Database {
     const NOTIFY_JOBS: Option<&'static str>;
 
     fn add_uuids(arguments: &mut Self::Arguments, values: &[Uuid]) -> Result<(), sqlx::Error>;
+    fn add_ints(arguments: &mut Self::Arguments, values: &[i32]) -> Result<(), sqlx::Error>;
 
     fn arguments(params: &[Param<'_>]) -> Result<Self::Arguments, sqlx::Error>;
 
@@ -80,7 +83,7 @@ pub trait Dialect: Database {
 /// The driver calls behind [`Dialect`] are the same sqlx calls for both backends; only the
 /// types they are checked against differ.
 macro_rules! impl_dialect {
-    ($db:ty, needs_row_locks = $locks:literal, has_arrays = $arrays:literal, notify_jobs = $notify:expr, add_uuids = $add_uuids:expr) => {
+    ($db:ty, needs_row_locks = $locks:literal, has_arrays = $arrays:literal, notify_jobs = $notify:expr, add_uuids = $add_uuids:expr, add_ints = $add_ints:expr) => {
         impl Dialect for $db {
             const NEEDS_ROW_LOCKS: bool = $locks;
             const HAS_ARRAYS: bool = $arrays;
@@ -88,6 +91,10 @@ macro_rules! impl_dialect {
 
             fn add_uuids(arguments: &mut Self::Arguments, values: &[Uuid]) -> Result<(), sqlx::Error> {
                 $add_uuids(arguments, values)
+            }
+
+            fn add_ints(arguments: &mut Self::Arguments, values: &[i32]) -> Result<(), sqlx::Error> {
+                $add_ints(arguments, values)
             }
 
             fn arguments(params: &[Param<'_>]) -> Result<Self::Arguments, sqlx::Error> {
@@ -104,6 +111,10 @@ macro_rules! impl_dialect {
                         Param::NullText => arguments.add(None::<&str>),
                         Param::Uuids(v) => {
                             Self::add_uuids(&mut arguments, v)?;
+                            Ok(())
+                        }
+                        Param::Ints(v) => {
+                            Self::add_ints(&mut arguments, v)?;
                             Ok(())
                         }
                     }
@@ -168,6 +179,9 @@ impl_dialect!(
     notify_jobs = None,
     add_uuids = |_: &mut sqlx::sqlite::SqliteArguments, _: &[Uuid]| Err(sqlx::Error::Encode(
         "SQLite takes no array parameters; name one parameter per element".into()
+    )),
+    add_ints = |_: &mut sqlx::sqlite::SqliteArguments, _: &[i32]| Err(sqlx::Error::Encode(
+        "SQLite takes no array parameters; name one parameter per element".into()
     ))
 );
 impl_dialect!(
@@ -176,6 +190,10 @@ impl_dialect!(
     has_arrays = true,
     notify_jobs = Some("SELECT pg_notify('stride_jobs', $1)"),
     add_uuids = |arguments: &mut sqlx::postgres::PgArguments, values: &[Uuid]| {
+        use sqlx::Arguments as _;
+        arguments.add(values).map_err(sqlx::Error::Encode)
+    },
+    add_ints = |arguments: &mut sqlx::postgres::PgArguments, values: &[i32]| {
         use sqlx::Arguments as _;
         arguments.add(values).map_err(sqlx::Error::Encode)
     }

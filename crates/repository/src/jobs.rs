@@ -54,6 +54,13 @@ pub trait JobRepo {
         attempt: u32,
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<bool>> + Send;
+    /// Completes many attempts at once, each fenced as `complete` is; returns how many still
+    /// owned their job (the others lost their lease).
+    fn complete_batch(
+        &mut self,
+        fences: &[(JobId, u32)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = RepoResult<u64>> + Send;
     /// Records a failure: `retry_at` set makes the job retryable then, `None` discards it.
     fn fail(
         &mut self,
@@ -173,20 +180,29 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         const DISCARD_EXPIRED_LAST: &str = "UPDATE jobs SET state = 'discarded', lease_until_us = NULL, \
              finished_at_us = $2, last_error = 'lease expired on its last allowed attempt (the worker died, stalled or was stopped)' \
              WHERE kind = $1 AND state = 'running' AND lease_until_us < $2 AND attempt >= max_attempts";
+        // Two index ranges, each stopping at the limit: due jobs in order on the partial index
+        // `jobs_due`, expired leases on `jobs_leases`. (One `OR` over both would read every row
+        // of the kind's backlog on each claim.)
         const CLAIM_LOCKING: &str = concat!(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until_us = $3, \
              last_error = CASE WHEN state = 'running' THEN 'lease expired on attempt ' || attempt ELSE last_error END \
-             WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
-             AND ((state IN ('available', 'retryable') AND run_at_us <= $2) OR (state = 'running' AND lease_until_us < $2)) \
-             ORDER BY run_at_us, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING ",
+             WHERE id IN (SELECT id FROM (\
+               SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state IN ('available', 'retryable') \
+                 AND run_at_us <= $2 ORDER BY run_at_us, id LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
+               UNION ALL \
+               SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND lease_until_us < $2 \
+                 LIMIT $4 FOR UPDATE SKIP LOCKED) AS expired) AS claimable LIMIT $4) RETURNING ",
             job_columns!()
         );
         const CLAIM_SINGLE_WRITER: &str = concat!(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until_us = $3, \
              last_error = CASE WHEN state = 'running' THEN 'lease expired on attempt ' || attempt ELSE last_error END \
-             WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
-             AND ((state IN ('available', 'retryable') AND run_at_us <= $2) OR (state = 'running' AND lease_until_us < $2)) \
-             ORDER BY run_at_us, id LIMIT $4) RETURNING ",
+             WHERE id IN (SELECT id FROM (\
+               SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state IN ('available', 'retryable') \
+                 AND run_at_us <= $2 ORDER BY run_at_us, id LIMIT $4) AS due \
+               UNION ALL \
+               SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND lease_until_us < $2 \
+                 LIMIT $4) AS expired) AS claimable LIMIT $4) RETURNING ",
             job_columns!()
         );
         self.execute(DISCARD_EXPIRED_LAST, &[Param::Text(kind), micros(now)]).await?;
@@ -222,6 +238,43 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
             )
             .await?;
         Ok(changed > 0)
+    }
+
+    async fn complete_batch(&mut self, fences: &[(JobId, u32)], now: DateTime<Utc>) -> RepoResult<u64> {
+        if fences.is_empty() {
+            return Ok(0);
+        }
+        if DB::HAS_ARRAYS {
+            let ids: Vec<uuid::Uuid> = fences.iter().map(|(id, _)| id.as_uuid()).collect();
+            let attempts: Vec<i32> = fences.iter().map(|(_, a)| i32::try_from(*a).unwrap_or(i32::MAX)).collect();
+            return self
+                .execute(
+                    "UPDATE jobs SET state = 'completed', lease_until_us = NULL, finished_at_us = $3 \
+                     FROM unnest($1::uuid[], $2::int[]) AS fence(id, attempt) \
+                     WHERE jobs.id = fence.id AND jobs.attempt = fence.attempt AND jobs.state = 'running'",
+                    &[Param::Uuids(&ids), Param::Ints(&attempts), micros(now)],
+                )
+                .await;
+        }
+        // No arrays: a row-value list, padded to a power of two by repeating a fence (a repeat
+        // changes nothing), so statement texts stay few.
+        let padded = fences.len().next_power_of_two();
+        let sql = crate::social::statement("complete_batch", padded, || {
+            let rows: Vec<String> = (0..padded).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+            format!(
+                "UPDATE jobs SET state = 'completed', lease_until_us = NULL, finished_at_us = $1 \
+                 WHERE state = 'running' AND (id, attempt) IN (VALUES {})",
+                rows.join(", ")
+            )
+        });
+        let last = fences[fences.len() - 1];
+        let mut params = Vec::with_capacity(1 + 2 * padded);
+        params.push(micros(now));
+        for (id, attempt) in fences.iter().chain(std::iter::repeat_n(&last, padded - fences.len())) {
+            params.push(Param::Uuid(id.as_uuid()));
+            params.push(attempt_param(*attempt));
+        }
+        self.execute(sql, &params).await
     }
 
     async fn fail(
@@ -339,5 +392,27 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
             &[micros(before), Param::BigInt(limit.into())],
         )
         .await
+    }
+}
+
+/// The benchmark's floor (`testing` feature): the same rows taken off the same table by a bare
+/// batched `DELETE … RETURNING` — no state, no lease, no fencing. Nothing in the product calls it.
+#[cfg(feature = "testing")]
+pub trait JobsFloor {
+    /// Deletes up to `limit` jobs of `kind`, oldest first; returns how many.
+    fn take_jobs(&mut self, kind: &str, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
+}
+
+#[cfg(feature = "testing")]
+impl<DB: Dialect> JobsFloor for SqlxUnitOfWork<DB> {
+    async fn take_jobs(&mut self, kind: &str, limit: u32) -> RepoResult<u64> {
+        const LOCKING: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
+             ORDER BY run_at_us, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id";
+        const SINGLE_WRITER: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
+             ORDER BY run_at_us, id LIMIT $2) RETURNING id";
+        let sql = crate::dialect::read_for_update::<DB>(LOCKING, SINGLE_WRITER);
+        let taken =
+            self.fetch_all(sql, &[Param::Text(kind), Param::BigInt(limit.into())], |cols| Ok(cols.uuid()?)).await?;
+        Ok(taken.len() as u64)
     }
 }

@@ -53,6 +53,8 @@ pub use error::{RepoError, RepoResult};
 #[cfg(feature = "testing")]
 pub use faulty_blobs::FaultyBlobStore;
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
+#[cfg(feature = "testing")]
+pub use jobs::JobsFloor;
 pub use jobs::{JobRepo, QueueDepth, RESCUE_NOTE};
 pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
 pub use postgres::PgStore;

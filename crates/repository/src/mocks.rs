@@ -126,6 +126,7 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<Vec<Lease>>> + Send;
         fn heartbeat(&mut self, id: JobId, attempt: u32, lease_until: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn complete(&mut self, id: JobId, attempt: u32, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn complete_batch(&mut self, fences: &[(JobId, u32)], now: DateTime<Utc>) -> impl Future<Output = RepoResult<u64>> + Send;
         fn fail(&mut self, id: JobId, attempt: u32, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>)
             -> impl Future<Output = RepoResult<bool>> + Send;
         fn reschedule(&mut self, id: JobId, attempt: u32, run_at: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;

@@ -176,7 +176,7 @@ fn list_keyset(after: Option<ListCursor>) -> (i64, uuid::Uuid) {
 /// most [`MAX_FEED_CHUNK`] counts for the chunk and profile shapes, powers of two for the
 /// reference, so the cache is bounded, and the driver's prepared statement cache (keyed by
 /// text) reuses each plan.
-fn statement(shape: &'static str, authors: usize, build: impl FnOnce() -> String) -> &'static str {
+pub(crate) fn statement(shape: &'static str, authors: usize, build: impl FnOnce() -> String) -> &'static str {
     static TEXTS: OnceLock<Mutex<HashMap<(&'static str, usize), &'static str>>> = OnceLock::new();
     let texts = TEXTS.get_or_init(Default::default);
     let mut texts = texts.lock().unwrap_or_else(|e| e.into_inner());

@@ -37,6 +37,7 @@ stride_repository::each_backend!(
     claims_fence_every_transition_by_attempt,
     an_expired_lease_is_rescued_by_the_next_claim_or_discarded_on_its_last_attempt,
     operators_list_count_retry_cancel_and_purge,
+    a_batched_completion_is_fenced_per_job,
 );
 
 fn now() -> DateTime<Utc> {
@@ -809,5 +810,23 @@ async fn operators_list_count_retry_cancel_and_purge<S: Store>(store: S) {
     assert!(uow.complete(claimed[0].id(), 1, now() - TimeDelta::days(8)).await.unwrap());
     assert_eq!(uow.purge_finished_jobs(now() - TimeDelta::days(7), 100).await.unwrap(), 1);
     assert_eq!(uow.jobs(None, None, 10).await.unwrap().len(), 1);
+    uow.commit().await.unwrap();
+}
+
+async fn a_batched_completion_is_fenced_per_job<S: Store>(store: S) {
+    use stride_domain::JobState;
+    let jobs: Vec<_> = (0..3).map(|_| new_job("batch.kind", None, 3)).collect();
+    let mut uow = store.write(deadline()).await.unwrap();
+    for job in &jobs {
+        uow.enqueue(job, now()).await.unwrap();
+    }
+    let leases = uow.claim("batch.kind", now(), now() + TimeDelta::minutes(1), 10).await.unwrap();
+    assert_eq!(leases.len(), 3);
+    // The second fence is stale (a wrong attempt): only the other two complete.
+    let fences = vec![(leases[0].id(), 1), (leases[1].id(), 2), (leases[2].id(), 1)];
+    assert_eq!(uow.complete_batch(&fences, now()).await.unwrap(), 2);
+    assert_eq!(uow.job(leases[1].id()).await.unwrap().unwrap().state, JobState::Running);
+    assert_eq!(uow.job(leases[2].id()).await.unwrap().unwrap().state, JobState::Completed);
+    assert_eq!(uow.complete_batch(&[], now()).await.unwrap(), 0);
     uow.commit().await.unwrap();
 }

@@ -103,7 +103,7 @@ pub struct Config {
     pub friend_requests_per_day: u64,
     /// `STRIDE_FEED_CHUNK_SIZE`: friends per feed chunk query (1–400).
     pub feed_chunk_size: usize,
-    /// `STRIDE_FEED_CONCURRENCY`: feed chunk queries in flight for one page; default half the pool.
+    /// `STRIDE_FEED_CONCURRENCY`: feed chunk queries in flight for one page; default three quarters of the pool.
     pub feed_concurrency: Option<usize>,
 }
 

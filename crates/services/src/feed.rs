@@ -38,10 +38,12 @@ pub struct FeedConfig {
 }
 
 impl FeedConfig {
-    /// Half the pool for one page's chunks: a page is fast when its chunks run in parallel,
-    /// and two pages at once still leave room for everything else.
+    /// Three quarters of the pool (at most 8) for one page's chunks: a chunk holds its
+    /// connection for about a millisecond, and on 2 cores 8 in flight beat 5 (1.60× over
+    /// sequential chunks at 2,000 friends against 1.51–1.58×), while a quarter of the pool stays
+    /// free for everything else.
     pub fn for_pool_size(pool_size: u32) -> Self {
-        Self { concurrency: (pool_size as usize / 2).clamp(1, 8), ..Self::default() }
+        Self { concurrency: (pool_size as usize * 3 / 4).clamp(1, 8), ..Self::default() }
     }
 }
 
