@@ -97,6 +97,10 @@ impl From<ServiceError> for ApiError {
                     "too many failed attempts; retry later",
                 )
             },
+            ServiceError::RateLimited { retry_after, message } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            },
             ServiceError::Busy { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is busy; retry shortly")
@@ -167,6 +171,11 @@ mod tests {
             (ServiceError::NotFound, 404, "not_found"),
             (ServiceError::Conflict { code: "username_taken", message: "taken".into() }, 409, "username_taken"),
             (ServiceError::Throttled { retry_after: Duration::from_millis(1500) }, 429, "too_many_attempts"),
+            (
+                ServiceError::RateLimited { retry_after: Duration::from_secs(60), message: "quota".into() },
+                429,
+                "rate_limited",
+            ),
             (ServiceError::Busy { retry_after: Duration::from_secs(1) }, 503, "busy"),
             (ServiceError::Timeout, 504, "deadline_exceeded"),
             (ServiceError::TooLarge("a.jpg: over 25 MiB".into()), 413, "payload_too_large"),

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{TestApp, error_code, run};
+use common::{TestApp, error_code, error_message, run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stride_repository::Backend;
@@ -450,7 +450,10 @@ async fn limits_answer_409_and_429(backend: Backend) {
     let throttled = app.post("/api/v1/friends/requests", Some(&kim), json!({"username": others[3].1})).await;
     let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after > 0 && retry_after <= 24 * 3600, "{retry_after}");
-    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let message = error_message(throttled, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(message.contains("3 friend requests in the last 24 hours"), "{message}");
+    let again = app.post("/api/v1/friends/requests", Some(&kim), json!({"username": others[4].1})).await;
+    assert_eq!(error_code(again, StatusCode::TOO_MANY_REQUESTS).await, "rate_limited");
 
     // One friend at most: the second accept is refused and changes nothing.
     let outgoing = json_of(app.get("/api/v1/friends/requests?direction=outgoing", &kim).await, StatusCode::OK).await;

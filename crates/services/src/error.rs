@@ -23,6 +23,9 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error("too many attempts; retry after {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// A quota of the caller's used up (429 `rate_limited`); the message says which.
+    #[error("{message}; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration, message: String },
     /// Too much work queued already (e.g. password hashing); come back after `retry_after`.
     #[error("busy; retry after {retry_after:?}")]
     Busy { retry_after: Duration },

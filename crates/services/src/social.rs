@@ -127,8 +127,12 @@ impl<S: Store> SocialService<S> {
                     let (sent_today, oldest) = uow.request_sends_since(from, now - DAY).await?;
                     if sent_today >= self.config.requests_per_day {
                         let retry_after = oldest.map_or(DAY, |oldest| oldest + DAY - now);
-                        return Err(ServiceError::Throttled {
+                        return Err(ServiceError::RateLimited {
                             retry_after: retry_after.to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1)),
+                            message: format!(
+                                "you sent {} friend requests in the last 24 hours, the most allowed",
+                                self.config.requests_per_day
+                            ),
                         });
                     }
                     if uow.pending_outgoing(from).await? >= self.config.max_pending_outgoing {
