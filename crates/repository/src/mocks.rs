@@ -110,6 +110,7 @@ mockall::mock! {
         fn friend_ids(&mut self, user: UserId) -> impl Future<Output = RepoResult<Vec<UserId>>> + Send;
         fn insert_block(&mut self, blocker: UserId, blocked: UserId, at: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn delete_block(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn block_since(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
         fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32)
             -> impl Future<Output = RepoResult<Vec<Connection>>> + Send;
         fn feed_chunk(&mut self, authors: &[UserId], after: Option<ActivityCursor>, limit: u32)

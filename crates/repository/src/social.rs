@@ -105,6 +105,12 @@ pub trait SocialRepo {
         at: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<bool>> + Send;
     fn delete_block(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<bool>> + Send;
+    /// Since when `blocker` blocks `blocked`, if they do.
+    fn block_since(
+        &mut self,
+        blocker: UserId,
+        blocked: UserId,
+    ) -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
     fn blocks(
         &mut self,
         blocker: UserId,
@@ -491,6 +497,17 @@ impl<DB: Dialect> SocialRepo for SqlxUnitOfWork<DB> {
             )
             .await?;
         Ok(removed > 0)
+    }
+
+    async fn block_since(&mut self, blocker: UserId, blocked: UserId) -> RepoResult<Option<DateTime<Utc>>> {
+        let since = self
+            .fetch_optional(
+                "SELECT since_us FROM blocks WHERE blocker = $1 AND blocked = $2",
+                &[Param::Uuid(blocker.as_uuid()), Param::Uuid(blocked.as_uuid())],
+                |cols| Ok(cols.big_int()?),
+            )
+            .await?;
+        since.map(from_micros).transpose()
     }
 
     async fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32) -> RepoResult<Vec<Connection>> {

@@ -641,6 +641,9 @@ async fn friendships_requests_and_blocks_round_trip<S: Store>(store: S) {
     assert!(!uow.insert_block(cy.id, ann.id, now()).await.unwrap(), "a second block is no new block");
     assert_eq!(uow.tie(ann.id, cy.id).await.unwrap(), Tie::Blocked, "either direction");
     assert_eq!(uow.blocks(cy.id, None, 10).await.unwrap()[0].user.id, ann.id);
+    let since = uow.block_since(cy.id, ann.id).await.unwrap().expect("blocked");
+    assert_eq!(uow.blocks(cy.id, None, 10).await.unwrap()[0].since, since);
+    assert_eq!(uow.block_since(ann.id, cy.id).await.unwrap(), None, "a block has a direction");
     assert!(uow.delete_friendship(ben.id, ann.id).await.unwrap());
     assert_eq!(uow.tie(ann.id, ben.id).await.unwrap(), Tie::None);
     assert!(uow.friend_ids(ann.id).await.unwrap().is_empty(), "both rows gone");

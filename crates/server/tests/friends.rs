@@ -196,8 +196,8 @@ async fn a_block_hides_everything_both_ways_and_ends_the_friendship(backend: Bac
     let blocked =
         json_of(app.post("/api/v1/blocks", Some(&hal), json!({"user_id": ida_id})).await, StatusCode::CREATED).await;
     assert_eq!(blocked["user"]["username"], "ida");
-    let again = app.post("/api/v1/blocks", Some(&hal), json!({"user_id": ida_id})).await;
-    assert_eq!(again.status(), StatusCode::OK);
+    let again = json_of(app.post("/api/v1/blocks", Some(&hal), json!({"user_id": ida_id})).await, StatusCode::OK).await;
+    assert_eq!(again["since"], blocked["since"], "blocking again changes nothing");
     let list = json_of(app.get("/api/v1/blocks", &hal).await, StatusCode::OK).await;
     assert_eq!(list["items"][0]["user"]["id"], json!(ida_id));
     assert!(list["items"][0]["since"].is_string());

@@ -66,6 +66,12 @@ pub enum RequestSent {
     Friends(Connection),
 }
 
+/// What `end` removes.
+enum Ending {
+    Friendship,
+    Block,
+}
+
 /// Whether a block was new.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Blocked {
@@ -261,13 +267,23 @@ impl<S: Store> SocialService<S> {
 
     /// Either side ends a friendship, at once.
     pub async fn unfriend(&self, deadline: Deadline, me: UserId, other: UserId) -> ServiceResult<()> {
+        self.end(deadline, me, other, Ending::Friendship).await
+    }
+
+    /// Removes a friendship or the caller's block of `other`; `NotFound` if there is none
+    /// (an unknown user included: locking a missing row locks nothing, deleting finds nothing).
+    async fn end(&self, deadline: Deadline, me: UserId, other: UserId, ending: Ending) -> ServiceResult<()> {
+        if me == other {
+            return Err(ServiceError::NotFound);
+        }
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
-            if me == other || uow.profile_by_id(other).await?.is_none() {
-                return Err(ServiceError::NotFound);
-            }
             uow.lock_pair(me, other).await?;
-            if uow.delete_friendship(me, other).await? { Ok(()) } else { Err(ServiceError::NotFound) }
+            let removed = match ending {
+                Ending::Friendship => uow.delete_friendship(me, other).await?,
+                Ending::Block => uow.delete_block(me, other).await?,
+            };
+            if removed { Ok(()) } else { Err(ServiceError::NotFound) }
         }
         .await;
         finish(uow, outcome).await
@@ -289,8 +305,7 @@ impl<S: Store> SocialService<S> {
             if uow.insert_block(me, other, now).await? {
                 Ok(Blocked::New(Connection { user: profile, since: now }))
             } else {
-                let existing = uow.blocks(me, None, u32::MAX).await?;
-                let since = existing.into_iter().find(|b| b.user.id == other).map_or(now, |b| b.since);
+                let since = uow.block_since(me, other).await?.ok_or_else(|| gone("the block just found"))?;
                 Ok(Blocked::Already(Connection { user: profile, since }))
             }
         }
@@ -299,16 +314,7 @@ impl<S: Store> SocialService<S> {
     }
 
     pub async fn unblock(&self, deadline: Deadline, me: UserId, other: UserId) -> ServiceResult<()> {
-        let mut uow = self.store.write(deadline).await?;
-        let outcome = async {
-            if me == other || uow.profile_by_id(other).await?.is_none() {
-                return Err(ServiceError::NotFound);
-            }
-            uow.lock_pair(me, other).await?;
-            if uow.delete_block(me, other).await? { Ok(()) } else { Err(ServiceError::NotFound) }
-        }
-        .await;
-        finish(uow, outcome).await
+        self.end(deadline, me, other, Ending::Block).await
     }
 
     /// The profiles the caller blocked, newest first.
