@@ -23,7 +23,8 @@ pub(crate) type Housekeeping = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'s
 /// Finished jobs are kept this long for `stride jobs list`, then purged.
 pub(crate) const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Every kind Stride runs, with its timeout and attempts (README lists them).
+/// Every kind Stride runs, with its timeout (README lists them; attempts are the job's own,
+/// set where it is enqueued: [`periodic`] for these).
 pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
     let backoff = RetryPolicy {
         initial_delay: Duration::from_secs(5),
@@ -65,13 +66,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         .boxed()
     });
     let kind = |name, timeout_secs, handler| Registered {
-        config: KindConfig {
-            name,
-            timeout: Duration::from_secs(timeout_secs),
-            max_attempts: 5,
-            concurrency: 1,
-            backoff,
-        },
+        config: KindConfig { name, timeout: Duration::from_secs(timeout_secs), concurrency: 1, backoff },
         handler,
     };
     vec![

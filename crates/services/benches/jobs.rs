@@ -148,7 +148,6 @@ fn notify_latency(rt: &tokio::runtime::Runtime, store: &PgStore) {
     let kind = KindConfig {
         name: "bench.notify",
         timeout: Duration::from_secs(5),
-        max_attempts: 3,
         concurrency: 1,
         backoff: RetryPolicy::default(),
     };

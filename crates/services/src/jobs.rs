@@ -31,8 +31,6 @@ pub struct KindConfig {
     pub name: &'static str,
     /// One attempt's budget; past it the attempt is cancelled and recorded as a failure.
     pub timeout: Duration,
-    /// Attempts before the job is discarded.
-    pub max_attempts: u32,
     /// Attempts of this kind running at once in one process.
     pub concurrency: usize,
     /// Backoff between attempts: full jitter under `initial × 2^(attempt−1)`, capped.
@@ -304,13 +302,14 @@ async fn enqueued(wakeups: &mut Option<tokio::sync::broadcast::Receiver<String>>
 impl<S: Store> KindLoop<S> {
     async fn run(mut self, stop: CancellationToken) -> RunReport {
         let kind = self.kind.name;
-        let attempt_context = Arc::new(AttemptContext {
+        let context = Arc::new(AttemptContext {
             store: self.store.clone(),
             clock: self.clock.clone(),
             kind: self.kind.clone(),
             handler: self.handler.clone(),
             budget: self.config.statement_budget,
         });
+        let attempt_context = context.clone();
         let pool: WorkerPool<Lease, Ended, String> =
             WorkerPool::new(self.kind.concurrency, self.kind.concurrency, move |lease: Lease| {
                 let context = attempt_context.clone();
@@ -319,7 +318,7 @@ impl<S: Store> KindLoop<S> {
         let mut report = RunReport::default();
         // Which lease each accepted pool job carries: a panic or a shutdown cancellation is
         // reported by pool id, and its attempt must still be recorded.
-        let mut in_flight: HashMap<stride_workers::JobId, (JobId, u32)> = HashMap::new();
+        let mut in_flight: HashMap<stride_workers::JobId, Fence> = HashMap::new();
         let capacity = self.kind.concurrency.max(1);
         loop {
             if stop.is_cancelled() {
@@ -329,12 +328,12 @@ impl<S: Store> KindLoop<S> {
             let claimed = if free > 0 { self.claim(free).await } else { Vec::new() };
             let idle = claimed.is_empty();
             for lease in claimed {
-                let fence = (lease.id(), lease.attempt());
+                let fence = Fence { id: lease.id(), attempt: lease.attempt(), may_retry: lease.may_retry() };
                 match pool.submit(lease).await {
                     Ok(id) => {
                         in_flight.insert(id, fence);
                     }
-                    Err(_) => self.release(fence).await,
+                    Err(_) => self.release(fence.id, fence.attempt).await,
                 }
             }
             // Wait for a result, the next poll (when idle or full), or stop.
@@ -344,7 +343,7 @@ impl<S: Store> KindLoop<S> {
                 result = pool.next_result(), if !in_flight.is_empty() => {
                     if let Some((id, outcome)) = result {
                         let fence = in_flight.remove(&id);
-                        self.settle(fence, outcome, &mut report).await;
+                        self.settle(&context, fence, outcome, &mut report).await;
                     }
                 }
                 () = tokio::time::sleep(wait) => {}
@@ -354,7 +353,7 @@ impl<S: Store> KindLoop<S> {
         // Stop: no more claims; running attempts get the grace, then give their leases back.
         for (id, outcome) in pool.shutdown(Deadline::after(self.config.grace)).await {
             let fence = in_flight.remove(&id);
-            self.settle(fence, outcome, &mut report).await;
+            self.settle(&context, fence, outcome, &mut report).await;
         }
         tracing::info!(kind, ?report, "job runner stopped");
         report
@@ -393,7 +392,13 @@ impl<S: Store> KindLoop<S> {
     }
 
     /// Records what the pool reported for an attempt it did not see through itself.
-    async fn settle(&self, fence: Option<(JobId, u32)>, outcome: Outcome<Ended, String>, report: &mut RunReport) {
+    async fn settle(
+        &self,
+        context: &AttemptContext<S>,
+        fence: Option<Fence>,
+        outcome: Outcome<Ended, String>,
+        report: &mut RunReport,
+    ) {
         match outcome {
             Outcome::Ok(Ended::Completed) => report.completed += 1,
             Outcome::Ok(Ended::Failed) => report.failed += 1,
@@ -402,20 +407,15 @@ impl<S: Store> KindLoop<S> {
             Outcome::Err(_) => report.failed += 1,
             Outcome::Panicked(message) => {
                 report.failed += 1;
-                if let Some((id, attempt)) = fence {
-                    let context = AttemptContext {
-                        store: self.store.clone(),
-                        clock: self.clock.clone(),
-                        kind: self.kind.clone(),
-                        handler: self.handler.clone(),
-                        budget: self.config.statement_budget,
-                    };
-                    context.record_failure(id, attempt, &format!("panicked: {message}"), None).await;
+                if let Some(fence) = fence {
+                    // A panic is a failure like any other: retried while attempts remain.
+                    let retry_at = fence.may_retry.then(|| context.retry_at(fence.attempt));
+                    context.record_failure(fence.id, fence.attempt, &format!("panicked: {message}"), retry_at).await;
                 }
             }
             Outcome::Cancelled => {
                 if let Some(fence) = fence {
-                    self.release(fence).await;
+                    self.release(fence.id, fence.attempt).await;
                     report.released += 1;
                 }
             }
@@ -423,7 +423,7 @@ impl<S: Store> KindLoop<S> {
     }
 
     /// Gives a lease back: available now, the attempt not counted.
-    async fn release(&self, (id, attempt): (JobId, u32)) {
+    async fn release(&self, id: JobId, attempt: u32) {
         let deadline = Deadline::after(self.config.statement_budget);
         let released = async {
             let mut uow = self.store.write(deadline).await?;
@@ -435,6 +435,14 @@ impl<S: Store> KindLoop<S> {
             tracing::warn!(job = %id, %error, "could not give a lease back; it will be rescued when it expires");
         }
     }
+}
+
+/// Which attempt a pool job carries, so a panic or a cancellation can still be recorded.
+#[derive(Debug, Clone, Copy)]
+struct Fence {
+    id: JobId,
+    attempt: u32,
+    may_retry: bool,
 }
 
 struct AttemptContext<S> {
@@ -484,7 +492,7 @@ impl<S: Store> AttemptContext<S> {
                 }
             }
             Err(error) => {
-                let retry_at = may_retry.then(|| self.clock.now() + to_delta(self.kind.backoff.backoff(attempt)));
+                let retry_at = may_retry.then(|| self.retry_at(attempt));
                 match self.record_failure(id, attempt, &error, retry_at).await {
                     Some(true) | None => Ended::Failed,
                     Some(false) => Ended::LostLease,
@@ -503,6 +511,11 @@ impl<S: Store> AttemptContext<S> {
         };
         metrics::counter!("jobs_total", "kind" => self.kind.name, "outcome" => outcome).increment(1);
         ended
+    }
+
+    /// When a failed attempt runs again: full jitter under the kind's doubling cap.
+    fn retry_at(&self, attempt: u32) -> DateTime<Utc> {
+        self.clock.now() + to_delta(self.kind.backoff.backoff(attempt))
     }
 
     fn count_lost(&self, id: JobId) {

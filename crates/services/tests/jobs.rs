@@ -25,14 +25,21 @@ stride_repository::each_backend!(
     a_panicking_handler_is_recorded_as_a_failure,
     shutdown_gives_running_leases_back,
     a_rescued_job_completes_once_and_the_stale_attempt_is_fenced_out,
-    an_enqueue_starts_its_job_long_before_the_next_poll_where_the_engine_notifies,
 );
 
-fn kind(name: &'static str, timeout: Duration, max_attempts: u32, concurrency: usize) -> KindConfig {
+/// PostgreSQL only: SQLite has no notifications, and its runner polls (every test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_enqueue_starts_its_job_long_before_the_next_poll() {
+    stride_repository::testing::with_store::<stride_repository::PgStore, _>(
+        an_enqueue_starts_its_job_long_before_the_next_poll,
+    )
+    .await;
+}
+
+fn kind(name: &'static str, timeout: Duration, concurrency: usize) -> KindConfig {
     KindConfig {
         name,
         timeout,
-        max_attempts,
         concurrency,
         backoff: RetryPolicy {
             initial_delay: Duration::from_secs(60),
@@ -125,7 +132,7 @@ async fn two_runners_over_many_jobs_apply_each_effect_exactly_once<S: Store>(sto
     let jobs: Vec<NewJob> = (0..JOBS).map(|i| job("test.effect", i.to_string(), 3)).collect();
     enqueue_all(&store, &jobs).await;
     let registered = |store: &S| {
-        vec![Registered { config: kind("test.effect", Duration::from_secs(30), 3, 4), handler: handler(store.clone()) }]
+        vec![Registered { config: kind("test.effect", Duration::from_secs(30), 4), handler: handler(store.clone()) }]
     };
     let (stop_a, a) = start(&store, registered(&store));
     let (stop_b, b) = start(&store, registered(&store));
@@ -150,7 +157,7 @@ async fn an_attempt_past_its_timeout_is_cancelled_and_recorded<S: Store>(store: 
     let stuck = job("test.hang", "{}".into(), 1);
     enqueue_all(&store, std::slice::from_ref(&stuck)).await;
     let (stop, runner) =
-        start(&store, vec![Registered { config: kind("test.hang", Duration::from_millis(100), 1, 1), handler: hang }]);
+        start(&store, vec![Registered { config: kind("test.hang", Duration::from_millis(100), 1), handler: hang }]);
     until(&store, "discarded", |c| count(c, JobState::Discarded) == 1).await;
     stop.cancel();
     runner.await.unwrap();
@@ -165,7 +172,7 @@ async fn failures_back_off_then_discard_after_the_last_attempt<S: Store>(store: 
     let failing = job("test.fail", "{}".into(), 2);
     enqueue_all(&store, std::slice::from_ref(&failing)).await;
     let (stop, runner) =
-        start(&store, vec![Registered { config: kind("test.fail", Duration::from_secs(5), 2, 1), handler: fail }]);
+        start(&store, vec![Registered { config: kind("test.fail", Duration::from_secs(5), 1), handler: fail }]);
     until(&store, "retryable", |c| count(c, JobState::Retryable) == 1).await;
     stop.cancel();
     runner.await.unwrap();
@@ -197,16 +204,21 @@ async fn a_panicking_handler_is_recorded_as_a_failure<S: Store>(store: S) {
         }
         .boxed()
     });
-    let doomed = job("test.panic", "{}".into(), 1);
-    enqueue_all(&store, std::slice::from_ref(&doomed)).await;
-    let (stop, runner) =
-        start(&store, vec![Registered { config: kind("test.panic", Duration::from_secs(5), 1, 1), handler: panics }]);
-    until(&store, "discarded", |c| count(c, JobState::Discarded) == 1).await;
+    // One attempt left: discarded. Attempts left: retried later, like any failure.
+    let (doomed, again) = (job("test.panic", "{}".into(), 1), job("test.panic", "{}".into(), 3));
+    enqueue_all(&store, &[doomed.clone(), again.clone()]).await;
+    let config = kind("test.panic", Duration::from_secs(5), 1);
+    let (stop, runner) = start(&store, vec![Registered { config, handler: panics }]);
+    until(&store, "both recorded", |c| count(c, JobState::Discarded) == 1 && count(c, JobState::Retryable) == 1).await;
     stop.cancel();
     let report = runner.await.unwrap();
-    assert_eq!(report.failed, 1);
-    let stored = JobService::new(store.clone(), Arc::new(SystemClock)).job(deadline(), doomed.id).await.unwrap();
-    assert!(stored.last_error.unwrap().contains("the handler has a bug"));
+    assert_eq!(report.failed, 2);
+    let jobs = JobService::new(store.clone(), Arc::new(SystemClock));
+    for id in [doomed.id, again.id] {
+        let stored = jobs.job(deadline(), id).await.unwrap();
+        assert!(stored.last_error.unwrap().contains("the handler has a bug"));
+    }
+    assert_eq!(jobs.job(deadline(), again.id).await.unwrap().state, JobState::Retryable);
 }
 
 async fn shutdown_gives_running_leases_back<S: Store>(store: S) {
@@ -219,7 +231,7 @@ async fn shutdown_gives_running_leases_back<S: Store>(store: S) {
     let long = job("test.long", "{}".into(), 3);
     enqueue_all(&store, std::slice::from_ref(&long)).await;
     let (stop, runner) =
-        start(&store, vec![Registered { config: kind("test.long", Duration::from_secs(600), 3, 1), handler: hang }]);
+        start(&store, vec![Registered { config: kind("test.long", Duration::from_secs(600), 1), handler: hang }]);
     started.notified().await;
     stop.cancel();
     let report = runner.await.unwrap();
@@ -243,7 +255,7 @@ async fn a_rescued_job_completes_once_and_the_stale_attempt_is_fenced_out<S: Sto
     let done: Arc<dyn JobHandler> =
         Arc::new(|_: Lease, _: Deadline, _: CancellationToken| async { Ok(JobOutcome::Done) }.boxed());
     let (stop, runner) =
-        start(&store, vec![Registered { config: kind("test.rescue", Duration::from_secs(5), 3, 1), handler: done }]);
+        start(&store, vec![Registered { config: kind("test.rescue", Duration::from_secs(5), 1), handler: done }]);
     until(&store, "completed", |c| count(c, JobState::Completed) == 1).await;
     stop.cancel();
     assert_eq!(runner.await.unwrap().completed, 1);
@@ -255,16 +267,14 @@ async fn a_rescued_job_completes_once_and_the_stale_attempt_is_fenced_out<S: Sto
     assert_eq!((stored.state, stored.attempt), (JobState::Completed, 2));
 }
 
-async fn an_enqueue_starts_its_job_long_before_the_next_poll_where_the_engine_notifies<S: Store>(store: S) {
-    if store.job_wakeups().await.unwrap().is_none() {
-        return; // SQLite: no notifications; the runner polls (the other tests).
-    }
+async fn an_enqueue_starts_its_job_long_before_the_next_poll<S: Store>(store: S) {
+    assert!(store.job_wakeups().await.unwrap().is_some(), "this engine has notifications");
     let done: Arc<dyn JobHandler> =
         Arc::new(|_: Lease, _: Deadline, _: CancellationToken| async { Ok(JobOutcome::Done) }.boxed());
     let stop = CancellationToken::new();
     // A poll far longer than the test may take: only a notification can start the second job.
     let config = RunnerConfig { poll_interval: Duration::from_secs(120), ..runner_config() };
-    let registered = vec![Registered { config: kind("test.notify", Duration::from_secs(5), 3, 1), handler: done }];
+    let registered = vec![Registered { config: kind("test.notify", Duration::from_secs(5), 1), handler: done }];
     let runner =
         tokio::spawn(JobRunner::new(store.clone(), Arc::new(SystemClock), config, registered).run(stop.clone()));
     // The first job is taken by the runner's first claim; once it is done the loop is idle.
