@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, SubsecRound, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::weather::{LatLng, Weather, WeatherStatus, WeatherTarget};
 use crate::{ActivityId, UserId, Visibility};
 
 /// What kind of activity it was.
@@ -224,6 +225,7 @@ pub struct ActivityDraft {
     pub duration: MovingTime,
     pub distance: Distance,
     pub visibility: Visibility,
+    pub start_latlng: Option<LatLng>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -235,6 +237,8 @@ pub struct ActivityPatch {
     pub duration: Option<MovingTime>,
     pub distance: Option<Distance>,
     pub visibility: Option<Visibility>,
+    /// `Some(None)` clears the start point (and with it the weather).
+    pub start_latlng: Option<Option<LatLng>>,
 }
 
 impl ActivityPatch {
@@ -259,6 +263,10 @@ pub struct Activity {
     /// How many photos are attached; kept on the row by the photo writes of the same
     /// transaction, so a list shows it without a query per item.
     pub photo_count: u32,
+    /// Where it started; shown to the owner only (a start is often a home).
+    pub start_latlng: Option<LatLng>,
+    pub weather_status: WeatherStatus,
+    pub weather: Option<Weather>,
 }
 
 impl Activity {
@@ -276,16 +284,35 @@ impl Activity {
             created_at: now,
             updated_at: now,
             photo_count: 0,
+            start_latlng: draft.start_latlng,
+            weather_status: WeatherStatus::None,
+            weather: None,
         }
+    }
+
+    /// What a `weather.enrich` job would look up for this activity, if it has a start point.
+    pub fn weather_target(&self) -> Option<WeatherTarget> {
+        self.start_latlng.map(|start| WeatherTarget { start, started_at_utc_micros: self.started_at.utc_micros() })
+    }
+
+    /// Marks the weather as on its way, if there is a start point to look it up for; the
+    /// caller enqueues the job for the returned target in the same transaction.
+    pub fn await_weather(&mut self) -> Option<WeatherTarget> {
+        let target = self.weather_target()?;
+        self.weather_status = WeatherStatus::Pending;
+        Some(target)
     }
 
     pub fn local_date(&self) -> LocalDate {
         self.started_at.local_date()
     }
 
-    /// Applies a patch; the local date follows `started_at` and nothing else.
-    pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) {
-        let ActivityPatch { sport, title, started_at, duration, distance, visibility } = patch;
+    /// Applies a patch; the local date follows `started_at` and nothing else. Returns whether
+    /// the weather's target moved (a new start point or time, or none): the old weather is then
+    /// cleared, and the caller decides whether to look it up again ([`Activity::await_weather`]).
+    pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) -> bool {
+        let target_before = self.weather_target();
+        let ActivityPatch { sport, title, started_at, duration, distance, visibility, start_latlng } = patch;
         if let Some(v) = sport {
             self.sport = v;
         }
@@ -304,7 +331,16 @@ impl Activity {
         if let Some(v) = visibility {
             self.visibility = v;
         }
+        if let Some(v) = start_latlng {
+            self.start_latlng = v;
+        }
         self.updated_at = now.trunc_subsecs(6);
+        let moved = self.weather_target() != target_before;
+        if moved {
+            self.weather = None;
+            self.weather_status = WeatherStatus::None;
+        }
+        moved
     }
 }
 
@@ -396,6 +432,7 @@ mod tests {
             duration: MovingTime::from_seconds(60).unwrap(),
             distance: Distance::from_metres(100.0).unwrap(),
             visibility: Visibility::Public,
+            start_latlng: None,
         };
         let mut activity = Activity::create(ActivityId::new(), owner, draft, Utc::now());
         activity.apply(ActivityPatch { title: Some(Title::parse("x").unwrap()), ..Default::default() }, Utc::now());

@@ -18,6 +18,7 @@ mod social;
 mod stats;
 mod user;
 mod visibility;
+mod weather;
 
 pub use activity::{
     Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, LocalDate, MovingTime, MovingTimeError, Sport,
@@ -39,3 +40,7 @@ pub use user::{
     DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User, Username, UsernameError,
 };
 pub use visibility::{Relationship, Visibility, VisibilityError, can_view};
+pub use weather::{
+    FALLBACK_WINDOW, LatLng, LatLngError, Observation, Weather, WeatherCell, WeatherSource, WeatherStatus,
+    WeatherStatusError, WeatherTarget, nearest_observation, weather_days, weather_hour,
+};

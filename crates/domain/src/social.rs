@@ -198,6 +198,7 @@ mod tests {
             duration: MovingTime::from_seconds(60).unwrap(),
             distance: Distance::from_metres(1000.0).unwrap(),
             visibility: Visibility::Public,
+            start_latlng: None,
         };
         Activity::create(id, UserId::new(), draft, at)
     }

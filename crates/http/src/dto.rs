@@ -102,6 +102,11 @@ pub struct CreateActivityRequest {
     pub distance_m: f64,
     /// `private`, `friends` (default) or `public`.
     pub visibility: Option<String>,
+    /// Where it started, `[latitude, longitude]`; `null` or absent for none. Shown to the owner
+    /// only. With the weather feature on, the weather at the start is looked up in the
+    /// background (`weather_status`).
+    #[schema(value_type = Option<Vec<f64>>, example = json!([48.8566, 2.3522]))]
+    pub start_latlng: Option<Vec<f64>>,
 }
 
 /// Every field optional; an absent field is left unchanged.
@@ -115,6 +120,46 @@ pub struct UpdateActivityRequest {
     pub duration_s: Option<WholeNumber>,
     pub distance_m: Option<f64>,
     pub visibility: Option<String>,
+    /// `[latitude, longitude]` sets a new start point, `null` clears it and its weather.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub start_latlng: Option<Option<Vec<f64>>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The weather at an activity's start.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeatherBody {
+    pub temperature_c: f64,
+    pub wind_speed_ms: f64,
+    pub precipitation_mm: f64,
+    /// The WMO weather interpretation code.
+    pub code: i32,
+    /// The hour observed (UTC), nearest the start.
+    pub observed_at: String,
+    /// `api` when this activity's own lookup answered, `cached` when a cached observation did.
+    pub source: String,
+}
+
+impl From<&stride_domain::Weather> for WeatherBody {
+    fn from(w: &stride_domain::Weather) -> Self {
+        Self {
+            temperature_c: w.observation.temperature_c,
+            wind_speed_ms: w.observation.wind_speed_ms,
+            precipitation_mm: w.observation.precipitation_mm,
+            code: w.observation.code,
+            observed_at: w.observation.observed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            source: w.source.as_str().to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,10 +179,19 @@ pub struct ActivityBody {
     pub updated_at: String,
     /// How many photos are attached (`GET /activities/{id}/photos` lists them).
     pub photo_count: u32,
+    /// `[latitude, longitude]` for the owner; `null` for everyone else, and when there is none.
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub start_latlng: Option<[f64; 2]>,
+    /// The weather at the start, once looked up; `null` otherwise.
+    pub weather: Option<WeatherBody>,
+    /// `none` (no start point, or the feature is off), `pending`, `done` or `unavailable`.
+    #[schema(example = "done")]
+    pub weather_status: String,
 }
 
-impl From<&Activity> for ActivityBody {
-    fn from(a: &Activity) -> Self {
+impl ActivityBody {
+    /// The activity as `viewer` sees it: the start point is the owner's alone.
+    pub fn seen_by(a: &Activity, viewer: stride_domain::UserId) -> Self {
         Self {
             id: a.id.to_string(),
             user_id: a.user_id.to_string(),
@@ -151,6 +205,9 @@ impl From<&Activity> for ActivityBody {
             created_at: a.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             updated_at: a.updated_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             photo_count: a.photo_count,
+            start_latlng: a.start_latlng.filter(|_| a.user_id == viewer).map(|p| [p.lat(), p.lon()]),
+            weather: a.weather.as_ref().map(WeatherBody::from),
+            weather_status: a.weather_status.as_str().to_owned(),
         }
     }
 }
@@ -162,10 +219,10 @@ pub struct ActivityPageBody {
     pub next_cursor: Option<String>,
 }
 
-impl From<&stride_services::ActivityPage> for ActivityPageBody {
-    fn from(page: &stride_services::ActivityPage) -> Self {
+impl ActivityPageBody {
+    pub fn seen_by(page: &stride_services::ActivityPage, viewer: stride_domain::UserId) -> Self {
         Self {
-            items: page.items.iter().map(ActivityBody::from).collect(),
+            items: page.items.iter().map(|a| ActivityBody::seen_by(a, viewer)).collect(),
             next_cursor: page.next_cursor.map(|c| c.encode()),
         }
     }
@@ -228,6 +285,10 @@ pub(crate) fn parse_display_name(raw: &str) -> Result<DisplayName, ApiError> {
     DisplayName::parse(raw).map_err(|e| ApiError::invalid("display_name", e))
 }
 
+pub(crate) fn parse_latlng(raw: &[f64]) -> Result<stride_domain::LatLng, ApiError> {
+    stride_domain::LatLng::from_pair(raw).map_err(|e| ApiError::invalid("start_latlng", e))
+}
+
 pub(crate) fn parse_timezone(raw: &str) -> Result<TimeZone, ApiError> {
     TimeZone::parse(raw).map_err(|e| ApiError::invalid("timezone", e))
 }
@@ -242,6 +303,7 @@ impl TryFrom<CreateActivityRequest> for ActivityDraft {
             duration: parse_duration(req.duration_s.0)?,
             distance: parse_distance(req.distance_m)?,
             visibility: req.visibility.as_deref().map(parse_visibility).transpose()?.unwrap_or_default(),
+            start_latlng: req.start_latlng.as_deref().map(parse_latlng).transpose()?,
         })
     }
 }
@@ -256,6 +318,7 @@ impl TryFrom<UpdateActivityRequest> for ActivityPatch {
             duration: req.duration_s.map(|d| parse_duration(d.0)).transpose()?,
             distance: req.distance_m.map(parse_distance).transpose()?,
             visibility: req.visibility.as_deref().map(parse_visibility).transpose()?,
+            start_latlng: req.start_latlng.map(|p| p.as_deref().map(parse_latlng).transpose()).transpose()?,
         })
     }
 }
@@ -546,14 +609,14 @@ pub struct FeedPageBody {
     pub next_cursor: Option<String>,
 }
 
-impl From<&stride_services::FeedPage> for FeedPageBody {
-    fn from(page: &stride_services::FeedPage) -> Self {
+impl FeedPageBody {
+    pub fn seen_by(page: &stride_services::FeedPage, viewer: stride_domain::UserId) -> Self {
         Self {
             items: page
                 .items
                 .iter()
                 .map(|item| FeedItemBody {
-                    activity: ActivityBody::from(&item.activity),
+                    activity: ActivityBody::seen_by(&item.activity, viewer),
                     author: ProfileBody::from(&item.author),
                 })
                 .collect(),

@@ -58,6 +58,19 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
         ("duration_s", json!({ "minimum": 1, "maximum": MovingTime::MAX_SECONDS })),
         ("distance_m", json!({ "minimum": 0, "maximum": Distance::MAX_METRES })),
         ("visibility", json!({ "enum": visibilities })),
+        (
+            "start_latlng",
+            json!({
+                "type": ["array", "null"],
+                "prefixItems": [
+                    { "type": "number", "minimum": -90, "maximum": 90 },
+                    { "type": "number", "minimum": -180, "maximum": 180 },
+                ],
+                "items": false,
+                "minItems": 2,
+                "maxItems": 2,
+            }),
+        ),
     ];
     let rules: Vec<(&str, &str, Value)> = [
         (

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use stride_domain::{Activity, ActivityCursor, ActivityId, Distance, MovingTime, StartedAt, Title, UserId};
+use stride_domain::{
+    Activity, ActivityCursor, ActivityId, Distance, LatLng, MovingTime, StartedAt, Title, UserId, Weather,
+};
 
 use crate::codec::{corrupt, day, from_micros, micros};
 use crate::dialect::{Columns, Dialect, Param, read_for_update};
@@ -34,7 +36,7 @@ pub trait ActivityRepo {
 macro_rules! activity_columns {
     () => {
         "id, user_id, sport, title, started_at_us, utc_offset_s, duration_s, distance_m, visibility, \
-         created_at_us, updated_at_us, photo_count"
+         created_at_us, updated_at_us, photo_count, start_lat, start_lon, weather_status, weather"
     };
 }
 pub(crate) use activity_columns;
@@ -64,7 +66,25 @@ pub(crate) fn decode_activity<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoRe
             let count = cols.int()?;
             u32::try_from(count).map_err(|_| corrupt("photo_count", count))?
         },
+        start_latlng: match (cols.optional_real()?, cols.optional_real()?) {
+            (Some(lat), Some(lon)) => Some(LatLng::new(lat, lon).map_err(|_| corrupt("start_lat/lon", (lat, lon)))?),
+            (None, None) => None,
+            other => return Err(corrupt("start_lat/lon", other)),
+        },
+        weather_status: {
+            let status = cols.text()?;
+            status.parse().map_err(|_| corrupt("weather_status", &status))?
+        },
+        weather: match cols.optional_text()? {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("weather", &json))?),
+            None => None,
+        },
     })
+}
+
+/// The weather column's JSON.
+pub(crate) fn weather_json(weather: Option<&Weather>) -> RepoResult<Option<String>> {
+    weather.map(serde_json::to_string).transpose().map_err(|e| RepoError::Corrupt(format!("weather: {e}")))
 }
 
 impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
@@ -72,8 +92,9 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
         const SQL: &str = concat!(
             "INSERT INTO activities (",
             activity_columns!(),
-            ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
+        let weather = weather_json(activity.weather.as_ref())?;
         self.execute(
             SQL,
             &[
@@ -89,6 +110,10 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
                 micros(activity.created_at),
                 micros(activity.updated_at),
                 Param::Int(activity.photo_count as i32),
+                Param::OptReal(activity.start_latlng.map(|p| p.lat())),
+                Param::OptReal(activity.start_latlng.map(|p| p.lon())),
+                Param::Text(activity.weather_status.as_str()),
+                Param::OptText(weather.as_deref()),
                 day(activity.local_date().day_number()),
             ],
         )
@@ -138,11 +163,12 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
     }
 
     async fn update_activity(&mut self, activity: &Activity) -> RepoResult<()> {
+        let weather = weather_json(activity.weather.as_ref())?;
         let changed = self
             .execute(
                 "UPDATE activities SET sport = $2, title = $3, started_at_us = $4, utc_offset_s = $5, \
-                 local_day = $6, duration_s = $7, distance_m = $8, visibility = $9, updated_at_us = $10 \
-                 WHERE id = $1",
+                 local_day = $6, duration_s = $7, distance_m = $8, visibility = $9, updated_at_us = $10, \
+                 start_lat = $11, start_lon = $12, weather_status = $13, weather = $14 WHERE id = $1",
                 &[
                     Param::Uuid(activity.id.as_uuid()),
                     Param::Text(activity.sport.as_str()),
@@ -154,6 +180,10 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
                     Param::Real(activity.distance.metres()),
                     Param::Text(activity.visibility.as_str()),
                     micros(activity.updated_at),
+                    Param::OptReal(activity.start_latlng.map(|p| p.lat())),
+                    Param::OptReal(activity.start_latlng.map(|p| p.lon())),
+                    Param::Text(activity.weather_status.as_str()),
+                    Param::OptText(weather.as_deref()),
                 ],
             )
             .await?;

@@ -28,6 +28,10 @@ pub enum Param<'a> {
     Uuids(&'a [Uuid]),
     /// A NULL of type text.
     NullText,
+    /// A double precision value or NULL.
+    OptReal(Option<f64>),
+    /// A text value or NULL.
+    OptText(Option<&'a str>),
     /// An `int[]` (PostgreSQL only).
     Ints(&'a [i32]),
 }
@@ -77,6 +81,7 @@ pub trait Dialect: Database {
     fn text(row: &Self::Row, column: usize) -> Result<String, sqlx::Error>;
     fn optional_big_int(row: &Self::Row, column: usize) -> Result<Option<i64>, sqlx::Error>;
     fn optional_text(row: &Self::Row, column: usize) -> Result<Option<String>, sqlx::Error>;
+    fn optional_real(row: &Self::Row, column: usize) -> Result<Option<f64>, sqlx::Error>;
     fn bytes(row: &Self::Row, column: usize) -> Result<Vec<u8>, sqlx::Error>;
 }
 
@@ -109,6 +114,8 @@ macro_rules! impl_dialect {
                         Param::Text(v) => arguments.add(v),
                         Param::Bytes(v) => arguments.add(v),
                         Param::NullText => arguments.add(None::<&str>),
+                        Param::OptReal(v) => arguments.add(v),
+                        Param::OptText(v) => arguments.add(v),
                         Param::Uuids(v) => {
                             Self::add_uuids(&mut arguments, v)?;
                             Ok(())
@@ -166,6 +173,9 @@ macro_rules! impl_dialect {
                 sqlx::Row::try_get(row, column)
             }
             fn optional_text(row: &Self::Row, column: usize) -> Result<Option<String>, sqlx::Error> {
+                sqlx::Row::try_get(row, column)
+            }
+            fn optional_real(row: &Self::Row, column: usize) -> Result<Option<f64>, sqlx::Error> {
                 sqlx::Row::try_get(row, column)
             }
         }
@@ -245,5 +255,8 @@ impl<'r, DB: Dialect> Columns<'r, DB> {
     }
     pub(crate) fn optional_text(&mut self) -> Result<Option<String>, sqlx::Error> {
         self.take(DB::optional_text)
+    }
+    pub(crate) fn optional_real(&mut self) -> Result<Option<f64>, sqlx::Error> {
+        self.take(DB::optional_real)
     }
 }

@@ -43,6 +43,8 @@ mod store;
 pub mod testing;
 mod uow;
 mod users;
+mod weather;
+mod weather_api;
 
 pub use activities::ActivityRepo;
 #[cfg(feature = "testing")]
@@ -71,3 +73,5 @@ pub use stats::{StatsRepo, StatsSubject, StatsTotals};
 pub use store::{PoolStats, Store, UnitOfWork};
 pub use uow::SqlxUnitOfWork;
 pub use users::{Credentials, UserRepo};
+pub use weather::WeatherRepo;
+pub use weather_api::{OpenMeteo, WeatherApi, WeatherApiError};

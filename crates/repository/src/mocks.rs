@@ -18,15 +18,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use stride_domain::{
     Activity, ActivityCursor, ActivityId, Connection, DayNumber, FriendRequest, FriendRequestId, Job, JobId, JobState,
-    Lease, ListCursor, NewJob, Photo, PhotoId, Profile, RequestDirection, StatsScope, StreakRun, StreakRunEdit, Tie,
-    User, UserId, Username, Visibility,
+    Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RequestDirection, StatsScope, StreakRun,
+    StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus, WeatherTarget,
 };
 use stride_workers::Deadline;
 
 use crate::{
     ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession,
     PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, QueueDepth, RepoResult, SessionRepo, SessionUser,
-    SocialRepo, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo,
+    SocialRepo, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo, WeatherRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -138,6 +138,15 @@ mockall::mock! {
         fn retry_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn cancel_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn purge_finished_jobs(&mut self, before: DateTime<Utc>, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
+    }
+
+    impl WeatherRepo for UnitOfWork {
+        fn cached_observations(&mut self, cell: WeatherCell, from: DateTime<Utc>, to: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<Vec<Observation>>> + Send;
+        fn cache_observations(&mut self, cell: WeatherCell, observations: &[Observation], now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn record_weather(&mut self, activity: ActivityId, target: &WeatherTarget, status: WeatherStatus, weather: Option<Weather>)
+            -> impl Future<Output = RepoResult<bool>> + Send;
     }
 
     impl PhotoRepo for UnitOfWork {

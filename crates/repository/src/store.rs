@@ -12,7 +12,7 @@ use stride_workers::Deadline;
 
 use crate::{
     ActivityRepo, Backend, IdempotencyRepo, JobRepo, PhotoRepo, RepoResult, SessionRepo, SocialRepo, StatsRepo,
-    StoreConfig, UserRepo,
+    StoreConfig, UserRepo, WeatherRepo,
 };
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
@@ -64,7 +64,16 @@ pub struct PoolStats {
 /// One connection, and for writes one transaction, across every repository. Dropping a write
 /// without `commit` rolls it back.
 pub trait UnitOfWork:
-    UserRepo + SessionRepo + ActivityRepo + IdempotencyRepo + StatsRepo + PhotoRepo + SocialRepo + JobRepo + Send
+    UserRepo
+    + SessionRepo
+    + ActivityRepo
+    + IdempotencyRepo
+    + StatsRepo
+    + PhotoRepo
+    + SocialRepo
+    + JobRepo
+    + WeatherRepo
+    + Send
 {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;
 

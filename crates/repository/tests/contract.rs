@@ -63,6 +63,7 @@ fn activity(owner: UserId, started_at: &str, title: &str) -> Activity {
         duration: Moving::from_seconds(1800).unwrap(),
         distance: Distance::from_metres(5012.5).unwrap(),
         visibility: Visibility::Public,
+        start_latlng: None,
     };
     Activity::create(ActivityId::new(), owner, draft, now())
 }

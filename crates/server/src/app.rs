@@ -130,7 +130,7 @@ async fn launch_on<S: Store>(
 
     let blobs = blob_store(&config).await?;
     let stride =
-        Stride::new(store.clone(), clock.clone(), blobs, config.settings()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Stride::new(store.clone(), clock.clone(), blobs, config.settings()?).map_err(|e| anyhow::anyhow!("{e}"))?;
     let photos = stride.photos.clone();
     let purge_every = Duration::from_secs(config.purge_interval_secs.max(1));
     let (job_kinds, job_store, job_clock) = (kinds(&stride), store.clone(), clock.clone());

@@ -105,6 +105,14 @@ pub struct Config {
     pub feed_chunk_size: usize,
     /// `STRIDE_FEED_CONCURRENCY`: feed chunk queries in flight for one page; default three quarters of the pool.
     pub feed_concurrency: Option<usize>,
+    /// `STRIDE_WEATHER_URL`: an Open-Meteo-compatible archive API; unset, the weather feature is off.
+    pub weather_url: Option<String>,
+    /// `STRIDE_WEATHER_TIMEOUT_MS`: each call to the weather API's own timeout.
+    pub weather_timeout_ms: u64,
+    /// `STRIDE_WEATHER_MAX_ATTEMPTS`: attempts of one lookup before the weather is `unavailable`.
+    pub weather_max_attempts: u32,
+    /// `STRIDE_WEATHER_RETRY_MS`: the wait before a lookup's first retry (doubling, jittered, up to an hour).
+    pub weather_retry_ms: u64,
 }
 
 impl Default for Config {
@@ -152,6 +160,10 @@ impl Default for Config {
             friend_requests_per_day: 100,
             feed_chunk_size: 100,
             feed_concurrency: None,
+            weather_url: None,
+            weather_timeout_ms: 5_000,
+            weather_max_attempts: 5,
+            weather_retry_ms: 30_000,
         }
     }
 }
@@ -250,6 +262,10 @@ const SETTINGS: &[&str] = &[
     "friend_requests_per_day",
     "feed_chunk_size",
     "feed_concurrency",
+    "weather_url",
+    "weather_timeout_ms",
+    "weather_max_attempts",
+    "weather_retry_ms",
 ];
 
 impl Config {
@@ -302,8 +318,8 @@ impl Config {
     }
 
     /// Every use case's settings.
-    pub fn settings(&self) -> stride_services::Settings {
-        stride_services::Settings {
+    pub fn settings(&self) -> anyhow::Result<stride_services::Settings> {
+        Ok(stride_services::Settings {
             auth: self.auth(),
             stats: self.stats(),
             photos: self.photos(),
@@ -313,7 +329,28 @@ impl Config {
                 requests_per_day: self.friend_requests_per_day,
             },
             feed: self.feed(),
-        }
+            weather: self.weather()?,
+        })
+    }
+
+    pub fn weather(&self) -> anyhow::Result<stride_services::WeatherConfig> {
+        let call_timeout = Duration::from_millis(self.weather_timeout_ms.max(1));
+        let api = match &self.weather_url {
+            None => None,
+            Some(url) => {
+                let api = stride_services::OpenMeteo::new(url, call_timeout)
+                    .map_err(|e| anyhow::anyhow!("STRIDE_WEATHER_URL: {e}"))?;
+                Some(std::sync::Arc::new(api) as std::sync::Arc<dyn stride_services::WeatherApi>)
+            }
+        };
+        Ok(stride_services::WeatherConfig {
+            api,
+            max_attempts: self.weather_max_attempts.max(1),
+            first_retry: Duration::from_millis(self.weather_retry_ms.max(1)),
+            // The call, the cache reads and the write, with room to spare.
+            timeout: call_timeout + Duration::from_secs(10),
+            ..Default::default()
+        })
     }
 
     pub fn feed(&self) -> stride_services::FeedConfig {

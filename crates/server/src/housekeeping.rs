@@ -24,7 +24,8 @@ pub(crate) type Housekeeping = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'s
 pub(crate) const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Every kind Stride runs, with its timeout (README lists them; attempts are the job's own,
-/// set where it is enqueued: [`periodic`] for these).
+/// set where it is enqueued: [`periodic`] for these). `weather.enrich` runs when the weather
+/// feature is on.
 pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
     let backoff = RetryPolicy {
         initial_delay: Duration::from_secs(5),
@@ -69,11 +70,13 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         config: KindConfig { name, timeout: Duration::from_secs(timeout_secs), concurrency: 1, backoff },
         handler,
     };
-    vec![
+    let mut kinds = vec![
         kind("maintenance.purge", 120, purge_sessions),
         kind("jobs.purge", 120, purge_jobs),
         kind("photos.gc", 600, photo_gc),
-    ]
+    ];
+    kinds.extend(stride.weather.as_ref().map(|weather| weather.registered()));
+    kinds
 }
 
 /// The periodic kinds and how often each runs.

@@ -65,6 +65,7 @@ async fn seed<S: Store>(store: &S, per_friend: usize) -> Vec<(usize, UserId)> {
                 duration: MovingTime::from_seconds(1800).unwrap(),
                 distance: Distance::from_metres(5000.0).unwrap(),
                 visibility: Visibility::ALL[(i + k) % 3],
+                start_latlng: None,
             };
             uow.insert_activity(&Activity::create(ActivityId::new(), person.id, draft, at)).await.unwrap();
         }

@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
-use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId};
+use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, NewJob, StartedAt, UserId};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, PhotoRepo, RepoError, SocialRepo, StatsRepo,
-    Store, UnitOfWork,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, PhotoRepo, RepoError, SocialRepo,
+    StatsRepo, Store, UnitOfWork,
 };
 use stride_workers::Deadline;
 
 use crate::photos::Storage;
 use crate::uow::finish;
+use crate::weather::{WeatherConfig, weather_job};
 use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
 
 /// How long a client may safely retry a create with the same `Idempotency-Key`.
@@ -87,11 +88,13 @@ pub struct ActivityService<S> {
     clock: Arc<dyn Clock>,
     /// Where a deleted activity's photos are removed from, after the commit.
     photos: Storage,
+    /// Whether a start point enqueues a weather lookup, and with how many attempts.
+    weather: WeatherConfig,
 }
 
 impl<S: Store> ActivityService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, photos: Storage) -> Self {
-        Self { store, clock, photos }
+    pub fn new(store: S, clock: Arc<dyn Clock>, photos: Storage, weather: WeatherConfig) -> Self {
+        Self { store, clock, photos, weather }
     }
 
     /// Creates an activity. With a key, a retry of the same request within 24 hours returns
@@ -105,10 +108,12 @@ impl<S: Store> ActivityService<S> {
     ) -> ServiceResult<Created> {
         let now = self.clock.now();
         check_start(&draft.started_at, now)?;
-        let activity = Activity::create(ActivityId::new(), owner, draft, now);
+        let mut activity = Activity::create(ActivityId::new(), owner, draft, now);
+        let weather_job = weather_job(&mut activity, &self.weather, now);
+        let weather_job = weather_job.as_ref();
         let Some(IdempotencyKey(key)) = key else {
             let mut uow = self.store.write(deadline).await?;
-            let outcome = insert_counted(&mut uow, &activity).await;
+            let outcome = insert_counted(&mut uow, &activity, weather_job).await;
             finish(uow, outcome).await?;
             return Ok(Created::New(activity));
         };
@@ -128,7 +133,7 @@ impl<S: Store> ActivityService<S> {
                 Err(RepoError::Conflict { .. }) => return Ok(KeyedCreate::LostTheRace),
                 Err(other) => return Err(other.into()),
             }
-            insert_counted(&mut uow, &activity).await?;
+            insert_counted(&mut uow, &activity, weather_job).await?;
             Ok(KeyedCreate::Done(Created::New(activity)))
         }
         .await;
@@ -202,7 +207,12 @@ impl<S: Store> ActivityService<S> {
         let outcome = async {
             let before = self.modifiable(&mut uow, viewer, id).await?;
             let mut activity = before.clone();
-            activity.apply(patch, self.clock.now());
+            let now = self.clock.now();
+            if activity.apply(patch, now)
+                && let Some(job) = weather_job(&mut activity, &self.weather, now)
+            {
+                uow.enqueue(&job, now).await?;
+            }
             uow.update_activity(&activity).await?;
             if stats::affects_stats(&before, &activity) {
                 // Lock order: the activity row (in `modifiable`), then the user row (here).
@@ -256,11 +266,19 @@ fn check_start(started_at: &StartedAt, now: chrono::DateTime<chrono::Utc>) -> Se
     started_at.check_not_after(now).map_err(|e| ServiceError::Invalid { field: "started_at", message: e.to_string() })
 }
 
-/// Inserts a new activity and accounts for it in its owner's statistics, in one unit of work.
-async fn insert_counted<U: UnitOfWork>(uow: &mut U, activity: &Activity) -> ServiceResult<()> {
+/// Inserts a new activity and accounts for it in its owner's statistics, and enqueues its
+/// weather lookup if it needs one, in one unit of work.
+async fn insert_counted<U: UnitOfWork>(
+    uow: &mut U,
+    activity: &Activity,
+    weather: Option<&NewJob>,
+) -> ServiceResult<()> {
     // Locks the owner's row first: writers for one user serialise here.
     uow.bump_stats_version(activity.user_id).await?;
     uow.insert_activity(activity).await?;
+    if let Some(job) = weather {
+        uow.enqueue(job, activity.created_at).await?;
+    }
     stats::record(uow, activity, 1).await
 }
 
@@ -287,13 +305,14 @@ async fn replay<U: ActivityRepo>(
 /// What makes two creates "the same request": every client-supplied field.
 fn fingerprint(activity: &Activity) -> Vec<u8> {
     let canonical = format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}",
         activity.sport,
         activity.title.as_str(),
         activity.started_at.as_datetime().to_rfc3339(),
         activity.duration.seconds(),
         activity.distance.metres(),
         activity.visibility,
+        activity.start_latlng.map(|p| (p.lat(), p.lon())),
     );
     Sha256::digest(canonical.as_bytes()).to_vec()
 }
@@ -313,7 +332,7 @@ mod tests {
             std::time::Duration::from_secs(1),
             Default::default(),
         );
-        ActivityService::new(store_of(units), clock(), no_blobs)
+        ActivityService::new(store_of(units), clock(), no_blobs, WeatherConfig::default())
     }
 
     fn finding(activity: &Activity) -> MockUnitOfWork {

@@ -27,6 +27,9 @@ mod stats;
 mod test_support;
 mod throttle;
 mod uow;
+mod weather;
+#[cfg(feature = "testing")]
+pub mod weather_stub;
 
 pub use access::relationship;
 pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
@@ -45,10 +48,12 @@ pub use stats::{StatsConfig, StatsService, UserStats};
 pub use stride_repository::mocks;
 /// Re-exported so `server` can build the blob store it picks and hand it in.
 pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlobStore};
+pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.
 pub use stride_workers::Deadline;
+pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService};
 
 use std::sync::Arc;
 
@@ -64,6 +69,8 @@ pub struct Stride<S> {
     pub social: SocialService<S>,
     pub feed: FeedService<S>,
     pub jobs: jobs::JobService<S>,
+    /// `None` when the weather feature is off (`STRIDE_WEATHER_URL` unset).
+    pub weather: Option<WeatherService<S>>,
 }
 
 /// The settings of the use cases, each with its documented default.
@@ -74,18 +81,20 @@ pub struct Settings {
     pub photos: PhotoConfig,
     pub social: SocialConfig,
     pub feed: FeedConfig,
+    pub weather: WeatherConfig,
 }
 
 impl<S: Store> Stride<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, blobs: SharedBlobStore, settings: Settings) -> ServiceResult<Self> {
-        let Settings { auth, stats, photos, social, feed } = settings;
+        let Settings { auth, stats, photos, social, feed, weather } = settings;
         let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), clock.clone(), photos);
         Ok(Self {
             social: SocialService::new(store.clone(), clock.clone(), social),
             feed: FeedService::new(store.clone(), feed),
             jobs: jobs::JobService::new(store.clone(), clock.clone()),
             auth: AuthService::new(store.clone(), clock.clone(), auth),
-            activities: ActivityService::new(store.clone(), clock.clone(), photos.storage().clone()),
+            activities: ActivityService::new(store.clone(), clock.clone(), photos.storage().clone(), weather.clone()),
+            weather: WeatherService::new(store.clone(), clock.clone(), weather),
             photos,
             stats: StatsService::new(store.clone(), clock.clone(), stats)?,
             health: HealthService::new(store.clone()),

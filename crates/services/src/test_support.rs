@@ -38,6 +38,7 @@ pub(crate) fn draft(visibility: Visibility) -> ActivityDraft {
         duration: MovingTime::from_seconds(1800).unwrap(),
         distance: Distance::from_metres(5000.0).unwrap(),
         visibility,
+        start_latlng: None,
     }
 }
 

@@ -49,6 +49,7 @@ fn activity(rng: &mut StdRng, owner: UserId, at: StartedAt) -> Activity {
         duration: MovingTime::from_seconds(600).unwrap(),
         distance: Distance::from_metres(1000.0).unwrap(),
         visibility,
+        start_latlng: None,
     };
     Activity::create(ActivityId::new(), owner, draft, Utc::now())
 }

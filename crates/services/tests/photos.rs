@@ -72,6 +72,7 @@ async fn world(blobs: SharedBlobStore, photos: PhotoConfig) -> World {
         duration: MovingTime::from_seconds(600).unwrap(),
         distance: Distance::from_metres(1000.0).unwrap(),
         visibility: Visibility::Private,
+        start_latlng: None,
     };
     let activity = stride.activities.create(deadline(), user, draft, None).await.unwrap().activity().id;
     World { stride, store, user, activity, _db: db }

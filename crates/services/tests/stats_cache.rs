@@ -17,6 +17,7 @@ fn draft(day: u32) -> ActivityDraft {
         duration: Moving::from_seconds(600).unwrap(),
         distance: Distance::from_metres(1000.0).unwrap(),
         visibility: Visibility::Private,
+        start_latlng: None,
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) async fn create_activity<S: Store>(
     let key = idempotency_key(&headers)?;
     let draft = ActivityDraft::try_from(req)?;
     let created = app.stride.activities.create(deadline, user.id, draft, key).await?;
-    Ok((StatusCode::CREATED, Json(ActivityBody::from(created.activity()))))
+    Ok((StatusCode::CREATED, Json(ActivityBody::seen_by(created.activity(), user.id))))
 }
 
 #[utoipa::path(
@@ -67,7 +67,7 @@ pub(crate) async fn list_activities<S: Store>(
 ) -> Result<Json<ActivityPageBody>, ApiError> {
     let (after, limit) = activity_page(&query)?;
     let page = app.stride.activities.list_own(deadline, user.id, after, limit).await?;
-    Ok(Json(ActivityPageBody::from(&page)))
+    Ok(Json(ActivityPageBody::seen_by(&page, user.id)))
 }
 
 #[utoipa::path(
@@ -94,7 +94,7 @@ pub(crate) async fn list_user_activities<S: Store>(
     let owner: UserId = parse_id(&id)?;
     let (after, limit) = activity_page(&query)?;
     let page = app.stride.activities.list_of(deadline, user.id, owner, after, limit).await?;
-    Ok(Json(ActivityPageBody::from(&page)))
+    Ok(Json(ActivityPageBody::seen_by(&page, user.id)))
 }
 
 /// The cursor and limit of an activity list, validated: a garbled cursor or a limit outside
@@ -136,7 +136,7 @@ pub(crate) async fn get_activity<S: Store>(
 ) -> Result<Json<ActivityBody>, ApiError> {
     let id: ActivityId = parse_id(&id)?;
     let activity = app.stride.activities.get(deadline, user.id, id).await?;
-    Ok(Json(ActivityBody::from(&activity)))
+    Ok(Json(ActivityBody::seen_by(&activity, user.id)))
 }
 
 #[utoipa::path(
@@ -164,7 +164,7 @@ pub(crate) async fn update_activity<S: Store>(
     let id: ActivityId = parse_id(&id)?;
     let patch = ActivityPatch::try_from(req)?;
     let activity = app.stride.activities.update(deadline, user.id, id, patch).await?;
-    Ok(Json(ActivityBody::from(&activity)))
+    Ok(Json(ActivityBody::seen_by(&activity, user.id)))
 }
 
 #[utoipa::path(

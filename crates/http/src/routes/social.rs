@@ -326,5 +326,5 @@ pub(crate) async fn get_feed<S: Store>(
 ) -> Result<Json<FeedPageBody>, ApiError> {
     let (after, limit) = activity_page(&query)?;
     let page = app.stride.feed.page(deadline, &caller, after, limit).await?;
-    Ok(Json(FeedPageBody::from(&page)))
+    Ok(Json(FeedPageBody::seen_by(&page, caller.user.id)))
 }

@@ -1,0 +1,279 @@
+//! Weather enrichment: the `weather.enrich` job, and how it degrades when the API is slow.
+//!
+//! A lookup tries, in order: the in-process cache, the database cache (both by place rounded
+//! to 0.1° and UTC hour), then the external API. When the API times out or fails, a cached
+//! observation of the same place within ±3 hours stands in (`source: cached`, counted in
+//! `weather_fallbacks_total`); without one the attempt fails and the runner retries it with
+//! backoff, and the last attempt marks the activity's weather `unavailable`. Every write to the
+//! activity is fenced by the start point and time the job looked up, so a job that raced a move
+//! writes nothing — the move enqueued a job of its own.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::FutureExt;
+use moka::future::Cache;
+use serde::{Deserialize, Serialize};
+use stride_domain::{
+    Activity, ActivityId, FALLBACK_WINDOW, JobId, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
+    WeatherStatus, WeatherTarget, nearest_observation, weather_days,
+};
+use stride_repository::{ActivityRepo, Store, UnitOfWork, WeatherApi, WeatherApiError, WeatherRepo};
+use stride_workers::{Deadline, RetryPolicy};
+use tokio_util::sync::CancellationToken;
+
+use crate::Clock;
+use crate::jobs::{JobHandler, JobOutcome, KindConfig, Registered, complete_in};
+
+/// The job kind, as stored.
+pub const WEATHER_KIND: &str = "weather.enrich";
+
+/// The weather feature's settings; without an API it is off.
+#[derive(Clone)]
+pub struct WeatherConfig {
+    /// `STRIDE_WEATHER_URL`'s client; `None` turns the feature off.
+    pub api: Option<Arc<dyn WeatherApi>>,
+    /// Attempts of one `weather.enrich` job before the weather is `unavailable`.
+    pub max_attempts: u32,
+    /// The wait before the first retry (doubling, with full jitter, up to an hour).
+    pub first_retry: Duration,
+    /// One attempt's budget (API call, cache reads and the write).
+    pub timeout: Duration,
+    /// Enrichments running at once in one process.
+    pub concurrency: usize,
+}
+
+impl Default for WeatherConfig {
+    fn default() -> Self {
+        Self {
+            api: None,
+            max_attempts: 5,
+            first_retry: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+            concurrency: 4,
+        }
+    }
+}
+
+impl fmt::Debug for WeatherConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeatherConfig")
+            .field("enabled", &self.api.is_some())
+            .field("max_attempts", &self.max_attempts)
+            .field("first_retry", &self.first_retry)
+            .field("timeout", &self.timeout)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+impl WeatherConfig {
+    pub fn enabled(&self) -> bool {
+        self.api.is_some()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    activity_id: String,
+}
+
+/// The job for an activity whose start just appeared or moved: enqueue it in the same unit of
+/// work as the write that set the activity's weather to `pending`.
+pub(crate) fn enrich_job(activity: ActivityId, now: DateTime<Utc>, max_attempts: u32) -> NewJob {
+    let payload = serde_json::json!({ "activity_id": activity.to_string() }).to_string();
+    NewJob { id: JobId::new(), kind: WEATHER_KIND.into(), payload, max_attempts, run_at: now, unique_key: None }
+}
+
+/// Marks the activity's weather pending and returns its lookup job, if it has a start and the
+/// feature is on. The caller enqueues the job in the unit of work that writes the activity.
+pub(crate) fn weather_job(activity: &mut Activity, config: &WeatherConfig, now: DateTime<Utc>) -> Option<NewJob> {
+    if !config.enabled() {
+        return None;
+    }
+    activity.await_weather().map(|_| enrich_job(activity.id, now, config.max_attempts))
+}
+
+/// Runs `weather.enrich`.
+#[derive(Clone)]
+pub struct WeatherService<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    api: Arc<dyn WeatherApi>,
+    config: WeatherConfig,
+    /// In front of the database cache: observations by (cell, hour in µs).
+    recent: Cache<(WeatherCell, i64), Observation>,
+}
+
+/// How one lookup ended.
+enum Lookup {
+    Found(Weather),
+    /// Neither the API nor the cache had it; the reason.
+    Missing(String),
+}
+
+impl<S: Store> WeatherService<S> {
+    /// `None` when the feature is off.
+    pub fn new(store: S, clock: Arc<dyn Clock>, config: WeatherConfig) -> Option<Self> {
+        let api = config.api.clone()?;
+        let recent = Cache::builder().max_capacity(50_000).time_to_live(Duration::from_secs(6 * 3600)).build();
+        Some(Self { store, clock, api, config, recent })
+    }
+
+    /// The kind to register with the job runner.
+    pub fn registered(&self) -> Registered {
+        let service = self.clone();
+        let handler: Arc<dyn JobHandler> = Arc::new(move |lease: Lease, deadline: Deadline, _: CancellationToken| {
+            let service = service.clone();
+            async move { service.enrich(lease, deadline).await }.boxed()
+        });
+        Registered {
+            config: KindConfig {
+                name: WEATHER_KIND,
+                timeout: self.config.timeout,
+                concurrency: self.config.concurrency.max(1),
+                backoff: RetryPolicy {
+                    initial_delay: self.config.first_retry,
+                    max_delay: Duration::from_secs(3600),
+                    ..RetryPolicy::default()
+                },
+            },
+            handler,
+        }
+    }
+
+    /// One attempt of `weather.enrich`.
+    pub async fn enrich(&self, lease: Lease, deadline: Deadline) -> Result<JobOutcome, String> {
+        let payload: Payload = serde_json::from_str(&lease.job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let id: ActivityId = payload.activity_id.parse().map_err(|_| "bad payload: activity_id".to_owned())?;
+        let activity = {
+            let mut uow = self.store.read(deadline).await.map_err(|e| e.to_string())?;
+            uow.activity_by_id(id).await.map_err(|e| e.to_string())?
+        };
+        let target = match activity {
+            Some(activity) if activity.weather_status == WeatherStatus::Pending => activity.weather_target(),
+            _ => None,
+        };
+        let Some(target) = target else {
+            // Deleted, cleared, or already settled by a newer job: nothing to do.
+            return Ok(JobOutcome::Done);
+        };
+        match self.look_up(&target, deadline).await? {
+            Lookup::Found(weather) => {
+                self.record(&lease, id, &target, WeatherStatus::Done, Some(weather), deadline).await
+            }
+            Lookup::Missing(reason) if lease.may_retry() => Err(reason),
+            Lookup::Missing(reason) => {
+                metrics::counter!("weather_unavailable_total").increment(1);
+                tracing::warn!(activity = %id, %reason, "weather unavailable after the last attempt");
+                let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
+                uow.record_weather(id, &target, WeatherStatus::Unavailable, None).await.map_err(|e| e.to_string())?;
+                uow.commit().await.map_err(|e| e.to_string())?;
+                // The job itself ends discarded, with the reason kept.
+                Err(reason)
+            }
+        }
+    }
+
+    async fn look_up(&self, target: &WeatherTarget, deadline: Deadline) -> Result<Lookup, String> {
+        let (cell, hour) = (target.start.cell(), target.hour());
+        let cached = |observation| Lookup::Found(Weather { observation, source: WeatherSource::Cached });
+        if let Some(observation) = self.recent.get(&(cell, hour.timestamp_micros())).await {
+            metrics::counter!("weather_lookups_total", "source" => "memory").increment(1);
+            return Ok(cached(observation));
+        }
+        if let Some(observation) = self.cached_near(cell, hour, TimeDelta::zero(), deadline).await? {
+            metrics::counter!("weather_lookups_total", "source" => "database").increment(1);
+            return Ok(cached(observation));
+        }
+        let (from, to) = weather_days(hour);
+        let answer = match deadline.run(self.api.hourly(cell, from, to)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(WeatherApiError::Timeout(deadline.remaining())),
+        };
+        let failure = match answer {
+            Ok(observations) => {
+                metrics::counter!("weather_api_calls_total", "outcome" => "ok").increment(1);
+                self.remember(cell, &observations, deadline).await?;
+                match nearest_observation(&observations, hour, FALLBACK_WINDOW) {
+                    Some(observation) => {
+                        metrics::counter!("weather_lookups_total", "source" => "api").increment(1);
+                        return Ok(Lookup::Found(Weather { observation, source: WeatherSource::Api }));
+                    }
+                    None => format!("the weather API has no observation within 3 h of {hour}"),
+                }
+            }
+            Err(error) => {
+                let outcome = if matches!(error, WeatherApiError::Timeout(_)) { "timeout" } else { "error" };
+                metrics::counter!("weather_api_calls_total", "outcome" => outcome).increment(1);
+                error.to_string()
+            }
+        };
+        match self.cached_near(cell, hour, FALLBACK_WINDOW, deadline).await? {
+            Some(observation) => {
+                metrics::counter!("weather_fallbacks_total").increment(1);
+                tracing::warn!(reason = %failure, observed_at = %observation.observed_at, "weather API failed; using a cached observation");
+                Ok(cached(observation))
+            }
+            None => Ok(Lookup::Missing(failure)),
+        }
+    }
+
+    async fn cached_near(
+        &self,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+        window: TimeDelta,
+        deadline: Deadline,
+    ) -> Result<Option<Observation>, String> {
+        let mut uow = self.store.read(deadline).await.map_err(|e| e.to_string())?;
+        let near = uow.cached_observations(cell, hour - window, hour + window).await.map_err(|e| e.to_string())?;
+        let found = nearest_observation(&near, hour, window);
+        if let Some(observation) = found.filter(|o| o.observed_at == hour) {
+            self.recent.insert((cell, hour.timestamp_micros()), observation).await;
+        }
+        Ok(found)
+    }
+
+    /// Caches an answer, whatever becomes of this attempt: it serves other activities too.
+    async fn remember(
+        &self,
+        cell: WeatherCell,
+        observations: &[Observation],
+        deadline: Deadline,
+    ) -> Result<(), String> {
+        let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
+        uow.cache_observations(cell, observations, self.clock.now()).await.map_err(|e| e.to_string())?;
+        uow.commit().await.map_err(|e| e.to_string())?;
+        for observation in observations {
+            self.recent.insert((cell, observation.observed_at.timestamp_micros()), *observation).await;
+        }
+        Ok(())
+    }
+
+    /// The activity's weather and the job's completion, in one commit.
+    async fn record(
+        &self,
+        lease: &Lease,
+        id: ActivityId,
+        target: &WeatherTarget,
+        status: WeatherStatus,
+        weather: Option<Weather>,
+        deadline: Deadline,
+    ) -> Result<JobOutcome, String> {
+        let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
+        let written = uow.record_weather(id, target, status, weather).await.map_err(|e| e.to_string())?;
+        if !written {
+            tracing::debug!(activity = %id, "the activity moved or settled meanwhile; its newer job owns it");
+        }
+        if complete_in(&mut uow, lease, self.clock.now()).await.map_err(|e| e.to_string())? {
+            uow.commit().await.map_err(|e| e.to_string())?;
+            Ok(JobOutcome::Committed)
+        } else {
+            uow.rollback().await.map_err(|e| e.to_string())?;
+            Err("the lease was lost; the weather is left to the attempt that owns it".to_owned())
+        }
+    }
+}
