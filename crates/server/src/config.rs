@@ -347,8 +347,9 @@ impl Config {
             api,
             max_attempts: self.weather_max_attempts.max(1),
             first_retry: Duration::from_millis(self.weather_retry_ms.max(1)),
-            // The call, the cache reads and the write, with room to spare.
-            timeout: call_timeout + Duration::from_secs(10),
+            // The call, then the cache reads and the write, with room to spare; a kept-short
+            // timeout keeps the lease short, so a crashed replica's lookups are rescued soon.
+            timeout: call_timeout * 2 + Duration::from_secs(2),
             ..Default::default()
         })
     }
