@@ -97,6 +97,13 @@ impl std::fmt::Display for DayNumber {
     }
 }
 
+impl DayNumber {
+    /// The Monday of this day's ISO week (weeks start on Monday; 1970-01-01 was a Thursday).
+    pub fn week_start(self) -> DayNumber {
+        DayNumber(self.0 - (self.0 + 3).rem_euclid(7))
+    }
+}
+
 impl LocalDate {
     pub fn day_number(&self) -> DayNumber {
         DayNumber((self.date() - EPOCH).num_days() as i32)
@@ -299,5 +306,20 @@ mod tests {
         let date = LocalDate::new(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
         assert_eq!(LocalDate::from_day_number(date.day_number()), date);
         assert_eq!(LocalDate::new(EPOCH).day_number(), DayNumber::new(0));
+    }
+
+    #[test]
+    fn a_week_starts_on_the_monday_before_or_on_the_day() {
+        let day = |raw: &str| LocalDate::new(NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()).day_number();
+        for (date, monday) in [
+            ("2026-03-01", "2026-02-23"), // a Sunday
+            ("2026-03-02", "2026-03-02"), // a Monday
+            ("2026-03-04", "2026-03-02"),
+            ("1970-01-01", "1969-12-29"), // the epoch, a Thursday
+            ("1969-12-31", "1969-12-29"), // before it, where % would round the wrong way
+            ("1900-01-07", "1900-01-01"),
+        ] {
+            assert_eq!(day(date).week_start(), day(monday), "{date}");
+        }
     }
 }

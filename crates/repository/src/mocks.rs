@@ -184,6 +184,10 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<Option<StreakRun>>> + Send;
         fn apply_run_edit(&mut self, user: UserId, scope: StatsScope, edit: StreakRunEdit)
             -> impl Future<Output = RepoResult<()>> + Send;
+        fn adjust_week(&mut self, user: UserId, week_start: DayNumber, delta: StatsTotals)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn weeks(&mut self, user: UserId, first: DayNumber, last: DayNumber)
+            -> impl Future<Output = RepoResult<Vec<(DayNumber, StatsTotals)>>> + Send;
     }
 
     impl UnitOfWork for UnitOfWork {

@@ -78,6 +78,21 @@ pub trait StatsRepo {
         scope: StatsScope,
         edit: StreakRunEdit,
     ) -> impl Future<Output = RepoResult<()>> + Send;
+    /// Adds `delta` to the owner's totals of the week starting `week_start` (a Monday); a week
+    /// that no longer counts an activity is removed.
+    fn adjust_week(
+        &mut self,
+        user: UserId,
+        week_start: DayNumber,
+        delta: StatsTotals,
+    ) -> impl Future<Output = RepoResult<()>> + Send;
+    /// The owner's weeks with activities from `first` to `last` (Mondays, inclusive), oldest first.
+    fn weeks(
+        &mut self,
+        user: UserId,
+        first: DayNumber,
+        last: DayNumber,
+    ) -> impl Future<Output = RepoResult<Vec<(DayNumber, StatsTotals)>>> + Send;
 }
 
 pub(crate) fn decode_run<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoResult<StreakRun> {
@@ -173,6 +188,55 @@ impl<DB: Dialect> StatsRepo for SqlxUnitOfWork<DB> {
         )
         .await?;
         Ok(())
+    }
+
+    async fn adjust_week(&mut self, user: UserId, week_start: DayNumber, delta: StatsTotals) -> RepoResult<()> {
+        let key = [Param::Uuid(user.as_uuid()), day(week_start)];
+        let count = self
+            .fetch_one(
+                "INSERT INTO stats_weeks (user_id, week_start, activity_count, distance_mm, duration_s) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (user_id, week_start) DO UPDATE SET \
+                 activity_count = stats_weeks.activity_count + excluded.activity_count, \
+                 distance_mm = stats_weeks.distance_mm + excluded.distance_mm, \
+                 duration_s = stats_weeks.duration_s + excluded.duration_s \
+                 RETURNING CAST(activity_count AS BIGINT)",
+                &[
+                    key[0],
+                    key[1],
+                    Param::BigInt(delta.activities),
+                    Param::BigInt(delta.distance_mm),
+                    Param::BigInt(delta.duration_s),
+                ],
+                |cols| Ok(cols.big_int()?),
+            )
+            .await?;
+        if count < 0 {
+            return Err(RepoError::Corrupt(format!("week {week_start} of user {user} would count {count} activities")));
+        }
+        if count == 0 {
+            self.execute("DELETE FROM stats_weeks WHERE user_id = $1 AND week_start = $2", &key).await?;
+        }
+        Ok(())
+    }
+
+    async fn weeks(
+        &mut self,
+        user: UserId,
+        first: DayNumber,
+        last: DayNumber,
+    ) -> RepoResult<Vec<(DayNumber, StatsTotals)>> {
+        const SQL: &str = "SELECT week_start, CAST(activity_count AS BIGINT), CAST(distance_mm AS BIGINT), \
+                           CAST(duration_s AS BIGINT) FROM stats_weeks \
+                           WHERE user_id = $1 AND week_start >= $2 AND week_start <= $3 ORDER BY week_start";
+        self.fetch_all(SQL, &[Param::Uuid(user.as_uuid()), day(first), day(last)], |cols| {
+            let week = DayNumber::new(cols.int()?);
+            Ok((
+                week,
+                StatsTotals { activities: cols.big_int()?, distance_mm: cols.big_int()?, duration_s: cols.big_int()? },
+            ))
+        })
+        .await
     }
 
     async fn adjust_day(&mut self, user: UserId, scope: StatsScope, on: DayNumber, delta: i32) -> RepoResult<i64> {

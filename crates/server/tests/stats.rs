@@ -28,6 +28,7 @@ stride_repository::each_backend!(
     another_users_stats_are_not_found_and_bad_ids_are_404,
     aggregates_equal_a_full_recount_after_hundreds_of_concurrent_writes,
     concurrent_writes_on_adjacent_days_merge_into_one_run,
+    weekly_totals_follow_local_dates_and_include_empty_weeks,
 );
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -292,4 +293,59 @@ async fn concurrent_writes_on_adjacent_days_merge_into_one_run(backend: Backend)
     let s = stats(&app, &token).await;
     assert_eq!(s["total_activities"], 62);
     assert_eq!(streaks(&s), (31, 31), "31 consecutive days are one run");
+}
+
+async fn weekly(app: &TestApp, token: &str, query: &str) -> Value {
+    let response = app.get(&format!("/api/v1/me/stats/weekly{query}"), token).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    response.json().await.unwrap()
+}
+
+fn week_rows(body: &Value) -> Vec<(String, u64, f64, u64)> {
+    body["weeks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["week_start"].as_str().unwrap().to_owned(),
+                w["activities"].as_u64().unwrap(),
+                w["distance_m"].as_f64().unwrap(),
+                w["duration_s"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn weekly_totals_follow_local_dates_and_include_empty_weeks(backend: Backend) {
+    // Tuesday 10 March 2026, 05:00 in Los Angeles: the current week starts Monday 9 March.
+    let app = TestApp::spawn_with_clock(backend, ManualClock::new(at("2026-03-10T12:00:00Z"))).await;
+    let token = app.register_in("wendy", "America/Los_Angeles").await;
+    let monday = activity_at(&app, &token, "2026-03-09T07:00:00-07:00").await;
+    activity_at(&app, &token, "2026-03-10T01:00:00-07:00").await;
+    // Sunday evening in California is already Monday in UTC: it counts in the Sunday's week.
+    let sunday = activity_at(&app, &token, "2026-03-01T23:30:00-08:00").await;
+
+    let body = weekly(&app, &token, "?weeks=3").await;
+    assert!(body["as_of"].as_str().unwrap().starts_with("2026-03-10T12:00:00"));
+    let row = |week: &str, n: u64| (week.to_owned(), n, 5000.0 * n as f64, 1800 * n);
+    assert_eq!(week_rows(&body), vec![row("2026-02-23", 1), row("2026-03-02", 0), row("2026-03-09", 2)]);
+
+    let twelve = week_rows(&weekly(&app, &token, "").await);
+    assert_eq!(twelve.len(), 12, "twelve weeks by default");
+    assert_eq!((twelve[0].0.as_str(), twelve[11].0.as_str()), ("2025-12-22", "2026-03-09"));
+    assert_eq!(week_rows(&weekly(&app, &token, "?weeks=104").await).len(), 104);
+    for bad in ["0", "105", "-1", "abc", ""] {
+        let response = app.get(&format!("/api/v1/me/stats/weekly?weeks={bad}"), &token).await;
+        assert_eq!(error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_input", "weeks={bad}");
+    }
+
+    // Deleting and moving are accounted for in the same transaction.
+    assert_eq!(app.delete(&format!("/api/v1/activities/{monday}"), &token).await.status(), StatusCode::NO_CONTENT);
+    let moved = app
+        .patch(&format!("/api/v1/activities/{sunday}"), &token, json!({"started_at": "2026-03-04T08:00:00-08:00"}))
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let body = weekly(&app, &token, "?weeks=3").await;
+    assert_eq!(week_rows(&body), vec![row("2026-02-23", 0), row("2026-03-02", 1), row("2026-03-09", 1)]);
 }

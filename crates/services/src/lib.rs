@@ -42,7 +42,7 @@ pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
 pub use photos::{CpuPool, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
-pub use stats::{StatsConfig, StatsService, UserStats};
+pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.
 #[cfg(feature = "mocks")]
 pub use stride_repository::mocks;

@@ -6,9 +6,9 @@ use stride_domain::UserId;
 use stride_services::{Caller, Store};
 
 use crate::ApiError;
-use crate::dto::StatsBody;
+use crate::dto::{StatsBody, WeeklyQuery, WeeklyStatsBody};
 use crate::error::ErrorBody;
-use crate::extract::{AuthUser, RequestDeadline};
+use crate::extract::{ApiQuery, AuthUser, RequestDeadline};
 use crate::routes::parse_id;
 use crate::state::AppState;
 
@@ -52,4 +52,34 @@ pub(crate) async fn get_user_stats<S: Store>(
     let subject: UserId = parse_id(&id)?;
     let stats = app.stride.stats.of(deadline, user.id, subject).await?;
     Ok(Json(StatsBody::from(&stats)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/me/stats/weekly", tag = "stats",
+    security(("bearer" = [])),
+    params(WeeklyQuery),
+    responses(
+        (status = 200, description = "The caller's distance, time and count per ISO week (Monday first), oldest \
+            first, empty weeks included, the current week (holding today in the caller's time zone) last",
+            body = WeeklyStatsBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "weeks outside 1-104", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 504, description = "Deadline exceeded", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_my_weekly_stats<S: Store>(
+    State(app): State<AppState<S>>,
+    RequestDeadline(deadline): RequestDeadline,
+    AuthUser(caller): AuthUser,
+    ApiQuery(query): ApiQuery<WeeklyQuery>,
+) -> Result<Json<WeeklyStatsBody>, ApiError> {
+    let weeks = match query.weeks.as_deref() {
+        None => 12,
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ApiError::invalid("weeks", format!("must be from 1 to {}", stride_services::MAX_WEEKS)))?,
+    };
+    let stats = app.stride.stats.weekly(deadline, &caller, weeks).await?;
+    Ok(Json(WeeklyStatsBody::from(&stats)))
 }

@@ -41,6 +41,7 @@ pub(crate) async fn record<U: UnitOfWork>(uow: &mut U, activity: &Activity, sign
             uow.apply_run_edit(user, scope, edit).await?;
         }
     }
+    uow.adjust_week(user, day.week_start(), delta).await?;
     Ok(())
 }
 

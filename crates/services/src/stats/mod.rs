@@ -17,6 +17,7 @@
 
 mod cache;
 mod maintain;
+mod weekly;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ use tokio::sync::Semaphore;
 
 use self::cache::{CacheKey, Cached, UntilMidnight, Wire};
 pub(crate) use self::maintain::{affects_stats, record};
+pub use self::weekly::{MAX_WEEKS, WeekTotals, WeeklyStats};
 use crate::{Caller, Clock, ServiceError, ServiceResult, relationship};
 
 /// A user's statistics as one viewer may see them.
