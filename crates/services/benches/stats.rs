@@ -103,13 +103,24 @@ where
     (count, distance, duration, streaks)
 }
 
-fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S)
+/// Autovacuum would otherwise wake on the freshly seeded tables in the middle of a measurement
+/// and take one of the two cores from whichever side happens to be running: the gates measure
+/// the settled database a real user has.
+async fn settle_postgres(url: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let settle = "VACUUM (ANALYZE) activities; VACUUM (ANALYZE) stats_days; VACUUM (ANALYZE) stats_runs; CHECKPOINT";
+    sqlx::raw_sql(sqlx::AssertSqlSafe(settle)).execute(&mut conn).await.unwrap();
+}
+
+fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S, settle: impl Fn())
 where
     S::Uow: StatsScans,
 {
     let stats = StatsService::new(store.clone(), Arc::new(SystemClock), StatsConfig::default()).unwrap();
     let today = stride_domain::LocalDate::new(Utc::now().date_naive()).day_number();
     let users: Vec<(u64, UserId)> = SIZES.iter().map(|&n| (n, rt.block_on(seed(&store, n)).id)).collect();
+    settle();
 
     let mut scans = c.benchmark_group(format!("stats_scan_{name}"));
     scans.sample_size(10);
@@ -210,11 +221,11 @@ fn stats(c: &mut Criterion) {
     let sqlite = TestDatabase::sqlite();
     let store = rt.block_on(SqliteStore::connect(&generous(&sqlite))).unwrap();
     rt.block_on(store.migrate()).unwrap();
-    backend(c, &rt, "sqlite", store);
+    backend(c, &rt, "sqlite", store, || {});
     let postgres = rt.block_on(TestDatabase::postgres());
     let store = rt.block_on(PgStore::connect(&generous(&postgres))).unwrap();
     rt.block_on(store.migrate()).unwrap();
-    backend(c, &rt, "postgres", store.clone());
+    backend(c, &rt, "postgres", store.clone(), || rt.block_on(settle_postgres(postgres.url())));
     rt.block_on(store.close());
 }
 
