@@ -163,6 +163,14 @@ impl TimeZone {
         now.with_timezone(&self.0).date_naive()
     }
 
+    /// A wall-clock time in this zone as an instant with its offset (what a form's
+    /// date-time field and time-zone choice mean). An ambiguous time (the hour repeated when
+    /// clocks go back) is the earlier; a time skipped by a DST jump does not exist: `None`.
+    pub fn resolve_local(&self, local: chrono::NaiveDateTime) -> Option<DateTime<chrono::FixedOffset>> {
+        use chrono::TimeZone as _;
+        self.0.from_local_datetime(&local).earliest().map(|at| at.fixed_offset())
+    }
+
     /// The instant the local date next changes after `now`. Where a DST jump skips local
     /// midnight (e.g. America/Santiago), the first local time of the new day that exists.
     pub fn next_midnight_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {

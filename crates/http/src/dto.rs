@@ -239,6 +239,50 @@ pub struct ListActivitiesQuery {
     pub cursor: Option<String>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WeeklyQuery {
+    /// How many weeks, the current one last: 1–104, default 12.
+    #[param(value_type = u32, required = false)]
+    pub weeks: Option<String>,
+}
+
+/// One ISO week's totals (weeks start on Monday; an activity counts in the week of its local date).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeekBody {
+    /// The Monday, `YYYY-MM-DD`.
+    pub week_start: String,
+    pub activities: u64,
+    pub distance_m: f64,
+    pub duration_s: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeeklyStatsBody {
+    /// Oldest first, empty weeks included; the last is the week holding today in your time zone.
+    pub weeks: Vec<WeekBody>,
+    pub as_of: String,
+}
+
+impl From<&stride_services::WeeklyStats> for WeeklyStatsBody {
+    fn from(stats: &stride_services::WeeklyStats) -> Self {
+        Self {
+            weeks: stats
+                .weeks
+                .iter()
+                .map(|w| WeekBody {
+                    week_start: w.week_start.format("%Y-%m-%d").to_string(),
+                    activities: w.activities,
+                    distance_m: w.distance_m,
+                    duration_s: w.duration_s,
+                })
+                .collect(),
+            as_of: stats.as_of.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        }
+    }
+}
+
 /// An integer as JSON Schema means it: `1800` and `1800.0` are the same number, and a
 /// schema-driven client may send either; `1800.5` is not an integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

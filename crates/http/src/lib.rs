@@ -1,5 +1,8 @@
 //! The HTTP edge of Stride: turns requests into service calls and service results into JSON.
 //!
+//! Beside the API it serves the web app (`pages`): server-rendered HTML for people, calling the
+//! same services, with cookie sessions and CSRF tokens of its own.
+//!
 //! This crate sits directly above `services` and knows nothing of databases: it parses
 //! request bodies into domain values (`TryFrom` on each request DTO), mints one
 //! [`Deadline`](stride_services::Deadline) per request that the services carry down to every
@@ -15,6 +18,7 @@ mod error;
 mod extract;
 mod middleware;
 mod openapi;
+mod pages;
 mod routes;
 mod state;
 
@@ -23,6 +27,7 @@ use std::time::Duration;
 pub use error::ApiError;
 pub use middleware::{InFlight, install_metrics_recorder};
 pub use openapi::ApiDoc;
+pub use pages::CookieConfig;
 pub use routes::{metrics_router, router};
 pub use state::{AppState, JsonBodyLimit, UploadLimits};
 
@@ -43,6 +48,8 @@ pub struct HttpConfig {
     /// needs minutes for 100 MiB.
     pub upload_timeout: Duration,
     pub uploads: UploadLimits,
+    /// The web app's cookies.
+    pub cookies: CookieConfig,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +61,7 @@ impl Default for HttpConfig {
             metrics_on_api: true,
             upload_timeout: Duration::from_secs(120),
             uploads: UploadLimits::default(),
+            cookies: CookieConfig::default(),
         }
     }
 }

@@ -26,12 +26,14 @@ pub(crate) struct Timeouts {
     pub(crate) upload: Duration,
 }
 
-/// A photo upload: a POST to `/api/v1/activities/<id>/photos`.
+/// A photo upload: a POST to `/api/v1/activities/<id>/photos`, or the web app's
+/// `/activities/<id>/photos`.
 fn is_upload(req: &Request) -> bool {
     let path = req.uri().path();
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
     req.method() == axum::http::Method::POST
         && path
-            .strip_prefix("/api/v1/activities/")
+            .strip_prefix("/activities/")
             .and_then(|rest| rest.strip_suffix("/photos"))
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
@@ -163,6 +165,7 @@ mod tests {
             axum::http::Request::builder().method(method).uri(path).body(axum::body::Body::empty()).unwrap()
         };
         assert!(is_upload(&request(Method::POST, "/api/v1/activities/0190b5a2-7c1e/photos")));
+        assert!(is_upload(&request(Method::POST, "/activities/0190b5a2-7c1e/photos?csrf=t")), "the web app's form");
         for (method, path) in [
             (Method::GET, "/api/v1/activities/0190b5a2-7c1e/photos"),
             (Method::POST, "/api/v1/activities"),

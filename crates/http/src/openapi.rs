@@ -106,6 +106,10 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
                     parameter["required"] = false.into();
                     merge(&mut parameter["schema"], json!({ "minimum": 1, "maximum": 100 }));
                 }
+                Some("weeks") => {
+                    parameter["required"] = false.into();
+                    merge(&mut parameter["schema"], json!({ "minimum": 1, "maximum": stride_services::MAX_WEEKS }));
+                }
                 Some("Idempotency-Key") => {
                     merge(&mut parameter["schema"], json!({ "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }))
                 }

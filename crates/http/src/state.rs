@@ -18,6 +18,8 @@ pub struct AppState<S> {
     /// The one peer whose `X-Forwarded-For` is believed (`ClientAddr`).
     pub(crate) trusted_proxy: Option<std::net::IpAddr>,
     pub(crate) uploads: UploadLimits,
+    /// How the web app issues its cookies.
+    pub(crate) cookies: crate::CookieConfig,
 }
 
 /// What a photo upload's body may be; checked from the headers, then as the bytes stream.

@@ -145,6 +145,10 @@ async fn launch_on<S: Store>(
         metrics_on_api: config.metrics_listen.is_none(),
         upload_timeout: config.upload_timeout(),
         uploads: config.uploads(),
+        cookies: stride_http::CookieConfig {
+            secure: config.cookie_secure,
+            session_max_age: Duration::from_secs(config.session_ttl_hours * 3600),
+        },
     };
     let in_flight = InFlight::default();
     let recorder = install_metrics_recorder();

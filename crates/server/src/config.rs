@@ -105,6 +105,8 @@ pub struct Config {
     pub feed_chunk_size: usize,
     /// `STRIDE_FEED_CONCURRENCY`: feed chunk queries in flight for one page; default three quarters of the pool.
     pub feed_concurrency: Option<usize>,
+    /// `STRIDE_COOKIE_SECURE`: mark the web app's cookies `Secure` (serve it over HTTPS).
+    pub cookie_secure: bool,
     /// `STRIDE_WEATHER_URL`: an Open-Meteo-compatible archive API; unset, the weather feature is off.
     pub weather_url: Option<String>,
     /// `STRIDE_WEATHER_TIMEOUT_MS`: each call to the weather API's own timeout.
@@ -160,6 +162,7 @@ impl Default for Config {
             friend_requests_per_day: 100,
             feed_chunk_size: 100,
             feed_concurrency: None,
+            cookie_secure: false,
             weather_url: None,
             weather_timeout_ms: 5_000,
             weather_max_attempts: 5,
@@ -262,6 +265,7 @@ const SETTINGS: &[&str] = &[
     "friend_requests_per_day",
     "feed_chunk_size",
     "feed_concurrency",
+    "cookie_secure",
     "weather_url",
     "weather_timeout_ms",
     "weather_max_attempts",

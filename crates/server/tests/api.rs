@@ -527,10 +527,14 @@ async fn framework_rejections_carry_the_error_envelope(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (token, _) = app.register("uma").await;
     assert_eq!(error_code(app.get("/api/v1/nope", &token).await, StatusCode::NOT_FOUND).await, "not_found");
-    // Outside /api/v1 the path space belongs to the web app: not JSON.
+    // Outside /api/v1 the path space belongs to the web app: a bearer token is not a session
+    // there, so `/` leads to its sign-in page, and an unknown path is its HTML 404.
     let root = app.get("/", &token).await;
-    assert_eq!(root.status(), StatusCode::NOT_FOUND);
-    assert!(root.headers().get("content-type").is_none_or(|t| !t.to_str().unwrap().contains("json")));
+    assert_eq!(root.url().path(), "/login", "303 to the sign-in page, followed");
+    assert!(root.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let missing = app.get("/nope", &token).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let wrong_method = app.request(Method::PUT, "/api/v1/me", Some(&token), None).await;
     assert!(wrong_method.headers()["allow"].to_str().unwrap().contains("PATCH"));
     assert_eq!(error_code(wrong_method, StatusCode::METHOD_NOT_ALLOWED).await, "method_not_allowed");
@@ -598,7 +602,7 @@ async fn every_documented_operation_is_routed(backend: Backend) {
             assert!(!operation["responses"].as_object().unwrap().is_empty(), "{method} {path} documents no response");
         }
     }
-    assert_eq!(operations, 35, "the operations of the API and the probes");
+    assert_eq!(operations, 36, "the operations of the API and the probes");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["schemas"]["ActivityBody"].is_object(), "schemas are collected from the routes");
 }

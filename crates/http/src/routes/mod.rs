@@ -82,6 +82,7 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(get_me))
         .routes(documented!(update_me::<S>))
         .routes(documented!(get_my_stats::<S>))
+        .routes(documented!(get_my_weekly_stats::<S>))
         .routes(documented!(get_user_stats::<S>))
         .routes(documented!(create_activity::<S>))
         .routes(documented!(list_activities::<S>))
@@ -127,6 +128,7 @@ pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) ->
         json_body_limit: JsonBodyLimit(0),
         trusted_proxy: None,
         uploads: UploadLimits::default(),
+        cookies: crate::CookieConfig::default(),
     };
     Router::new().route("/metrics", axum::routing::get(metrics_text::<S>)).with_state(state)
 }
@@ -146,6 +148,8 @@ pub fn router<S: Store>(
         .merge(operational_routes(config.metrics_on_api))
         .nest(API_PREFIX, api)
         .split_for_parts();
+    // The web app: its own pages beside the API, and its HTML 404 for any other path.
+    let router = router.merge(crate::pages::routes::<S>()).fallback(crate::pages::not_found);
     let state = AppState {
         stride,
         metrics,
@@ -153,6 +157,7 @@ pub fn router<S: Store>(
         json_body_limit: JsonBodyLimit(config.json_body_limit),
         trusted_proxy: config.trusted_proxy,
         uploads: config.uploads,
+        cookies: config.cookies,
     };
     router
         .route_layer(middleware::from_fn(mw::record_metrics))

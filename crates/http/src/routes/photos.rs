@@ -73,7 +73,7 @@ pub(crate) async fn upload_photos<S: Store>(
     Ok((StatusCode::CREATED, Json(PhotoListBody { items })))
 }
 
-fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
         return Err(ApiError::new(
@@ -86,7 +86,7 @@ fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("the multipart Content-Type has no boundary".to_owned()))
 }
 
-fn request_too_large(limits: UploadLimits) -> ApiError {
+pub(crate) fn request_too_large(limits: UploadLimits) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -117,7 +117,11 @@ fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes
 }
 
 /// Every `photo` part, each checked against the limits as it streams in.
-async fn read_files(body: Body, boundary: String, limits: UploadLimits) -> Result<Vec<UploadFile>, ApiError> {
+pub(crate) async fn read_files(
+    body: Body,
+    boundary: String,
+    limits: UploadLimits,
+) -> Result<Vec<UploadFile>, ApiError> {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes));
     let mut multipart =
@@ -190,7 +194,7 @@ pub(crate) async fn list_photos<S: Store>(
     Ok(Json(PhotoListBody { items: photos.iter().map(PhotoBody::from).collect() }))
 }
 
-async fn serve_photo<S: Store>(
+pub(crate) async fn serve_photo<S: Store>(
     app: AppState<S>,
     deadline: stride_services::Deadline,
     viewer: stride_domain::UserId,

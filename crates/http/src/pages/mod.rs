@@ -1,0 +1,198 @@
+//! The web app: server-rendered pages for people, beside the JSON API in the same router.
+//!
+//! Pages call the same services as the API — never the API over HTTP — and have their own
+//! error type, [`PageError`], which answers with an HTML page (404, 422, 403, 429, 500…) where
+//! the API answers with its JSON envelope. Templates are maud macros compiled into the binary;
+//! the one stylesheet and the one small script are embedded too (no build step). Every page is
+//! readable without JavaScript; the script only adds upload progress and the browser's time
+//! zone on sign-up. Pages are served with a Content-Security-Policy that allows no inline
+//! script, and with frame, sniffing and referrer protections.
+
+mod handlers;
+mod session;
+mod views;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use maud::Markup;
+use stride_services::Store;
+
+pub use session::CookieConfig;
+pub(crate) use session::PageContext;
+
+use crate::ApiError;
+use crate::state::AppState;
+
+/// The pages and their assets.
+pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
+    use handlers::*;
+    Router::new()
+        .route("/", get(dashboard::<S>))
+        .route("/login", get(login_page).post(login::<S>))
+        .route("/signup", get(signup_page).post(signup::<S>))
+        .route("/logout", post(logout::<S>))
+        .route("/activities", get(activities::<S>).post(create_activity::<S>))
+        .route("/activities/new", get(new_activity))
+        .route("/activities/{id}", get(activity::<S>))
+        .route("/activities/{id}/edit", get(edit_activity::<S>).post(update_activity::<S>))
+        .route("/activities/{id}/delete", get(confirm_delete::<S>).post(delete_activity::<S>))
+        .route("/activities/{id}/photos", post(upload_photos::<S>))
+        .route("/photos/{id}/thumb", get(photo_thumb::<S>))
+        .route("/photos/{id}/display", get(photo_display::<S>))
+        .route("/friends", get(friends::<S>))
+        .route("/friends/requests", post(send_request::<S>))
+        .route("/friends/requests/{id}/{action}", post(answer_request::<S>))
+        .route("/friends/{user_id}/remove", post(unfriend::<S>))
+        .route("/blocks", post(block::<S>))
+        .route("/blocks/{user_id}/remove", post(unblock::<S>))
+        .route("/feed", get(feed::<S>))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// Any path outside the API and the pages: the HTML 404.
+pub(crate) async fn not_found() -> Response {
+    with_security_headers(PageError::NotFound.into_response())
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    with_security_headers(next.run(request).await)
+}
+
+fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+const STYLESHEET: &str = include_str!("assets/app.css");
+const SCRIPT: &str = include_str!("assets/app.js");
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// Embedded assets change only with the binary: a day's caching, revalidated by ETag.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let etag = format!("\"{}-{:x}\"", env!("CARGO_PKG_VERSION"), body.len());
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+            (header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""))),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A page and its status, with the CSRF cookie if this request minted the token.
+pub(crate) fn page(context: &PageContext, status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+    if context.new_csrf {
+        let value = session::cookie(context.cookies, session::CSRF_COOKIE, &context.csrf, 365 * 24 * 3600);
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// After a successful form post: see the result (303, so a reload does not post again).
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// Why a page could not be shown, answered as an HTML page with the right status.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// Not signed in (or the session ended): to the sign-in page.
+    SignIn,
+    /// A form without a valid CSRF token.
+    Csrf,
+    NotFound,
+    /// Anything the API would answer with an error, with its status and message.
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        match error.status {
+            StatusCode::UNAUTHORIZED if error.code == "unauthenticated" => PageError::SignIn,
+            StatusCode::NOT_FOUND => PageError::NotFound,
+            _ => PageError::Api(error),
+        }
+    }
+}
+
+impl From<stride_services::ServiceError> for PageError {
+    fn from(error: stride_services::ServiceError) -> Self {
+        PageError::from(ApiError::from(error))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message, retry_after) = match self {
+            PageError::SignIn => return see_other("/login"),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was not sent from a Stride page (or its security token expired). Go back, reload the \
+                 page and try again."
+                    .to_owned(),
+                None,
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it is not yours to see.".to_owned(),
+                None,
+            ),
+            PageError::Api(error) => {
+                let title = match error.status {
+                    StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "Please check what you entered",
+                    StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "Not a supported file",
+                    StatusCode::CONFLICT => "That did not work",
+                    StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+                    StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => "Stride is busy",
+                    _ => "Something went wrong",
+                };
+                let message = if error.status.is_server_error()
+                    && error.status != StatusCode::SERVICE_UNAVAILABLE
+                    && error.status != StatusCode::GATEWAY_TIMEOUT
+                {
+                    "Something went wrong on our side. Please try again.".to_owned()
+                } else {
+                    error.message
+                };
+                (error.status, title, message, error.retry_after)
+            }
+        };
+        let mut response =
+            (status, axum::response::Html(views::error_page(title, &message).into_string())).into_response();
+        if let Some(after) = retry_after {
+            let seconds = HeaderValue::from(after.as_secs().max(1));
+            response.headers_mut().insert(HeaderName::from_static("retry-after"), seconds);
+        }
+        response
+    }
+}
