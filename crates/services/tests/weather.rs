@@ -89,8 +89,14 @@ impl<S: Store> World<S> {
     }
 
     async fn weather_jobs(&self, state: JobState) -> u64 {
+        self.weather_jobs_in(|s| s == state).await
+    }
+
+    /// One statement, so one consistent snapshot: counting state by state could miss a job
+    /// that moves between the counts (running → retryable → running).
+    async fn weather_jobs_in(&self, states: impl Fn(JobState) -> bool) -> u64 {
         let counts = JobService::new(self.store.clone(), Arc::new(SystemClock)).counts(deadline()).await.unwrap();
-        counts.iter().filter(|(kind, s, _)| kind == WEATHER_KIND && *s == state).map(|(_, _, n)| n).sum()
+        counts.iter().filter(|(kind, s, _)| kind == WEATHER_KIND && states(*s)).map(|(_, _, n)| n).sum()
     }
 
     /// Runs the weather kind until no weather job is waiting or running, and reports.
@@ -106,10 +112,7 @@ impl<S: Store> World<S> {
         let running = tokio::spawn(runner.run(stop.clone()));
         let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let open = self.weather_jobs(JobState::Available).await
-                + self.weather_jobs(JobState::Running).await
-                + self.weather_jobs(JobState::Retryable).await;
-            if open == 0 {
+            if self.weather_jobs_in(|state| !state.is_final()).await == 0 {
                 break;
             }
             assert!(tokio::time::Instant::now() < give_up, "weather jobs never settled");
