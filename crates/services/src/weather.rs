@@ -161,9 +161,7 @@ impl<S: Store> WeatherService<S> {
             return Ok(JobOutcome::Done);
         };
         match self.look_up(&target, deadline).await? {
-            Lookup::Found(weather) => {
-                self.record(&lease, id, &target, WeatherStatus::Done, Some(weather), deadline).await
-            }
+            Lookup::Found(weather) => self.record_done(&lease, id, &target, weather, deadline).await,
             Lookup::Missing(reason) if lease.may_retry() => Err(reason),
             Lookup::Missing(reason) => {
                 metrics::counter!("weather_unavailable_total").increment(1);
@@ -254,17 +252,17 @@ impl<S: Store> WeatherService<S> {
     }
 
     /// The activity's weather and the job's completion, in one commit.
-    async fn record(
+    async fn record_done(
         &self,
         lease: &Lease,
         id: ActivityId,
         target: &WeatherTarget,
-        status: WeatherStatus,
-        weather: Option<Weather>,
+        weather: Weather,
         deadline: Deadline,
     ) -> Result<JobOutcome, String> {
         let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
-        let written = uow.record_weather(id, target, status, weather).await.map_err(|e| e.to_string())?;
+        let written =
+            uow.record_weather(id, target, WeatherStatus::Done, Some(weather)).await.map_err(|e| e.to_string())?;
         if !written {
             tracing::debug!(activity = %id, "the activity moved or settled meanwhile; its newer job owns it");
         }

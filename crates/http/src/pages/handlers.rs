@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::header::{CONTENT_LENGTH, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::NaiveDateTime;
@@ -24,7 +24,7 @@ use crate::dto::{
     parse_timezone, parse_title, parse_visibility,
 };
 use crate::extract::{ClientAddr, RequestDeadline};
-use crate::routes::{multipart_boundary, parse_id, read_files, request_too_large, serve_photo};
+use crate::routes::{parse_id, receive_upload, serve_photo};
 use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 20;
@@ -474,16 +474,7 @@ pub(crate) async fn upload_photos<S: Store>(
 ) -> Result<Response, PageError> {
     context.check_csrf(query.csrf.as_deref())?;
     let caller = context.user()?;
-    let limits = app.uploads;
-    let boundary = multipart_boundary(&headers)?;
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limits.max_request_bytes) {
-        return Err(request_too_large(limits).into());
-    }
-    let id: ActivityId = parse_id(&id)?;
-    app.stride.photos.check_upload(deadline, caller.user.id, id).await?;
-    let files = read_files(body, boundary, limits).await?;
-    app.stride.photos.upload(deadline, caller.user.id, id, files, None).await?;
+    receive_upload(&app, deadline, caller.user.id, &id, &headers, body, None).await?;
     Ok(see_other(&format!("/activities/{id}")))
 }
 

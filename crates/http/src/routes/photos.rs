@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use stride_domain::{ActivityId, PhotoId, PhotoKind};
-use stride_services::{Caller, Served, Store, UploadFile};
+use stride_domain::{ActivityId, PhotoId, PhotoKind, UserId};
+use stride_services::{Caller, Deadline, IdempotencyKey, Served, Store, UploadFile, Uploaded};
 
 use crate::ApiError;
 use crate::dto::{ImageBytes, PhotoBody, PhotoListBody, PhotoUploadForm};
@@ -58,22 +58,37 @@ pub(crate) async fn upload_photos<S: Store>(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<PhotoListBody>), ApiError> {
-    let limits = app.uploads;
-    let boundary = multipart_boundary(&headers)?;
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limits.max_request_bytes) {
-        return Err(request_too_large(limits));
-    }
-    let id: ActivityId = parse_id(&id)?;
     let key = idempotency_key(&headers)?;
-    app.stride.photos.check_upload(deadline, user.id, id).await?;
-    let files = read_files(body, boundary, limits).await?;
-    let uploaded = app.stride.photos.upload(deadline, user.id, id, files, key).await?;
+    let uploaded = receive_upload(&app, deadline, user.id, &id, &headers, body, key).await?;
     let items = uploaded.photos().iter().map(PhotoBody::from).collect();
     Ok((StatusCode::CREATED, Json(PhotoListBody { items })))
 }
 
-pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+/// A multipart upload into the photo service, shared by the API and the web app's form: the
+/// type and declared size are refused before a byte is read, the owner is checked before the
+/// body is, and the files stream in under the upload limits.
+pub(crate) async fn receive_upload<S: Store>(
+    app: &AppState<S>,
+    deadline: Deadline,
+    owner: UserId,
+    activity: &str,
+    headers: &HeaderMap,
+    body: Body,
+    key: Option<IdempotencyKey>,
+) -> Result<Uploaded, ApiError> {
+    let limits = app.uploads;
+    let boundary = multipart_boundary(headers)?;
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_request_bytes) {
+        return Err(request_too_large(limits));
+    }
+    let id: ActivityId = parse_id(activity)?;
+    app.stride.photos.check_upload(deadline, owner, id).await?;
+    let files = read_files(body, boundary, limits).await?;
+    Ok(app.stride.photos.upload(deadline, owner, id, files, key).await?)
+}
+
+fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
         return Err(ApiError::new(
@@ -86,7 +101,7 @@ pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError
         .map_err(|_| ApiError::bad_request("the multipart Content-Type has no boundary".to_owned()))
 }
 
-pub(crate) fn request_too_large(limits: UploadLimits) -> ApiError {
+fn request_too_large(limits: UploadLimits) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -117,11 +132,7 @@ fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes
 }
 
 /// Every `photo` part, each checked against the limits as it streams in.
-pub(crate) async fn read_files(
-    body: Body,
-    boundary: String,
-    limits: UploadLimits,
-) -> Result<Vec<UploadFile>, ApiError> {
+async fn read_files(body: Body, boundary: String, limits: UploadLimits) -> Result<Vec<UploadFile>, ApiError> {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes));
     let mut multipart =
