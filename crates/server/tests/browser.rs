@@ -357,6 +357,40 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     assert!(session_cookie.starts_with("stride_session=") && session_cookie.contains("HttpOnly"), "{session_cookie}");
     let session = session_cookie.split(';').next().unwrap().to_owned();
 
+    // A page upload of a file that is not an image answers a page naming the file, and
+    // stores nothing.
+    let created = client
+        .post(app.url("/activities"))
+        .header("cookie", format!("{session}; stride_csrf={csrf}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("sport", "run"),
+            ("started_at", "2026-03-01T07:00"),
+            ("timezone", "UTC"),
+            ("duration", "30"),
+            ("distance_km", "5"),
+            ("visibility", "friends"),
+            ("start_latlng", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let detail = created.headers()["location"].to_str().unwrap().to_owned();
+    let part = reqwest::multipart::Part::bytes(b"just some text".to_vec()).file_name("notes.txt");
+    let refused = client
+        .post(app.url(&format!("{detail}/photos?csrf={csrf}")))
+        .header("cookie", format!("{session}; stride_csrf={csrf}"))
+        .multipart(reqwest::multipart::Form::new().part("photo", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(refused.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(refused.text().await.unwrap().contains("notes.txt"), "the page names the rejected file");
+    let page = client.get(app.url(&detail)).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("No photos yet."), "nothing was stored");
+
     // The cookie opens pages, never the API.
     let dashboard = client.get(app.url("/")).header("cookie", &session).send().await.unwrap();
     assert_eq!(dashboard.status(), StatusCode::OK);
