@@ -71,13 +71,14 @@ impl DisplayName {
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(DisplayNameError::Length);
         }
-        let trimmed = raw.trim();
-        let chars = trimmed.chars().count();
-        if chars == 0 || chars > Self::MAX_CHARS {
-            return Err(DisplayNameError::Length);
-        }
-        if trimmed.chars().any(char::is_control) {
+        // Checked before trimming: trimming would quietly drop a trailing tab or vertical tab
+        // that the API document (and the web form) refuse anywhere in the name.
+        if raw.chars().any(char::is_control) {
             return Err(DisplayNameError::Control);
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(DisplayNameError::Length);
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -262,5 +263,12 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ann ").unwrap().as_str(), "Ann");
         assert_eq!(DisplayName::parse("   "), Err(DisplayNameError::Length));
         assert_eq!(DisplayName::parse("a\u{0007}b"), Err(DisplayNameError::Control));
+        // Found by the API fuzzer: a control character at either end is refused, not trimmed
+        // away, as the API document says.
+        assert_eq!(DisplayName::parse("2\u{000B}"), Err(DisplayNameError::Control));
+        assert_eq!(DisplayName::parse("\tAnn"), Err(DisplayNameError::Control));
+        // Blank but not control: trimmed like a space.
+        assert_eq!(DisplayName::parse("\u{3000}Ann\u{00A0}").unwrap().as_str(), "Ann");
+        assert_eq!(DisplayName::parse("\u{2028}\u{205F}"), Err(DisplayNameError::Length));
     }
 }

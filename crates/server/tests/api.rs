@@ -165,7 +165,15 @@ async fn the_profile_can_be_read_and_changed(backend: Backend) {
     );
     assert_eq!(changed["id"], user["id"]);
 
-    for body in [json!({"timezone": "Nowhere/Town"}), json!({"username": "other"}), json!({"display_name": 5})] {
+    // A control character at the end is refused, not trimmed away (the fuzzer's find: "2\v"
+    // was stored as "2", though the document says no control character).
+    for body in [
+        json!({"timezone": "Nowhere/Town"}),
+        json!({"username": "other"}),
+        json!({"display_name": 5}),
+        json!({"display_name": "2\u{000b}", "timezone": "Pacific/Fakaofo"}),
+        json!({"display_name": "\tFrank"}),
+    ] {
         let message =
             error_message(app.patch("/api/v1/me", &token, body.clone()).await, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(!message.is_empty(), "{body}");
