@@ -40,7 +40,7 @@ pub use feed::{FeedConfig, FeedItem, FeedPage, FeedService, Strategy as FeedStra
 pub use health::HealthService;
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
-pub use photos::{CpuPool, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
+pub use photos::{CpuPool, Delivery, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.

@@ -13,7 +13,7 @@ use stride_domain::{
     Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, FriendRequestId, LatLng, Password, PhotoKind,
     RequestDirection, StartedAt, TimeZone, UserId, Username,
 };
-use stride_services::{Caller, Registration, ServiceError, SignedIn, Store};
+use stride_services::{Caller, Delivery, Registration, ServiceError, SignedIn, Store};
 
 use super::session::{SESSION_COOKIE, cookie};
 use super::views::{self, ActivityForm, FriendsView};
@@ -486,7 +486,7 @@ pub(crate) async fn photo_thumb<S: Store>(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    Ok(serve_photo(app.clone(), deadline, caller.user.id, &id, PhotoKind::Thumb, &headers).await?)
+    Ok(serve_photo(app.clone(), deadline, caller.user.id, &id, PhotoKind::Thumb, Delivery::Bytes, &headers).await?)
 }
 
 pub(crate) async fn photo_display<S: Store>(
@@ -497,7 +497,7 @@ pub(crate) async fn photo_display<S: Store>(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    Ok(serve_photo(app.clone(), deadline, caller.user.id, &id, PhotoKind::Display, &headers).await?)
+    Ok(serve_photo(app.clone(), deadline, caller.user.id, &id, PhotoKind::Display, Delivery::Bytes, &headers).await?)
 }
 
 // ---- friends ----

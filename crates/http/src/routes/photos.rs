@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use stride_domain::{ActivityId, PhotoId, PhotoKind, UserId};
-use stride_services::{Caller, Deadline, IdempotencyKey, Served, Store, UploadFile, Uploaded};
+use stride_services::{Caller, Deadline, Delivery, IdempotencyKey, Served, Store, UploadFile, Uploaded};
 
 use crate::ApiError;
 use crate::dto::{ImageBytes, PhotoBody, PhotoListBody, PhotoUploadForm};
@@ -211,6 +211,7 @@ pub(crate) async fn serve_photo<S: Store>(
     viewer: stride_domain::UserId,
     id: &str,
     kind: PhotoKind,
+    delivery: Delivery,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let id: PhotoId = parse_id(id)?;
@@ -231,7 +232,7 @@ pub(crate) async fn serve_photo<S: Store>(
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag_value), (CACHE_CONTROL, cache)]).into_response());
     }
     let content_type = photo.rendition(kind).format.content_type();
-    match app.stride.photos.serve(deadline, &photo, kind).await? {
+    match app.stride.photos.serve(deadline, &photo, kind, delivery).await? {
         Served::Bytes(bytes) => Ok((
             StatusCode::OK,
             [
@@ -277,7 +278,7 @@ pub(crate) async fn get_photo_display<S: Store>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    serve_photo(app, deadline, user.id, &id, PhotoKind::Display, &headers).await
+    serve_photo(app, deadline, user.id, &id, PhotoKind::Display, Delivery::RedirectWhenPresigned, &headers).await
 }
 
 #[utoipa::path(
@@ -305,7 +306,7 @@ pub(crate) async fn get_photo_thumb<S: Store>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    serve_photo(app, deadline, user.id, &id, PhotoKind::Thumb, &headers).await
+    serve_photo(app, deadline, user.id, &id, PhotoKind::Thumb, Delivery::RedirectWhenPresigned, &headers).await
 }
 
 #[utoipa::path(
@@ -332,7 +333,7 @@ pub(crate) async fn get_photo_original<S: Store>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    serve_photo(app, deadline, user.id, &id, PhotoKind::Original, &headers).await
+    serve_photo(app, deadline, user.id, &id, PhotoKind::Original, Delivery::RedirectWhenPresigned, &headers).await
 }
 
 #[utoipa::path(

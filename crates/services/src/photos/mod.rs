@@ -111,6 +111,16 @@ impl Uploaded {
     }
 }
 
+/// How a client may receive a rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A presigned URL when the store offers one (the API: the bytes then bypass the server).
+    RedirectWhenPresigned,
+    /// Always the bytes, through the server: the web app's pages, whose CSP allows images from
+    /// their own origin only, and whose cookie a presigned S3 URL would not need anyway.
+    Bytes,
+}
+
 /// How a rendition is served.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Served {
@@ -419,10 +429,18 @@ impl<S: Store> PhotoService<S> {
         Ok(photo)
     }
 
-    /// The bytes (or a presigned URL) of one rendition of a photo the caller may see.
-    pub async fn serve(&self, deadline: Deadline, photo: &Photo, kind: PhotoKind) -> ServiceResult<Served> {
+    /// The bytes (or a presigned URL, if `delivery` allows) of one rendition of a photo the
+    /// caller may see.
+    pub async fn serve(
+        &self,
+        deadline: Deadline,
+        photo: &Photo,
+        kind: PhotoKind,
+        delivery: Delivery,
+    ) -> ServiceResult<Served> {
         let key = blob_key(photo, kind)?;
         if kind != PhotoKind::Original
+            && delivery == Delivery::RedirectWhenPresigned
             && let Some(ttl) = self.config.presign_ttl
             && let Some(url) = self.storage.presigned_get(&key, ttl).await?
         {
