@@ -156,12 +156,16 @@ const GATES: &[Gate] = &[
         denominator: "interleaved/stats_scan_postgres/concurrent/100000",
         bound: Bound::AtLeast(1.5),
     },
+    // At 10k each scan takes about 2 ms, so the fixed share (a round trip, planning, the
+    // client's own work on one of the two cores) caps the ideal below the 100k case's 2.0:
+    // measured 1.46–1.65 over five ci runs. 1.3 still fails any run that serialises the four
+    // queries (1.0); the 100k gate above keeps the 1.5 bound.
     Gate {
         suite: Suite::Stats,
         name: "stats, seed's 4 scan queries at 10k on PostgreSQL: concurrent speedup",
         numerator: "interleaved/stats_scan_postgres/sequential/10000",
         denominator: "interleaved/stats_scan_postgres/concurrent/10000",
-        bound: Bound::AtLeast(1.5),
+        bound: Bound::AtLeast(1.3),
     },
     Gate {
         suite: Suite::Stats,

@@ -41,6 +41,17 @@ pub trait JobRepo {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> impl Future<Output = RepoResult<Vec<Lease>>> + Send;
+    /// Discards the running jobs of `kind` whose lease expired on their last allowed attempt
+    /// (their worker died, stalled or was stopped), with the reason, and returns them so the
+    /// runner can tell their handler. `claim` does this too; the runner calls it first to learn
+    /// which jobs it was.
+    fn discard_expired_last(
+        &mut self,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = RepoResult<Vec<Job>>> + Send;
+    /// How many jobs of `kind` with exactly this payload are not final yet.
+    fn count_open(&mut self, kind: &str, payload: &str) -> impl Future<Output = RepoResult<u64>> + Send;
     /// Extends the lease; false if the attempt lost it.
     fn heartbeat(
         &mut self,
@@ -177,9 +188,6 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> RepoResult<Vec<Lease>> {
-        const DISCARD_EXPIRED_LAST: &str = "UPDATE jobs SET state = 'discarded', lease_until_us = NULL, \
-             finished_at_us = $2, last_error = 'lease expired on its last allowed attempt (the worker died, stalled or was stopped)' \
-             WHERE kind = $1 AND state = 'running' AND lease_until_us < $2 AND attempt >= max_attempts";
         // Two index ranges, each stopping at the limit: due jobs in order on the partial index
         // `jobs_due`, expired leases on `jobs_leases`. (One `OR` over both would read every row
         // of the kind's backlog on each claim.)
@@ -205,7 +213,7 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
                  LIMIT $4) AS expired) AS claimable LIMIT $4) RETURNING ",
             job_columns!()
         );
-        self.execute(DISCARD_EXPIRED_LAST, &[Param::Text(kind), micros(now)]).await?;
+        self.discard_expired_last(kind, now).await?;
         let sql = crate::dialect::read_for_update::<DB>(CLAIM_LOCKING, CLAIM_SINGLE_WRITER);
         let mut jobs = self
             .fetch_all(
@@ -217,6 +225,23 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         // RETURNING gives no order; run them oldest first.
         jobs.sort_by_key(|job| (job.run_at, job.id));
         Ok(jobs.into_iter().map(|job| Lease { job, lease_until }).collect())
+    }
+
+    async fn discard_expired_last(&mut self, kind: &str, now: DateTime<Utc>) -> RepoResult<Vec<Job>> {
+        const SQL: &str = concat!(
+            "UPDATE jobs SET state = 'discarded', lease_until_us = NULL, finished_at_us = $2, \
+             last_error = 'lease expired on its last allowed attempt (the worker died, stalled or was stopped)' \
+             WHERE kind = $1 AND state = 'running' AND lease_until_us < $2 AND attempt >= max_attempts RETURNING ",
+            job_columns!()
+        );
+        self.fetch_all(SQL, &[Param::Text(kind), micros(now)], decode_job).await
+    }
+
+    async fn count_open(&mut self, kind: &str, payload: &str) -> RepoResult<u64> {
+        const SQL: &str = "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 \
+                           AND state IN ('available', 'running', 'retryable')";
+        let count = self.fetch_one(SQL, &[Param::Text(kind), Param::Text(payload)], |cols| Ok(cols.big_int()?)).await?;
+        u64::try_from(count).map_err(|_| corrupt("count", count))
     }
 
     async fn heartbeat(&mut self, id: JobId, attempt: u32, lease_until: DateTime<Utc>) -> RepoResult<bool> {

@@ -125,6 +125,8 @@ mockall::mock! {
         fn enqueue(&mut self, job: &NewJob, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn claim(&mut self, kind: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: u32)
             -> impl Future<Output = RepoResult<Vec<Lease>>> + Send;
+        fn discard_expired_last(&mut self, kind: &str, now: DateTime<Utc>) -> impl Future<Output = RepoResult<Vec<Job>>> + Send;
+        fn count_open(&mut self, kind: &str, payload: &str) -> impl Future<Output = RepoResult<u64>> + Send;
         fn heartbeat(&mut self, id: JobId, attempt: u32, lease_until: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn complete(&mut self, id: JobId, attempt: u32, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn complete_batch(&mut self, fences: &[(JobId, u32)], now: DateTime<Utc>) -> impl Future<Output = RepoResult<u64>> + Send;

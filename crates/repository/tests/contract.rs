@@ -780,6 +780,17 @@ async fn an_expired_lease_is_rescued_by_the_next_claim_or_discarded_on_its_last_
     assert_eq!(uow.claim("test.kind", now(), short, 10).await.unwrap().len(), 2);
     assert!(uow.claim("test.kind", now(), short, 10).await.unwrap().is_empty(), "leases hold");
     let later = short + TimeDelta::seconds(1);
+    // Both are open; the job with one allowed attempt is the one a dead worker loses for good.
+    assert_eq!(uow.count_open("test.kind", r#"{"n":1}"#).await.unwrap(), 2);
+    assert_eq!(uow.count_open("test.kind", r#"{"n":2}"#).await.unwrap(), 0, "by exact payload");
+    assert!(uow.discard_expired_last("test.kind", now()).await.unwrap().is_empty(), "not before the lease ends");
+    let lost = uow.discard_expired_last("test.kind", later).await.unwrap();
+    assert_eq!(
+        lost.iter().map(|j| (j.id, j.attempt, j.state)).collect::<Vec<_>>(),
+        vec![(last.id, 1, JobState::Discarded)]
+    );
+    assert!(uow.discard_expired_last("test.kind", later).await.unwrap().is_empty(), "once");
+    assert_eq!(uow.count_open("test.kind", r#"{"n":1}"#).await.unwrap(), 1);
     let again = uow.claim("test.kind", later, later + TimeDelta::minutes(1), 10).await.unwrap();
     assert_eq!(again.iter().map(|l| (l.id(), l.attempt())).collect::<Vec<_>>(), vec![(rescued.id, 2)]);
     assert_eq!(again[0].job.last_error.as_deref(), Some(format!("{}1", stride_repository::RESCUE_NOTE).as_str()));

@@ -71,6 +71,16 @@ pub trait JobHandler: Send + Sync + 'static {
         deadline: Deadline,
         lost: CancellationToken,
     ) -> BoxFuture<'static, Result<JobOutcome, String>>;
+
+    /// Called once a job of this kind was discarded for good — its last attempt failed, timed
+    /// out or panicked, or its worker died during it and the lease expired — so a handler
+    /// whose job promised a result (a status left `pending`) can settle it. Called after the
+    /// discard committed, at most once per runner that saw it; it must be idempotent. The
+    /// default does nothing.
+    fn discarded(&self, job: Job, deadline: Deadline) -> BoxFuture<'static, Result<(), String>> {
+        let _ = (job, deadline);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl<F> JobHandler for F
@@ -365,12 +375,23 @@ impl<S: Store> KindLoop<S> {
         let deadline = Deadline::after(self.config.statement_budget);
         let claimed = async {
             let mut uow = self.store.write(deadline).await?;
-            let outcome = uow.claim(self.kind.name, now, lease_until, limit as u32).await.map_err(ServiceError::from);
+            let outcome = async {
+                let discarded = uow.discard_expired_last(self.kind.name, now).await?;
+                let leases = uow.claim(self.kind.name, now, lease_until, limit as u32).await?;
+                Ok::<_, stride_repository::RepoError>((discarded, leases))
+            }
+            .await
+            .map_err(ServiceError::from);
             finish(uow, outcome).await
         }
         .await;
         match claimed {
-            Ok(leases) => {
+            Ok((discarded, leases)) => {
+                for job in discarded {
+                    tracing::warn!(job = %job.id, kind = self.kind.name, attempt = job.attempt, "discarded a job whose lease expired on its last attempt");
+                    metrics::counter!("jobs_total", "kind" => self.kind.name, "outcome" => "discarded").increment(1);
+                    notify_discarded(self.handler.as_ref(), self.kind.name, job, self.config.statement_budget).await;
+                }
                 for lease in &leases {
                     let rescued = lease
                         .job
@@ -552,8 +573,21 @@ impl<S: Store> AttemptContext<S> {
     ) -> Option<bool> {
         tracing::warn!(job = %id, kind = self.kind.name, attempt, %error, retry_at = ?retry_at, "job attempt failed");
         let error = error.to_owned();
-        self.transition(move |uow, now| Box::pin(async move { uow.fail(id, attempt, &error, retry_at, now).await }))
-            .await
+        let recorded = self
+            .transition(move |uow, now| Box::pin(async move { uow.fail(id, attempt, &error, retry_at, now).await }))
+            .await;
+        if retry_at.is_none() && recorded == Some(true) {
+            match self.discarded_job(id).await {
+                Ok(job) => notify_discarded(self.handler.as_ref(), self.kind.name, job, self.budget).await,
+                Err(error) => tracing::warn!(job = %id, %error, "could not read a discarded job back for its handler"),
+            }
+        }
+        recorded
+    }
+
+    async fn discarded_job(&self, id: JobId) -> ServiceResult<Job> {
+        let mut uow = self.store.read(Deadline::after(self.budget)).await?;
+        uow.job(id).await?.ok_or(ServiceError::NotFound)
     }
 
     /// One fenced statement in its own unit of work: `Some(changed)`, or `None` if the database
@@ -577,6 +611,18 @@ impl<S: Store> AttemptContext<S> {
                 None
             }
         }
+    }
+}
+
+/// Tells a kind's handler that one of its jobs was discarded, within `budget`; a failure is
+/// logged (the job stays discarded either way).
+async fn notify_discarded(handler: &dyn JobHandler, kind: &'static str, job: Job, budget: Duration) {
+    let id = job.id;
+    let deadline = Deadline::after(budget);
+    match deadline.run(handler.discarded(job, deadline)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(job = %id, kind, %error, "the handler could not settle a discarded job"),
+        Err(_) => tracing::warn!(job = %id, kind, "the handler ran out of time settling a discarded job"),
     }
 }
 

@@ -4,7 +4,10 @@
 //! to 0.1° and UTC hour), then the external API. When the API times out or fails, a cached
 //! observation of the same place within ±3 hours stands in (`source: cached`, counted in
 //! `weather_fallbacks_total`); without one the attempt fails and the runner retries it with
-//! backoff, and the last attempt marks the activity's weather `unavailable`. Every write to the
+//! backoff, and the last attempt marks the activity's weather `unavailable`. A last attempt
+//! that never ends by itself — its process killed, or the attempt timed out or panicked — is
+//! discarded by the runner, which calls [`WeatherService::settle_discarded`]: the activity is
+//! then `unavailable` too unless another lookup for it is still open. Every write to the
 //! activity is fenced by the start point and time the job looked up, so a job that raced a move
 //! writes nothing — the move enqueued a job of its own.
 
@@ -14,18 +17,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use stride_domain::{
-    Activity, ActivityId, FALLBACK_WINDOW, JobId, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
+    Activity, ActivityId, FALLBACK_WINDOW, Job, JobId, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
     WeatherStatus, WeatherTarget, nearest_observation, weather_days,
 };
-use stride_repository::{ActivityRepo, Store, UnitOfWork, WeatherApi, WeatherApiError, WeatherRepo};
+use stride_repository::{ActivityRepo, JobRepo, Store, UnitOfWork, WeatherApi, WeatherApiError, WeatherRepo};
 use stride_workers::{Deadline, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
-use crate::Clock;
 use crate::jobs::{JobHandler, JobOutcome, KindConfig, Registered, complete_in};
+use crate::uow::finish;
+use crate::{Clock, ServiceError};
 
 /// The job kind, as stored.
 pub const WEATHER_KIND: &str = "weather.enrich";
@@ -96,6 +101,31 @@ pub(crate) fn weather_job(activity: &mut Activity, config: &WeatherConfig, now: 
     activity.await_weather().map(|_| enrich_job(activity.id, now, config.max_attempts))
 }
 
+fn activity_of(job: &Job) -> Result<ActivityId, String> {
+    let payload: Payload = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+    payload.activity_id.parse().map_err(|_| "bad payload: activity_id".to_owned())
+}
+
+/// `weather.enrich` as the runner sees it.
+struct EnrichHandler<S>(WeatherService<S>);
+
+impl<S: Store> JobHandler for EnrichHandler<S> {
+    fn run(
+        &self,
+        lease: Lease,
+        deadline: Deadline,
+        _: CancellationToken,
+    ) -> BoxFuture<'static, Result<JobOutcome, String>> {
+        let service = self.0.clone();
+        async move { service.enrich(lease, deadline).await }.boxed()
+    }
+
+    fn discarded(&self, job: Job, deadline: Deadline) -> BoxFuture<'static, Result<(), String>> {
+        let service = self.0.clone();
+        async move { service.settle_discarded(&job, deadline).await }.boxed()
+    }
+}
+
 /// Runs `weather.enrich`.
 #[derive(Clone)]
 pub struct WeatherService<S> {
@@ -124,11 +154,7 @@ impl<S: Store> WeatherService<S> {
 
     /// The kind to register with the job runner.
     pub fn registered(&self) -> Registered {
-        let service = self.clone();
-        let handler: Arc<dyn JobHandler> = Arc::new(move |lease: Lease, deadline: Deadline, _: CancellationToken| {
-            let service = service.clone();
-            async move { service.enrich(lease, deadline).await }.boxed()
-        });
+        let handler: Arc<dyn JobHandler> = Arc::new(EnrichHandler(self.clone()));
         Registered {
             config: KindConfig {
                 name: WEATHER_KIND,
@@ -146,8 +172,7 @@ impl<S: Store> WeatherService<S> {
 
     /// One attempt of `weather.enrich`.
     pub async fn enrich(&self, lease: Lease, deadline: Deadline) -> Result<JobOutcome, String> {
-        let payload: Payload = serde_json::from_str(&lease.job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let id: ActivityId = payload.activity_id.parse().map_err(|_| "bad payload: activity_id".to_owned())?;
+        let id = activity_of(&lease.job)?;
         let activity = {
             let mut uow = self.store.read(deadline).await.map_err(|e| e.to_string())?;
             uow.activity_by_id(id).await.map_err(|e| e.to_string())?
@@ -173,6 +198,37 @@ impl<S: Store> WeatherService<S> {
                 Err(reason)
             }
         }
+    }
+
+    /// After a `weather.enrich` job was discarded without settling its activity (its last
+    /// attempt's process died, or the attempt timed out or panicked): the weather is
+    /// `unavailable`, unless a newer lookup for the activity is still open — a move enqueues
+    /// one, and it owns the result. The write is fenced by the start the activity has now, so
+    /// a move racing this writes nothing. Idempotent: an activity no longer pending is left
+    /// alone.
+    pub async fn settle_discarded(&self, job: &Job, deadline: Deadline) -> Result<(), String> {
+        let id = activity_of(job)?;
+        let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
+        let settled = async {
+            // The activity first: a move commits its new start with its job, so once the new
+            // start is read, the job is visible too.
+            let target = match uow.activity_by_id(id).await? {
+                Some(activity) if activity.weather_status == WeatherStatus::Pending => activity.weather_target(),
+                _ => None,
+            };
+            let Some(target) = target else { return Ok(false) };
+            if uow.count_open(WEATHER_KIND, &job.payload).await? > 0 {
+                return Ok(false);
+            }
+            uow.record_weather(id, &target, WeatherStatus::Unavailable, None).await
+        }
+        .await
+        .map_err(ServiceError::from);
+        if finish(uow, settled).await.map_err(|e| e.to_string())? {
+            metrics::counter!("weather_unavailable_total").increment(1);
+            tracing::warn!(activity = %id, job = %job.id, "weather unavailable: its lookup was discarded");
+        }
+        Ok(())
     }
 
     async fn look_up(&self, target: &WeatherTarget, deadline: Deadline) -> Result<Lookup, String> {

@@ -14,7 +14,7 @@ use stride_domain::{
     TimeZone, Title, User, UserId, Username, Visibility, WeatherSource, WeatherStatus,
 };
 use stride_repository::testing::deadline;
-use stride_repository::{LocalBlobStore, Store, UnitOfWork, UserRepo};
+use stride_repository::{JobRepo, LocalBlobStore, Store, UnitOfWork, UserRepo};
 use stride_services::jobs::{JobRunner, JobService, RunReport, RunnerConfig};
 use stride_services::weather_stub::{StubMode, WeatherStub};
 use stride_services::{OpenMeteo, Settings, Stride, SystemClock, WEATHER_KIND, WeatherConfig};
@@ -26,6 +26,7 @@ stride_repository::each_backend!(
     a_hanging_api_falls_back_to_a_cached_hour_nearby,
     a_failing_api_with_nothing_cached_is_retried_then_unavailable,
     moving_or_clearing_the_start_follows_the_activity,
+    a_last_attempt_whose_worker_died_leaves_the_weather_unavailable,
 );
 
 struct World<S: Store> {
@@ -227,4 +228,49 @@ async fn moving_or_clearing_the_start_follows_the_activity<S: Store>(store: S) {
     assert_eq!((cleared.start_latlng, cleared.weather_status, cleared.weather), (None, WeatherStatus::None, None));
     assert_eq!(world.weather_jobs(JobState::Available).await, 0);
     assert_eq!(world.reload(&activity).await.weather_status, WeatherStatus::None);
+}
+
+async fn a_last_attempt_whose_worker_died_leaves_the_weather_unavailable<S: Store>(store: S) {
+    // One attempt allowed. Each job is claimed here by a "worker" that dies at once: its
+    // lease is already over when it commits, and nothing ever completes or fails the job.
+    let world = world(store, 1).await;
+    let store = world.store.clone();
+    let die_during_last_attempt = |limit: u32| {
+        let store = store.clone();
+        async move {
+            let now = Utc::now();
+            let mut uow = store.write(deadline()).await.unwrap();
+            let leases = uow.claim(WEATHER_KIND, now, now - chrono::TimeDelta::seconds(1), limit).await.unwrap();
+            uow.commit().await.unwrap();
+            leases
+        }
+    };
+
+    // Alone: once the runner discards the dead attempt, the weather is unavailable.
+    let lonely = world.create("2026-03-01T07:00:00Z", Some((60.17, 24.94))).await;
+    // Moved while its first lookup was dying: the move's own lookup is still open when the
+    // dead one is discarded, so it is left to answer.
+    let moved = world.create("2026-03-01T09:00:00Z", Some((48.8566, 2.3322))).await;
+    // One claim for both: a later claim would itself discard the first dead attempt, unseen by
+    // any runner.
+    assert_eq!(die_during_last_attempt(10).await.len(), 2);
+    let patch = ActivityPatch { start_latlng: Some(Some(LatLng::new(51.5, -0.12).unwrap())), ..Default::default() };
+    world.stride.activities.update(deadline(), world.owner, moved.id, patch).await.unwrap();
+
+    world.run_jobs().await;
+    assert_eq!(world.weather_jobs(JobState::Discarded).await, 2, "both dead attempts were discarded");
+    assert_eq!(world.weather_jobs(JobState::Completed).await, 1, "the move's lookup ran");
+    let moved = world.reload(&moved).await;
+    assert_eq!(moved.weather_status, WeatherStatus::Done, "the open lookup owned the result");
+    assert_eq!(world.stub.calls(), 1, "only the move's lookup called the API");
+    // The runner tells the handler after the discard commits: wait for that write.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    let lonely = loop {
+        let now = world.reload(&lonely).await;
+        if now.weather_status != WeatherStatus::Pending || tokio::time::Instant::now() > give_up {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!((lonely.weather_status, lonely.weather), (WeatherStatus::Unavailable, None));
 }
