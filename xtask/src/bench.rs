@@ -158,7 +158,7 @@ const GATES: &[Gate] = &[
     },
     // At 10k each scan takes about 2 ms, so the fixed share (a round trip, planning, the
     // client's own work on one of the two cores) caps the ideal below the 100k case's 2.0:
-    // measured 1.46–1.65 over five ci runs. 1.3 still fails any run that serialises the four
+    // measured 1.46–1.65 over the ci runs of two stops. 1.3 still fails any run that serialises the four
     // queries (1.0); the 100k gate above keeps the 1.5 bound.
     Gate {
         suite: Suite::Stats,
