@@ -26,9 +26,9 @@ pub trait WeatherRepo {
         observations: &[Observation],
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<()>> + Send;
-    /// Records a pending activity's weather outcome, fenced by its target: `false` when the
-    /// activity is gone, no longer pending, or was moved since the job looked (a newer job
-    /// then owns it).
+    /// Records the weather outcome of an activity that is pending (or `unavailable`, which an
+    /// operator's retry asks again), fenced by its target: `false` when the activity is gone,
+    /// done or cleared, or was moved since the job looked (a newer job then owns it).
     fn record_weather(
         &mut self,
         activity: ActivityId,
@@ -99,7 +99,7 @@ impl<DB: Dialect> WeatherRepo for SqlxUnitOfWork<DB> {
         weather: Option<Weather>,
     ) -> RepoResult<bool> {
         const SQL: &str = "UPDATE activities SET weather_status = $2, weather = $3 \
-                           WHERE id = $1 AND weather_status = 'pending' \
+                           WHERE id = $1 AND weather_status IN ('pending', 'unavailable') \
                            AND start_lat = $4 AND start_lon = $5 AND started_at_us = $6";
         let weather = weather_json(weather.as_ref())?;
         let params = [

@@ -7,7 +7,7 @@ use anyhow::Context;
 use stride_domain::{Job, JobId, JobState};
 use stride_repository::{Backend, PgStore, SqliteStore, Store};
 use stride_services::jobs::JobService;
-use stride_services::{Deadline, ServiceError, SystemClock};
+use stride_services::{Deadline, ServiceError, SystemClock, WEATHER_KIND, settle_abandoned};
 
 use crate::Config;
 use crate::app::store_config;
@@ -67,8 +67,17 @@ async fn run_on<S: Store>(config: Config, request: JobsRequest) -> anyhow::Resul
             format!("job {id} is available again, with fresh attempts\n")
         }
         JobsRequest::Cancel { id } => {
-            jobs.cancel(deadline(), parse_id(&id)?).await.map_err(|e| not_found(&id, e))?;
-            format!("job {id} cancelled\n")
+            let job_id = parse_id(&id)?;
+            jobs.cancel(deadline(), job_id).await.map_err(|e| not_found(&id, e))?;
+            let job = jobs.job(deadline(), job_id).await.map_err(|e| not_found(&id, e))?;
+            // A cancelled lookup will never answer: its activity must not stay `pending`.
+            let settled = job.kind == WEATHER_KIND
+                && settle_abandoned(&store, &job, deadline()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if settled {
+                format!("job {id} cancelled; its activity's weather is now unavailable\n")
+            } else {
+                format!("job {id} cancelled\n")
+            }
         }
         JobsRequest::Stats => {
             let counts = jobs.counts(deadline()).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -10,13 +10,15 @@ use common::{TestApp, error_code, run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stride_repository::Backend;
-use stride_services::weather_stub::WeatherStub;
+use stride_server::jobs_cli::{self, JobsRequest};
+use stride_services::weather_stub::{StubMode, WeatherStub};
 
 stride_repository::each_backend!(
     backend:
     the_weather_at_the_start_is_looked_up_and_shown_to_whoever_may_see_the_activity,
     a_start_point_is_validated_and_changes_nothing_when_refused,
     with_the_feature_off_a_start_point_is_kept_and_nothing_is_looked_up,
+    an_operator_cancels_a_hanging_lookup_then_retries_it_from_the_cli,
 );
 
 async fn app_with_weather(backend: Backend, stub: &WeatherStub) -> TestApp {
@@ -138,5 +140,59 @@ async fn with_the_feature_off_a_start_point_is_kept_and_nothing_is_looked_up(bac
     let created = app.create_activity(&token, body).await;
     assert_eq!(created["start_latlng"], json!([-33.87, 151.21]));
     assert_eq!((created["weather_status"].as_str(), &created["weather"]), (Some("none"), &Value::Null));
+    app.shutdown().await.unwrap();
+}
+
+async fn an_operator_cancels_a_hanging_lookup_then_retries_it_from_the_cli(backend: Backend) {
+    let stub = WeatherStub::start().await;
+    stub.set(StubMode::Hang);
+    let url = stub.url.clone();
+    let mut cli = None;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.weather_url = Some(url);
+        config.weather_timeout_ms = 500;
+        config.weather_retry_ms = 60_000;
+        cli = Some(config.clone());
+    })
+    .await;
+    // The operator's commands read the server's own configuration.
+    let cli = cli.unwrap();
+    let (owner, _) = app.register("operator_watch").await;
+    let mut body = run("2026-03-01T07:20:00+01:00");
+    body["start_latlng"] = json!([48.8566, 2.3322]);
+    let created = app.create_activity(&owner, body).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["weather_status"], "pending");
+
+    let listed =
+        jobs_cli::run(cli.clone(), JobsRequest::List { state: None, kind: Some("weather.enrich".into()), limit: 10 })
+            .await
+            .unwrap();
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    let job = rows[0].split_whitespace().next().unwrap().to_owned();
+
+    // Cancelled, the lookup will never answer: the weather is unavailable, not pending for good.
+    let cancelled = jobs_cli::run(cli.clone(), JobsRequest::Cancel { id: job.clone() }).await.unwrap();
+    assert_eq!(cancelled, format!("job {job} cancelled; its activity's weather is now unavailable\n"));
+    let seen: Value = app.get(&format!("/api/v1/activities/{id}"), &owner).await.json().await.unwrap();
+    assert_eq!((&seen["weather_status"], &seen["weather"]), (&json!("unavailable"), &Value::Null));
+
+    // Retried once the API answers again: the server's runner looks it up anew.
+    stub.set(StubMode::Answer);
+    let retried = jobs_cli::run(cli.clone(), JobsRequest::Retry { id: job.clone() }).await.unwrap();
+    assert!(retried.contains("available again"), "{retried}");
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let body: Value = app.get(&format!("/api/v1/activities/{id}"), &owner).await.json().await.unwrap();
+        if body["weather_status"] == "done" {
+            break body;
+        }
+        assert_eq!(body["weather_status"], "unavailable", "until the retry answers: {body}");
+        assert!(tokio::time::Instant::now() < give_up, "the retried lookup never finished: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["weather"]["source"], "api");
+    assert_eq!(done["weather"]["temperature_c"], 6.5);
     app.shutdown().await.unwrap();
 }

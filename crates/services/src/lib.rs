@@ -53,7 +53,7 @@ pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 pub use stride_repository::{PoolStats, Store};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.
 pub use stride_workers::Deadline;
-pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService};
+pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService, settle_abandoned};
 
 use std::sync::Arc;
 

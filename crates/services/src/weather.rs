@@ -106,6 +106,39 @@ fn activity_of(job: &Job) -> Result<ActivityId, String> {
     payload.activity_id.parse().map_err(|_| "bad payload: activity_id".to_owned())
 }
 
+/// Settles the activity of a `weather.enrich` job that ended without a result — discarded
+/// (its last attempt's process died, or it timed out or panicked) or cancelled by an operator:
+/// the weather is `unavailable`, unless a newer lookup for the activity is still open (a move
+/// enqueues one, and it owns the result). The write is fenced by the start the activity has
+/// now, so a move racing this writes nothing. Idempotent: an activity no longer pending is
+/// left alone. Needs no API, so the `stride jobs cancel` command calls it too. Returns whether
+/// it wrote.
+pub async fn settle_abandoned<S: Store>(store: &S, job: &Job, deadline: Deadline) -> Result<bool, String> {
+    let id = activity_of(job)?;
+    let mut uow = store.write(deadline).await.map_err(|e| e.to_string())?;
+    let settled = async {
+        // The activity first: a move commits its new start with its job, so once the new
+        // start is read, the job is visible too.
+        let target = match uow.activity_by_id(id).await? {
+            Some(activity) if activity.weather_status == WeatherStatus::Pending => activity.weather_target(),
+            _ => None,
+        };
+        let Some(target) = target else { return Ok(false) };
+        if uow.count_open(WEATHER_KIND, &job.payload).await? > 0 {
+            return Ok(false);
+        }
+        uow.record_weather(id, &target, WeatherStatus::Unavailable, None).await
+    }
+    .await
+    .map_err(ServiceError::from);
+    let written = finish(uow, settled).await.map_err(|e| e.to_string())?;
+    if written {
+        metrics::counter!("weather_unavailable_total").increment(1);
+        tracing::warn!(activity = %id, job = %job.id, state = %job.state, "weather unavailable: its lookup ended without a result");
+    }
+    Ok(written)
+}
+
 /// `weather.enrich` as the runner sees it.
 struct EnrichHandler<S>(WeatherService<S>);
 
@@ -177,8 +210,14 @@ impl<S: Store> WeatherService<S> {
             let mut uow = self.store.read(deadline).await.map_err(|e| e.to_string())?;
             uow.activity_by_id(id).await.map_err(|e| e.to_string())?
         };
+        // `unavailable` too: an operator's `stride jobs retry` of a lookup that gave up asks
+        // again, and the weather stays `unavailable` until it is found.
         let target = match activity {
-            Some(activity) if activity.weather_status == WeatherStatus::Pending => activity.weather_target(),
+            Some(activity)
+                if matches!(activity.weather_status, WeatherStatus::Pending | WeatherStatus::Unavailable) =>
+            {
+                activity.weather_target()
+            }
             _ => None,
         };
         let Some(target) = target else {
@@ -201,34 +240,9 @@ impl<S: Store> WeatherService<S> {
     }
 
     /// After a `weather.enrich` job was discarded without settling its activity (its last
-    /// attempt's process died, or the attempt timed out or panicked): the weather is
-    /// `unavailable`, unless a newer lookup for the activity is still open — a move enqueues
-    /// one, and it owns the result. The write is fenced by the start the activity has now, so
-    /// a move racing this writes nothing. Idempotent: an activity no longer pending is left
-    /// alone.
+    /// attempt's process died, or the attempt timed out or panicked); see [`settle_abandoned`].
     pub async fn settle_discarded(&self, job: &Job, deadline: Deadline) -> Result<(), String> {
-        let id = activity_of(job)?;
-        let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
-        let settled = async {
-            // The activity first: a move commits its new start with its job, so once the new
-            // start is read, the job is visible too.
-            let target = match uow.activity_by_id(id).await? {
-                Some(activity) if activity.weather_status == WeatherStatus::Pending => activity.weather_target(),
-                _ => None,
-            };
-            let Some(target) = target else { return Ok(false) };
-            if uow.count_open(WEATHER_KIND, &job.payload).await? > 0 {
-                return Ok(false);
-            }
-            uow.record_weather(id, &target, WeatherStatus::Unavailable, None).await
-        }
-        .await
-        .map_err(ServiceError::from);
-        if finish(uow, settled).await.map_err(|e| e.to_string())? {
-            metrics::counter!("weather_unavailable_total").increment(1);
-            tracing::warn!(activity = %id, job = %job.id, "weather unavailable: its lookup was discarded");
-        }
-        Ok(())
+        settle_abandoned(&self.store, job, deadline).await.map(|_| ())
     }
 
     async fn look_up(&self, target: &WeatherTarget, deadline: Deadline) -> Result<Lookup, String> {

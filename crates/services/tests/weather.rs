@@ -200,6 +200,19 @@ async fn a_failing_api_with_nothing_cached_is_retried_then_unavailable<S: Store>
     assert_eq!(world.weather_jobs(JobState::Discarded).await, 1);
     let activity = world.reload(&activity).await;
     assert_eq!((activity.weather_status, activity.weather), (WeatherStatus::Unavailable, None));
+
+    // An operator retries the lookup once the API is back: it asks again, and the weather it
+    // finds replaces `unavailable`.
+    world.stub.set(StubMode::Answer);
+    let operator = JobService::new(world.store.clone(), Arc::new(SystemClock));
+    let gave_up = operator.list(deadline(), Some(JobState::Discarded), Some(WEATHER_KIND), 10).await.unwrap();
+    operator.retry(deadline(), gave_up[0].id).await.unwrap();
+    let report = world.run_jobs().await;
+    assert_eq!((report.completed, report.failed), (1, 0), "{report:?}");
+    let activity = world.reload(&activity).await;
+    assert_eq!(activity.weather_status, WeatherStatus::Done);
+    assert_eq!(activity.weather.map(|w| w.source), Some(WeatherSource::Api));
+    assert_eq!(world.stub.calls(), 4);
 }
 
 async fn moving_or_clearing_the_start_follows_the_activity<S: Store>(store: S) {
