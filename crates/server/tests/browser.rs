@@ -391,6 +391,30 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     let page = client.get(app.url(&detail)).header("cookie", &session).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("No photos yet."), "nothing was stored");
 
+    // Every form route checks the token before it reads anything else: a signed-in post with
+    // the cookie but without the field is 403, even one whose other fields are nonsense.
+    let some_id = "01890000-0000-7000-8000-000000000000";
+    for path in [
+        "/logout".to_owned(),
+        "/activities".to_owned(),
+        format!("{detail}/edit"),
+        format!("{detail}/delete"),
+        "/friends/requests".to_owned(),
+        format!("/friends/requests/{some_id}/accept"),
+        format!("/friends/{some_id}/remove"),
+        "/blocks".to_owned(),
+        format!("/blocks/{some_id}/remove"),
+    ] {
+        let forged = client
+            .post(app.url(&path))
+            .header("cookie", format!("{session}; stride_csrf={csrf}"))
+            .form(&[("duration", "soon"), ("user_id", "nobody"), ("username", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+
     // The cookie opens pages, never the API.
     let dashboard = client.get(app.url("/")).header("cookie", &session).send().await.unwrap();
     assert_eq!(dashboard.status(), StatusCode::OK);

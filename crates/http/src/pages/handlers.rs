@@ -1,9 +1,9 @@
 //! The page handlers: each reads its form or query, calls the same service the API calls, and
 //! answers with a page, a 303 to the page that shows the result, or a [`PageError`] page.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::NaiveDateTime;
@@ -15,7 +15,7 @@ use stride_domain::{
 };
 use stride_services::{Caller, Delivery, Registration, ServiceError, SignedIn, Store};
 
-use super::session::{SESSION_COOKIE, cookie};
+use super::session::{SESSION_COOKIE, check_csrf, cookie, csrf_cookie};
 use super::views::{self, ActivityForm, FriendsView};
 use super::{PageContext, PageError, page, see_other};
 use crate::ApiError;
@@ -29,20 +29,43 @@ use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 20;
 
-/// A urlencoded form body; a malformed one is a 400 page.
+/// A urlencoded form post, its CSRF token checked before anything else is read from it: a
+/// post without the token of the request's `stride_csrf` cookie is a 403 page, whatever else
+/// it holds, and a malformed one is a 400 page. Every page form goes through this extractor,
+/// so no handler can forget the check.
 pub(crate) struct PageForm<T>(T);
+
+#[derive(Deserialize)]
+struct SubmittedToken {
+    csrf: Option<String>,
+}
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequest<S> for PageForm<T> {
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Form::<T>::from_request(req, state).await {
-            Ok(axum::Form(value)) => Ok(Self(value)),
-            Err(rejection) => Err(PageError::Api(ApiError::bad_request(rejection.body_text()))),
+        let bad_request = |message: String| PageError::Api(ApiError::bad_request(message));
+        let urlencoded = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        if !urlencoded {
+            return Err(bad_request("a form post must be application/x-www-form-urlencoded".into()));
         }
+        let cookie = csrf_cookie(req.headers()).map(str::to_owned);
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| bad_request(rejection.body_text()))?;
+        let token: SubmittedToken = serde_urlencoded::from_bytes(&body).map_err(|e| bad_request(e.to_string()))?;
+        check_csrf(cookie.as_deref(), token.csrf.as_deref())?;
+        serde_urlencoded::from_bytes(&body).map(Self).map_err(|e| bad_request(e.to_string()))
     }
 }
 
+/// A post whose form holds nothing but its CSRF token (a button).
+#[derive(Deserialize)]
+pub(crate) struct Confirmed {}
+
+/// The upload form's token, which travels in the query (its body is the multipart stream).
 #[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
     csrf: Option<String>,
@@ -67,7 +90,6 @@ fn cursor(query: &CursorQuery) -> Result<Option<ActivityCursor>, PageError> {
 
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
-    csrf: Option<String>,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -95,7 +117,6 @@ pub(crate) async fn login<S: Store>(
     context: PageContext,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let again =
         |status, message: &str| page(&context, status, views::login(&context.csrf, &form.username, Some(message)));
     let request = LoginRequest { username: form.username.clone(), password: form.password.clone() };
@@ -111,7 +132,6 @@ pub(crate) async fn login<S: Store>(
 
 #[derive(Deserialize)]
 pub(crate) struct SignupForm {
-    csrf: Option<String>,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -134,7 +154,6 @@ pub(crate) async fn signup<S: Store>(
     context: PageContext,
     PageForm(form): PageForm<SignupForm>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let timezone = form.timezone.as_deref().unwrap_or("UTC");
     let again = |status, message: &str| {
         page(&context, status, views::signup(&context.csrf, &form.username, timezone, Some(message)))
@@ -168,9 +187,8 @@ pub(crate) async fn logout<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    PageForm(form): PageForm<CsrfOnly>,
+    _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     if let Some(token) = &context.session {
         app.stride.auth.logout(deadline, token).await?;
     }
@@ -208,7 +226,6 @@ pub(crate) async fn activities<S: Store>(
 
 #[derive(Deserialize)]
 pub(crate) struct ActivityFormData {
-    csrf: Option<String>,
     #[serde(default)]
     sport: String,
     #[serde(default)]
@@ -324,7 +341,6 @@ pub(crate) async fn create_activity<S: Store>(
     context: PageContext,
     PageForm(form): PageForm<ActivityFormData>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let draft = match form.draft(None) {
         Ok(draft) => draft,
@@ -408,7 +424,6 @@ pub(crate) async fn update_activity<S: Store>(
     Path(id): Path<String>,
     PageForm(form): PageForm<ActivityFormData>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let activity = own_activity(&app, deadline, caller, &id).await?;
     let draft = match form.draft(Some(&activity.started_at)) {
@@ -450,9 +465,8 @@ pub(crate) async fn delete_activity<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfOnly>,
+    _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let id: ActivityId = parse_id(&id)?;
     app.stride.activities.delete(deadline, caller.user.id, id).await?;
@@ -545,7 +559,6 @@ pub(crate) async fn friends<S: Store>(
 
 #[derive(Deserialize)]
 pub(crate) struct UsernameForm {
-    csrf: Option<String>,
     #[serde(default)]
     username: String,
 }
@@ -556,7 +569,6 @@ pub(crate) async fn send_request<S: Store>(
     context: PageContext,
     PageForm(form): PageForm<UsernameForm>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     app.stride.social.send_request(deadline, caller.user.id, &form.username).await?;
     Ok(see_other("/friends"))
@@ -567,9 +579,8 @@ pub(crate) async fn answer_request<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
     Path((id, action)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfOnly>,
+    _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let id: FriendRequestId = parse_id(&id)?;
     let social = &app.stride.social;
@@ -587,9 +598,8 @@ pub(crate) async fn unfriend<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
     Path(user_id): Path<String>,
-    PageForm(form): PageForm<CsrfOnly>,
+    _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let other: UserId = parse_id(&user_id)?;
     app.stride.social.unfriend(deadline, caller.user.id, other).await?;
@@ -598,7 +608,6 @@ pub(crate) async fn unfriend<S: Store>(
 
 #[derive(Deserialize)]
 pub(crate) struct UserIdForm {
-    csrf: Option<String>,
     #[serde(default)]
     user_id: String,
 }
@@ -609,7 +618,6 @@ pub(crate) async fn block<S: Store>(
     context: PageContext,
     PageForm(form): PageForm<UserIdForm>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let other: UserId = parse_id(&form.user_id)?;
     app.stride.social.block(deadline, caller.user.id, other).await?;
@@ -621,9 +629,8 @@ pub(crate) async fn unblock<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
     Path(user_id): Path<String>,
-    PageForm(form): PageForm<CsrfOnly>,
+    _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    context.check_csrf(form.csrf.as_deref())?;
     let caller = context.user()?;
     let other: UserId = parse_id(&user_id)?;
     app.stride.social.unblock(deadline, caller.user.id, other).await?;

@@ -81,14 +81,23 @@ impl PageContext {
 
     /// Refuses a form whose token is missing or does not match the cookie (403).
     pub(crate) fn check_csrf(&self, submitted: Option<&str>) -> Result<(), PageError> {
-        let matches = !self.new_csrf
-            && submitted.is_some_and(|token| {
-                let (a, b) = (token.as_bytes(), self.csrf.as_bytes());
-                // Constant time, so the comparison leaks nothing about the cookie.
-                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-            });
-        if matches { Ok(()) } else { Err(PageError::Csrf) }
+        check_csrf((!self.new_csrf).then_some(self.csrf.as_str()), submitted)
     }
+}
+
+/// The request's CSRF cookie, if it sent a well-formed one.
+pub(crate) fn csrf_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers, CSRF_COOKIE).filter(|token| token.len() == 43)
+}
+
+/// Refuses (403) unless the request had a CSRF cookie and `submitted` equals it.
+pub(crate) fn check_csrf(cookie: Option<&str>, submitted: Option<&str>) -> Result<(), PageError> {
+    let matches = cookie.zip(submitted).is_some_and(|(cookie, token)| {
+        let (a, b) = (token.as_bytes(), cookie.as_bytes());
+        // Constant time, so the comparison leaks nothing about the cookie.
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    });
+    if matches { Ok(()) } else { Err(PageError::Csrf) }
 }
 
 impl<S: Store> FromRequestParts<AppState<S>> for PageContext {
@@ -107,7 +116,7 @@ impl<S: Store> FromRequestParts<AppState<S>> for PageContext {
             },
             None => None,
         };
-        let existing = cookie_value(&parts.headers, CSRF_COOKIE).filter(|t| t.len() == 43).map(str::to_owned);
+        let existing = csrf_cookie(&parts.headers).map(str::to_owned);
         let new_csrf = existing.is_none();
         let csrf = existing.unwrap_or_else(fresh_token);
         Ok(Self { caller, session, csrf, new_csrf, cookies: state.cookies })
