@@ -6,7 +6,7 @@
 //! `weather_fallbacks_total`); without one the attempt fails and the runner retries it with
 //! backoff, and the last attempt marks the activity's weather `unavailable`. A last attempt
 //! that never ends by itself — its process killed, or the attempt timed out or panicked — is
-//! discarded by the runner, which calls [`WeatherService::settle_discarded`]: the activity is
+//! discarded by the runner, which calls [`settle_abandoned`]: the activity is
 //! then `unavailable` too unless another lookup for it is still open. Every write to the
 //! activity is fenced by the start point and time the job looked up, so a job that raced a move
 //! writes nothing — the move enqueued a job of its own.
@@ -154,8 +154,8 @@ impl<S: Store> JobHandler for EnrichHandler<S> {
     }
 
     fn discarded(&self, job: Job, deadline: Deadline) -> BoxFuture<'static, Result<(), String>> {
-        let service = self.0.clone();
-        async move { service.settle_discarded(&job, deadline).await }.boxed()
+        let store = self.0.store.clone();
+        async move { settle_abandoned(&store, &job, deadline).await.map(|_| ()) }.boxed()
     }
 }
 
@@ -237,12 +237,6 @@ impl<S: Store> WeatherService<S> {
                 Err(reason)
             }
         }
-    }
-
-    /// After a `weather.enrich` job was discarded without settling its activity (its last
-    /// attempt's process died, or the attempt timed out or panicked); see [`settle_abandoned`].
-    pub async fn settle_discarded(&self, job: &Job, deadline: Deadline) -> Result<(), String> {
-        settle_abandoned(&self.store, job, deadline).await.map(|_| ())
     }
 
     async fn look_up(&self, target: &WeatherTarget, deadline: Deadline) -> Result<Lookup, String> {
