@@ -29,11 +29,13 @@ pub(crate) fn parse(listing: &str) -> BTreeMap<String, Counts> {
 
 /// Prints the census and fails if a Stride crate has no unit test.
 pub(crate) fn check() -> Result<(), String> {
-    let output = Command::new("cargo")
-        .args(["nextest", "list", "--workspace", "--message-format", "oneline"])
-        .current_dir(crate::project_root())
-        .output()
-        .map_err(|e| format!("run cargo nextest list: {e}"))?;
+    // The test binaries are built by then; listing them is quick unless something hangs.
+    let output = crate::output(
+        Command::new("cargo")
+            .args(["nextest", "list", "--workspace", "--message-format", "oneline"])
+            .current_dir(crate::project_root()),
+        std::time::Duration::from_secs(600),
+    )?;
     if !output.status.success() {
         return Err(format!("cargo nextest list failed: {}", String::from_utf8_lossy(&output.stderr)));
     }

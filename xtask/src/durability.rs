@@ -52,15 +52,16 @@ fn kill_and_restart(data: &TempDir, env: &[(&'static str, String)]) -> Result<St
     let token = register(server.port, &format!("crash_{}", std::process::id() % 100_000))?;
     let load = Load::default();
     std::thread::scope(|scope| -> Result<(), String> {
-        let writers: Vec<_> = (0..WRITERS).map(|_| scope.spawn(|| load.write(server.port, &token))).collect();
+        // Declared before the writers: however this closure ends, an early `?` included, the
+        // writers are told to stop before the scope waits for them.
+        let _stop = StopOnDrop(&load.stop);
+        for _ in 0..WRITERS {
+            scope.spawn(|| load.write(server.port, &token));
+        }
         load.wait_for_acknowledged(WRITES_BEFORE_CRASH)?;
         // SIGKILL: no shutdown, no flush, whatever was in flight is cut.
         server.child.kill().map_err(|e| format!("kill -9 stride: {e}"))?;
         let _ = server.child.wait();
-        load.stop.store(true, Ordering::Relaxed);
-        for writer in writers {
-            let _ = writer.join();
-        }
         Ok(())
     })?;
     drop(server);
@@ -78,23 +79,20 @@ fn database_outage(cluster: &PrivateCluster, data: &TempDir, env: &[(&'static st
     let token = register(server.port, "outage_writer")?;
     let load = Load::default();
     let (stopped_at, back_at) = std::thread::scope(|scope| -> Result<(Instant, Instant), String> {
-        let writers: Vec<_> = (0..WRITERS).map(|_| scope.spawn(|| load.write(server.port, &token))).collect();
-        let outcome = (|| {
-            load.wait_for_acknowledged(WRITES_BEFORE_CRASH)?;
-            cluster.stop_immediately()?;
-            let stopped_at = Instant::now();
-            std::thread::sleep(OUTAGE);
-            cluster.start()?;
-            let back_at = Instant::now();
-            let acknowledged = load.acknowledged_count();
-            load.wait_for_acknowledged(acknowledged + WRITERS)?;
-            Ok((stopped_at, back_at))
-        })();
-        load.stop.store(true, Ordering::Relaxed);
-        for writer in writers {
-            let _ = writer.join();
+        let _stop = StopOnDrop(&load.stop);
+        for _ in 0..WRITERS {
+            scope.spawn(|| load.write(server.port, &token));
         }
-        outcome
+        load.wait_for_acknowledged(WRITES_BEFORE_CRASH)?;
+        cluster.stop_immediately()?;
+        let stopped_at = Instant::now();
+        // The outage itself: the database is down for this long, whatever the writers see.
+        std::thread::sleep(OUTAGE);
+        cluster.start()?;
+        let back_at = Instant::now();
+        let acknowledged = load.acknowledged_count();
+        load.wait_for_acknowledged(acknowledged + WRITERS)?;
+        Ok((stopped_at, back_at))
     })?;
     let outcomes = load.outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     let late = outcomes.iter().find(|o| o.took > REQUEST_TIMEOUT + Duration::from_secs(1));
@@ -133,6 +131,15 @@ fn database_outage(cluster: &PrivateCluster, data: &TempDir, env: &[(&'static st
         recovery.as_millis(),
         acknowledged.len()
     ))
+}
+
+/// Tells the writers to stop when dropped, on every path out of the scope that runs them.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]
@@ -205,21 +212,43 @@ impl Load {
 }
 
 fn open(port: u16) -> Result<Connection, String> {
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let stream = crate::load::connect(port)?;
     // A server that hangs shows as a timeout here, recorded as a late answer.
     stream.set_read_timeout(Some(REQUEST_TIMEOUT * 3)).map_err(|e| e.to_string())?;
     Connection::new(stream)
 }
 
-/// The n-th activity: its day cycles through 336 days of 2026, so the streaks have runs to
-/// count and gaps to break them.
+/// The n-th activity, dated back from today (the server refuses a start more than a day
+/// ahead): its day cycles through the last 336 days, skipping every 28th, so the streaks have
+/// runs to count and gaps to break them.
 fn activity(n: usize) -> String {
-    let (month, day) = ((n / 28) % 12 + 1, n % 28 + 1);
+    let today = unix_day(std::time::SystemTime::now());
+    let back = (n % 336) as i64;
+    let back = back + back / 27;
+    let (year, month, day) = civil_from_days(today - 1 - back);
     let (duration, distance) = (600 + n % 3600, 1000.0 + (n % 997) as f64 * 7.5);
     format!(
-        r#"{{"sport":"run","started_at":"2026-{month:02}-{day:02}T07:{:02}:00Z","duration_s":{duration},"distance_m":{distance}}}"#,
+        r#"{{"sport":"run","started_at":"{year:04}-{month:02}-{day:02}T07:{:02}:00Z","duration_s":{duration},"distance_m":{distance}}}"#,
         n % 60
     )
+}
+
+fn unix_day(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| (d.as_secs() / 86_400) as i64)
+}
+
+/// The date of a day number counted from 1970-01-01 (Howard Hinnant's civil_from_days), the
+/// inverse of [`day_number`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// Every acknowledged id is stored, and `/me/stats` equals a recount of what is stored.
@@ -308,6 +337,30 @@ mod tests {
         assert_eq!(day_number("1970-01-01"), Ok(0));
         assert_eq!(day_number("2024-03-01").unwrap() - day_number("2024-02-28").unwrap(), 2);
         assert_eq!(day_number("2026-01-01").unwrap() - day_number("2025-12-31").unwrap(), 1);
+    }
+
+    #[test]
+    fn civil_dates_and_day_numbers_are_inverses() {
+        for days in [-1, 0, 59, 60, 10_957, 20_793, 20_794, 20_819] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(day_number(&format!("{y:04}-{m:02}-{d:02}")), Ok(days), "{days}");
+        }
+        assert_eq!(civil_from_days(20_793), (2026, 12, 6));
+    }
+
+    #[test]
+    fn every_activity_starts_before_today_and_the_days_leave_gaps() {
+        let today = unix_day(std::time::SystemTime::now());
+        let mut days = std::collections::BTreeSet::new();
+        for n in 0..400 {
+            let body: serde_json::Value = serde_json::from_str(&activity(n)).unwrap();
+            let date = &body["started_at"].as_str().unwrap()[..10];
+            let day = day_number(date).unwrap();
+            assert!(day < today && day >= today - 400, "{date}");
+            days.insert(day);
+        }
+        let longest = longest_run(&days);
+        assert!((2..336).contains(&longest), "runs of {longest} days");
     }
 
     #[test]

@@ -50,23 +50,27 @@ pub fn fuzz(examples: u32) -> Result<(), String> {
     outcome
 }
 
+/// `pip show`; an install may take ten times this.
+const PIP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `st` of a private virtualenv under the target dir, made on first use.
 fn schemathesis() -> Result<PathBuf, String> {
     let venv = crate::target_dir()?.join("schemathesis-venv");
     let st = venv.join("bin/st");
-    let installed = Command::new(venv.join("bin/pip"))
-        .args(["show", "-q", "schemathesis"])
-        .output()
+    let installed = crate::output(Command::new(venv.join("bin/pip")).args(["show", "schemathesis"]), PIP_LIMIT)
         .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("4.32.5"));
     if !installed || !st.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(venv.join("bin/pip")).args(["install", "-q", SCHEMATHESIS]))?;
+        crate::run_within(Command::new(venv.join("bin/pip")).args(["install", "-q", SCHEMATHESIS]), PIP_LIMIT * 10)?;
     }
     Ok(st)
 }
 
 fn psql(admin_url: &str, sql: &str) -> Result<(), String> {
-    run(Command::new("psql").args([admin_url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]))
+    crate::run_within(
+        Command::new("psql").args([admin_url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]),
+        std::time::Duration::from_secs(120),
+    )
 }
 
 fn replace_database(url: &str, name: &str) -> String {

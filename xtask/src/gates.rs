@@ -2,9 +2,16 @@
 //! seeded mutants), ThreadSanitizer (and its canary), and the stress loops.
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::{output, project_root, run};
+
+/// A loom mutant's build recompiles one crate; its run explores one model. Either past this is
+/// hung, not slow.
+const MUTANT_BUILD_LIMIT: Duration = Duration::from_secs(600);
+const MUTANT_RUN_LIMIT: Duration = Duration::from_secs(300);
+/// The TSan canary's build compiles the concurrent crates and their dependencies cold.
+const CANARY_LIMIT: Duration = Duration::from_secs(900);
 
 /// Every loom model, the crate it lives in, and the mutant loom must catch in it.
 const LOOM_MUTANTS: &[(&str, &str, &str)] = &[
@@ -44,11 +51,10 @@ pub fn loom(quick: bool) -> Result<(), String> {
     for (krate, mutant, model) in LOOM_MUTANTS {
         let started = Instant::now();
         let binary = build_mutant(krate, mutant)?;
-        let output = Command::new(&binary)
-            .args([model, "--exact", "--test-threads=1"])
-            .env("LOOM_MAX_PREEMPTIONS", preemptions)
-            .output()
-            .map_err(|e| format!("run {}: {e}", binary))?;
+        let output = output(
+            Command::new(&binary).args([model, "--exact", "--test-threads=1"]).env("LOOM_MAX_PREEMPTIONS", preemptions),
+            MUTANT_RUN_LIMIT,
+        )?;
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         let ran = text.contains("running 1 test");
         let caught = !output.status.success() && ran && (text.contains("panicked") || text.contains("deadlock"));
@@ -75,19 +81,21 @@ pub fn loom(quick: bool) -> Result<(), String> {
 /// recompiled) and returns the binary's path.
 fn build_mutant(krate: &str, mutant: &str) -> Result<String, String> {
     let cfg = format!("stride_mutant=\"{mutant}\"");
-    let output = loom_command(&[
-        "rustc",
-        "-p",
-        krate,
-        "--lib",
-        "--profile",
-        "bench",
-        "--message-format=json-render-diagnostics",
-        "--",
-        "--cfg",
-        &cfg,
-    ])
-    .output()
+    let output = output(
+        &mut loom_command(&[
+            "rustc",
+            "-p",
+            krate,
+            "--lib",
+            "--profile",
+            "bench",
+            "--message-format=json-render-diagnostics",
+            "--",
+            "--cfg",
+            &cfg,
+        ]),
+        MUTANT_BUILD_LIMIT,
+    )
     .map_err(|e| format!("build mutant {mutant}: {e}"))?;
     if !output.status.success() {
         return Err(format!("building mutant {mutant} failed:\n{}", String::from_utf8_lossy(&output.stderr)));
@@ -139,7 +147,7 @@ fn tsan_command(extra: &[&str]) -> Command {
 /// nothing but std's deallocation runs between `drop_slow` and the free, and the `Arc` holds
 /// no type of ours.
 pub fn race() -> Result<(), String> {
-    let output = tsan_command(&["--lib", "tsan_canary"]).output().map_err(|e| format!("cargo +nightly: {e}"))?;
+    let output = output(&mut tsan_command(&["--lib", "tsan_canary"]), CANARY_LIMIT)?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let reported = text.contains("WARNING: ThreadSanitizer: data race") && text.contains("tsan_canary");
     if !reported {
@@ -169,6 +177,17 @@ pub fn race() -> Result<(), String> {
         benign.len(),
         if unmatched.is_empty() { "none".to_owned() } else { unmatched.join(", ") }
     );
+    if !unmatched.is_empty() {
+        return Err(format!(
+            "suppressions in tsan.supp matched nothing in the whole run: {}. A suppression that no longer \
+             matches hides nothing today and may hide a real race tomorrow; delete it",
+            unmatched.join(", ")
+        ));
+    }
+    let empty = suites_that_ran_nothing(&text);
+    if !empty.is_empty() {
+        return Err(format!("test binaries ran no test under ThreadSanitizer: {}", empty.join(", ")));
+    }
     if !status.success() {
         let failures: Vec<&str> = text.lines().filter(|l| l.contains("FAILED") || l.contains("panicked")).collect();
         return Err(format!("a test failed under ThreadSanitizer (log: {}):\n{}", log.display(), failures.join("\n")));
@@ -221,6 +240,23 @@ fn is_arc_fence_shape(report: &str, our_sources: &str) -> bool {
     !frames[..drop_slow].iter().any(|frame| frame.contains(our_sources))
 }
 
+/// The test binaries whose run executed no test (`Running …` followed by `running 0 tests`):
+/// a filter or a cfg that silently empties a suite must fail the gate, not pass it.
+fn suites_that_ran_nothing(log: &str) -> Vec<String> {
+    let mut empty = Vec::new();
+    let mut binary = None;
+    for line in log.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Running ") {
+            binary = Some(rest.to_owned());
+        } else if line == "running 0 tests"
+            && let Some(binary) = binary.take()
+        {
+            empty.push(binary);
+        }
+    }
+    empty
+}
+
 fn passed_count(line: &str) -> Option<usize> {
     line.strip_prefix("test result: ok. ")?.split_whitespace().next()?.parse().ok()
 }
@@ -241,6 +277,7 @@ fn unmatched_suppressions(log: &str) -> Result<Vec<String>, String> {
 }
 
 /// `cargo xtask stress`: the concurrency tests of workers and cache, many iterations, release.
+/// A filter that selects no test fails: a renamed test must not turn the gate into a no-op.
 pub fn stress(iterations: u32) -> Result<(), String> {
     let mut command = Command::new(cargo_bin());
     command.current_dir(project_root()).args(["test", "--release"]);
@@ -248,7 +285,19 @@ pub fn stress(iterations: u32) -> Result<(), String> {
         command.args(["-p", krate]);
     }
     command.args(["--tests", "stress"]).env("STRIDE_STRESS_ITERATIONS", iterations.to_string());
-    run(&mut command)
+    let log = crate::target_dir()?.join("stress.log");
+    let status = crate::run_logged(&mut command, &log)?;
+    let text = std::fs::read_to_string(&log).map_err(|e| format!("read {}: {e}", log.display()))?;
+    print!("{text}");
+    if !status.success() {
+        return Err(format!("a stress test failed (log: {})", log.display()));
+    }
+    let ran: usize = text.lines().filter_map(passed_count).sum();
+    if ran == 0 {
+        return Err("the stress filter selected no test: the gate ran nothing".into());
+    }
+    println!("stress: {ran} tests passed at {iterations} iterations");
+    Ok(())
 }
 
 fn cargo_bin() -> String {
@@ -293,6 +342,15 @@ mod tests {
             "    #0 <alloc::sync::Arc<tokio::X>>::drop_slow /rustc/x/library/alloc/src/sync.rs:1:1",
         );
         assert!(!is_arc_fence_shape(&in_the_other_stack, OURS));
+    }
+
+    #[test]
+    fn a_suite_that_ran_no_test_is_named() {
+        let log = "     Running unittests src/lib.rs (target/tsan/x/deps/stride_workers-1)\nrunning 12 tests\n\
+                   test result: ok. 12 passed; 0 failed\n     Running tests/pool.rs (target/tsan/x/deps/pool-2)\n\
+                   running 0 tests\ntest result: ok. 0 passed; 0 failed\n";
+        assert_eq!(suites_that_ran_nothing(log), vec!["tests/pool.rs (target/tsan/x/deps/pool-2)".to_owned()]);
+        assert!(suites_that_ran_nothing("Running a\nrunning 3 tests\n").is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::{project_root, run};
 
 const CONNECTIONS: usize = 4;
+const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 const ROUND: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 5;
 
@@ -150,9 +151,14 @@ pub(crate) fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<(u16, String), String> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    let mut connection = Connection::new(stream)?;
+    let mut connection = Connection::new(connect(port)?)?;
     connection.send(method, path, token, body)
+}
+
+/// A connection to the server under test, given up after [`SOCKET_TIMEOUT`].
+pub(crate) fn connect(port: u16) -> Result<TcpStream, String> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&address, SOCKET_TIMEOUT).map_err(|e| e.to_string())
 }
 
 /// Requests/s that `CONNECTIONS` keep-alive connections sustain on `path` for one round.
@@ -162,8 +168,7 @@ fn load(port: u16, path: &str, token: &str) -> Result<f64, String> {
         .map(|_| {
             let (path, token) = (path.to_owned(), token.to_owned());
             std::thread::spawn(move || -> Result<u64, String> {
-                let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-                let mut connection = Connection::new(stream)?;
+                let mut connection = Connection::new(connect(port)?)?;
                 let mut done = 0;
                 while started.elapsed() < ROUND {
                     let (status, _) = connection.send("GET", &path, Some(&token), None)?;
@@ -189,8 +194,16 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
+    /// A connection whose reads and writes each give up after 30 s, unless the caller set a
+    /// timeout of its own: a server that hangs fails the gate instead of hanging it.
     pub(crate) fn new(stream: TcpStream) -> Result<Self, String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        if stream.read_timeout().map_err(|e| e.to_string())?.is_none() {
+            stream.set_read_timeout(Some(SOCKET_TIMEOUT)).map_err(|e| e.to_string())?;
+        }
+        if stream.write_timeout().map_err(|e| e.to_string())?.is_none() {
+            stream.set_write_timeout(Some(SOCKET_TIMEOUT)).map_err(|e| e.to_string())?;
+        }
         let writer = stream.try_clone().map_err(|e| e.to_string())?;
         Ok(Self { reader: BufReader::new(stream), writer })
     }

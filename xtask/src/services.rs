@@ -4,7 +4,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{is_ci, run};
+use crate::is_ci;
 
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -69,7 +69,9 @@ fn start_local_cluster() -> bool {
         return false;
     };
     println!("PostgreSQL is down; starting the local cluster {version}/main");
-    run(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"])).is_ok()
+    let mut start = Command::new("pg_ctlcluster");
+    start.args(["--skip-systemctl-redirect", &version, "main", "start"]);
+    crate::run_within(&mut start, PG_COMMAND_LIMIT).is_ok()
 }
 
 /// A PostgreSQL cluster of the caller's own (`initdb` into a temporary directory, its own
@@ -89,12 +91,12 @@ impl PrivateCluster {
         let cluster = Self { bin, data, port };
         if running_as_root() {
             // initdb refuses to run as root; the cluster belongs to the postgres account.
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.data.0))?;
+            crate::run_within(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.data.0), PG_COMMAND_LIMIT)?;
         }
         let pgdata = cluster.data.0.join("pgdata");
         let mut initdb = cluster.as_owner(&cluster.bin.join("initdb"));
         initdb.args(["--auth=trust", "--username=postgres", "--no-sync", "--no-instructions", "-D"]).arg(&pgdata);
-        let output = initdb.output().map_err(|e| format!("initdb: {e}"))?;
+        let output = crate::output(&mut initdb, PG_COMMAND_LIMIT).map_err(|e| format!("initdb: {e}"))?;
         if !output.status.success() {
             return Err(format!("initdb failed: {}", String::from_utf8_lossy(&output.stderr)));
         }
@@ -145,8 +147,11 @@ impl Drop for PrivateCluster {
     }
 }
 
+/// initdb, pg_ctl and pg_ctlcluster take seconds; a minute means they hang.
+const PG_COMMAND_LIMIT: Duration = Duration::from_secs(90);
+
 fn quiet(command: &mut Command) -> Result<(), String> {
-    let output = command.output().map_err(|e| e.to_string())?;
+    let output = crate::output(command, PG_COMMAND_LIMIT)?;
     if output.status.success() {
         Ok(())
     } else {
@@ -166,7 +171,8 @@ fn newest_postgres_bin() -> Option<std::path::PathBuf> {
 }
 
 fn running_as_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    crate::output(Command::new("id").arg("-u"), Duration::from_secs(10))
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl Traffic {
         interval: Duration,
         length: Duration,
     ) -> Result<(), String> {
-        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        let stream = crate::load::connect(port)?;
         stream.set_read_timeout(Some(Duration::from_secs(15))).map_err(|e| e.to_string())?;
         let mut connection = Connection::new(stream)?;
         let mut created: Vec<String> = Vec::new();

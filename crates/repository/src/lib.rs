@@ -39,6 +39,7 @@ mod social;
 mod sqlite;
 mod stats;
 mod store;
+mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod uow;
@@ -71,6 +72,7 @@ pub use social::{MAX_FEED_CHUNK, SocialRepo};
 pub use sqlite::SqliteStore;
 pub use stats::{StatsRepo, StatsSubject, StatsTotals};
 pub use store::{PoolStats, Store, UnitOfWork};
+pub use tls::install_ring_provider;
 pub use uow::SqlxUnitOfWork;
 pub use users::{Credentials, UserRepo};
 pub use weather::WeatherRepo;

@@ -75,7 +75,10 @@ impl S3BlobStore {
 }
 
 async fn build_client(config: &S3Config) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    // The one TLS stack of the binary (rustls on ring), instead of the SDK's default aws-lc.
+    let https = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https);
     if let Some(region) = &config.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -45,6 +45,7 @@ impl OpenMeteo {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("{base_url:?} must be an http or https URL"));
         }
+        crate::tls::install_ring_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(timeout)
             .user_agent(concat!("stride/", env!("CARGO_PKG_VERSION")))

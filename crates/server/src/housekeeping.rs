@@ -66,6 +66,16 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         }
         .boxed()
     });
+    let photos = stride.photos.clone();
+    let delete_blobs: Arc<dyn JobHandler> = Arc::new(move |lease: Lease, deadline: Deadline, _: CancellationToken| {
+        let photos = photos.clone();
+        async move {
+            let deleted = photos.run_delete_blobs(&lease.job.payload, deadline).await?;
+            tracing::debug!(deleted, "deleted the blobs of deleted photos");
+            Ok(JobOutcome::Done)
+        }
+        .boxed()
+    });
     let kind = |name, timeout_secs, handler| Registered {
         config: KindConfig { name, timeout: Duration::from_secs(timeout_secs), concurrency: 1, backoff },
         handler,
@@ -74,6 +84,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         kind("maintenance.purge", 120, purge_sessions),
         kind("jobs.purge", 120, purge_jobs),
         kind("photos.gc", 600, photo_gc),
+        kind(stride_services::photos::DELETE_BLOBS_KIND, 120, delete_blobs),
     ];
     kinds.extend(stride.weather.as_ref().map(|weather| weather.registered()));
     kinds

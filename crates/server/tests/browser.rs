@@ -259,7 +259,7 @@ async fn journey(app: &TestApp, browser: &Client) {
     person.go(&format!("/activities/{ada_private}")).await;
     assert_eq!(person.heading().await, "Not found");
     let session = browser.get_named_cookie("stride_session").await.unwrap();
-    let forbidden = reqwest::Client::new()
+    let forbidden = common::http_client()
         .get(format!("{base}/activities/{ada_private}"))
         .header("cookie", format!("stride_session={}", session.value()))
         .send()
@@ -306,7 +306,7 @@ async fn journey(app: &TestApp, browser: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_headers() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = common::http_client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     // A login post with no token at all: 403, as a page.
     let forged = client
         .post(app.url("/login"))

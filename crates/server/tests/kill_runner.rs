@@ -53,7 +53,7 @@ impl Process {
             .spawn()
             .expect("start the stride binary");
         let mut process = Self { child, base: format!("http://127.0.0.1:{port}"), _data: data };
-        let client = reqwest::Client::new();
+        let client = common::http_client();
         let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let health = client.get(format!("{}/healthz", process.base)).send().await;
@@ -78,7 +78,7 @@ async fn scenario<S: Store>(db: Arc<TestDatabase>) {
     let stub = WeatherStub::start().await;
     stub.set(StubMode::Hang);
     let mut doomed = Process::start(&db, &stub).await;
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let registered: Value = client
         .post(format!("{}/api/v1/auth/register", doomed.base))
         .json(&json!({"username": "doomed_runner", "password": "correct horse battery"}))

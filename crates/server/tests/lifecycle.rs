@@ -44,7 +44,7 @@ async fn an_in_flight_request_completes_during_graceful_shutdown() {
     // Once shutdown has begun, new connections get no answer (refused, or reset if the kernel
     // had already queued them); until the listener is dropped a request may still slip in.
     let unserved = loop {
-        match reqwest::Client::new().get(app.url("/healthz")).send().await {
+        match common::http_client().get(app.url("/healthz")).send().await {
             Err(e) => break e,
             Ok(_) => tokio::task::yield_now().await,
         }

@@ -6,44 +6,17 @@
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
-use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, NewJob, StartedAt, UserId};
+use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, PhotoRepo, RepoError, SocialRepo,
-    StatsRepo, Store, UnitOfWork,
+    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, RepoError, SocialRepo, Store, UnitOfWork,
 };
 use stride_workers::Deadline;
 
-use crate::photos::Storage;
+use crate::activity_write::ActivityWrites;
+use crate::idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
 use crate::uow::finish;
-use crate::weather::{WeatherConfig, weather_job};
-use crate::{Clock, ServiceError, ServiceResult, relationship, stats};
-
-/// How long a client may safely retry a create with the same `Idempotency-Key`.
-pub(crate) const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
-
-/// A client-chosen key making `create` safe to retry: 1–255 visible ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self, ServiceError> {
-        let valid = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
-        if valid {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ServiceError::Invalid {
-                field: "Idempotency-Key",
-                message: "must be 1 to 255 visible ASCII characters".into(),
-            })
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+use crate::{Clock, ServiceError, ServiceResult, relationship};
 
 /// The outcome of an idempotent create.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,15 +59,13 @@ impl ActivityPage {
 pub struct ActivityService<S> {
     store: S,
     clock: Arc<dyn Clock>,
-    /// Where a deleted activity's photos are removed from, after the commit.
-    photos: Storage,
-    /// Whether a start point enqueues a weather lookup, and with how many attempts.
-    weather: WeatherConfig,
+    /// The one write path, which keeps everything derived from an activity in step.
+    writes: ActivityWrites,
 }
 
 impl<S: Store> ActivityService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, photos: Storage, weather: WeatherConfig) -> Self {
-        Self { store, clock, photos, weather }
+    pub fn new(store: S, clock: Arc<dyn Clock>, writes: ActivityWrites) -> Self {
+        Self { store, clock, writes }
     }
 
     /// Creates an activity. With a key, a retry of the same request within 24 hours returns
@@ -108,18 +79,16 @@ impl<S: Store> ActivityService<S> {
     ) -> ServiceResult<Created> {
         let now = self.clock.now();
         check_start(&draft.started_at, now)?;
-        let mut activity = Activity::create(ActivityId::new(), owner, draft, now);
-        let weather_job = weather_job(&mut activity, &self.weather, now);
-        let weather_job = weather_job.as_ref();
-        let Some(IdempotencyKey(key)) = key else {
+        let activity = Activity::create(ActivityId::new(), owner, draft, now);
+        let Some(key) = key else {
             let mut uow = self.store.write(deadline).await?;
-            let outcome = insert_counted(&mut uow, &activity, weather_job).await;
-            finish(uow, outcome).await?;
-            return Ok(Created::New(activity));
+            let outcome = self.writes.insert(&mut uow, activity, now).await;
+            return finish(uow, outcome).await.map(Created::New);
         };
+        let key = key.as_str();
 
         let record = IdempotencyRecord { fingerprint: fingerprint(&activity), activity_id: activity.id };
-        let scope = IdempotencyScope { user: owner, key: &key, not_before: now - IDEMPOTENCY_WINDOW };
+        let scope = IdempotencyScope { user: owner, key, not_before: now - IDEMPOTENCY_WINDOW };
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             if let Some(first) = uow.find_idempotency_key(scope).await? {
@@ -133,7 +102,7 @@ impl<S: Store> ActivityService<S> {
                 Err(RepoError::Conflict { .. }) => return Ok(KeyedCreate::LostTheRace),
                 Err(other) => return Err(other.into()),
             }
-            insert_counted(&mut uow, &activity, weather_job).await?;
+            let activity = self.writes.insert(&mut uow, activity, now).await?;
             Ok(KeyedCreate::Done(Created::New(activity)))
         }
         .await;
@@ -206,45 +175,25 @@ impl<S: Store> ActivityService<S> {
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             let before = self.modifiable(&mut uow, viewer, id).await?;
-            let mut activity = before.clone();
+            let mut after = before.clone();
             let now = self.clock.now();
-            if activity.apply(patch, now)
-                && let Some(job) = weather_job(&mut activity, &self.weather, now)
-            {
-                uow.enqueue(&job, now).await?;
-            }
-            uow.update_activity(&activity).await?;
-            if stats::affects_stats(&before, &activity) {
-                // Lock order: the activity row (in `modifiable`), then the user row (here).
-                uow.bump_stats_version(activity.user_id).await?;
-                stats::record(&mut uow, &before, -1).await?;
-                stats::record(&mut uow, &activity, 1).await?;
-            }
-            Ok(activity)
+            after.apply(patch, now);
+            self.writes.update(&mut uow, &before, after, now).await
         }
         .await;
         finish(uow, outcome).await
     }
 
     /// Deletes the activity with its photos: their rows go in the same commit (the foreign
-    /// key cascades), their blobs right after it.
+    /// key cascades), and so does the durable job that removes their blobs.
     pub async fn delete(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<()> {
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             let activity = self.modifiable(&mut uow, viewer, id).await?;
-            let photos = if activity.photo_count > 0 { uow.photos_of_activity(id).await? } else { Vec::new() };
-            uow.delete_activity(id).await?;
-            uow.bump_stats_version(activity.user_id).await?;
-            stats::record(&mut uow, &activity, -1).await?;
-            Ok(photos)
+            self.writes.delete(&mut uow, &activity, self.clock.now()).await
         }
         .await;
-        let photos = finish(uow, outcome).await?;
-        if !photos.is_empty() {
-            let budget = Deadline::after(std::time::Duration::from_secs(30));
-            self.photos.delete_all(&crate::photos::blob_keys(&photos), budget).await;
-        }
-        Ok(())
+        finish(uow, outcome).await
     }
 
     /// The activity, locked for this unit of work, if the viewer may change it.
@@ -264,22 +213,6 @@ enum KeyedCreate {
 /// A start more than a day after now is a client's mistake (or a clock gone wrong), not a plan.
 fn check_start(started_at: &StartedAt, now: chrono::DateTime<chrono::Utc>) -> ServiceResult<()> {
     started_at.check_not_after(now).map_err(|e| ServiceError::Invalid { field: "started_at", message: e.to_string() })
-}
-
-/// Inserts a new activity and accounts for it in its owner's statistics, and enqueues its
-/// weather lookup if it needs one, in one unit of work.
-async fn insert_counted<U: UnitOfWork>(
-    uow: &mut U,
-    activity: &Activity,
-    weather: Option<&NewJob>,
-) -> ServiceResult<()> {
-    // Locks the owner's row first: writers for one user serialise here.
-    uow.bump_stats_version(activity.user_id).await?;
-    uow.insert_activity(activity).await?;
-    if let Some(job) = weather {
-        uow.enqueue(job, activity.created_at).await?;
-    }
-    stats::record(uow, activity, 1).await
 }
 
 async fn replay<U: ActivityRepo>(
@@ -327,12 +260,7 @@ mod tests {
     use crate::test_support::{activity_of, clock, draft, person, store_of};
 
     fn service(units: Vec<(Access, MockUnitOfWork)>) -> ActivityService<stride_repository::mocks::MockStore> {
-        let no_blobs = Storage::new(
-            Arc::new(stride_repository::mocks::MockDynBlobStore::new()),
-            std::time::Duration::from_secs(1),
-            Default::default(),
-        );
-        ActivityService::new(store_of(units), clock(), no_blobs, WeatherConfig::default())
+        ActivityService::new(store_of(units), clock(), ActivityWrites::default())
     }
 
     fn finding(activity: &Activity) -> MockUnitOfWork {
@@ -454,15 +382,6 @@ mod tests {
         ahead.started_at = StartedAt::parse("2026-03-11T13:00:00Z").unwrap();
         let got = service(vec![]).create(deadline(), alice.id, ahead, None).await;
         assert!(matches!(got, Err(ServiceError::Invalid { field: "started_at", .. })), "{got:?}");
-    }
-
-    #[test]
-    fn idempotency_keys_are_visible_ascii_up_to_255_characters() {
-        assert!(IdempotencyKey::parse("a").is_ok());
-        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
-        for bad in ["", "has space", "é", &"k".repeat(256)] {
-            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

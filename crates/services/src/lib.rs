@@ -12,11 +12,14 @@
 
 mod access;
 mod activities;
+mod activity_write;
 mod auth;
 mod clock;
+mod cpu;
 mod error;
 mod feed;
 mod health;
+mod idempotency;
 pub mod jobs;
 mod maintenance;
 mod password;
@@ -32,7 +35,9 @@ mod weather;
 pub mod weather_stub;
 
 pub use access::relationship;
-pub use activities::{ActivityPage, ActivityService, Created, IdempotencyKey};
+pub use activities::{ActivityPage, ActivityService, Created};
+pub use activity_write::ActivityWrites;
+pub use idempotency::IdempotencyKey;
 pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ServiceError, ServiceResult};
@@ -40,7 +45,8 @@ pub use feed::{FeedConfig, FeedItem, FeedPage, FeedService, Strategy as FeedStra
 pub use health::HealthService;
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
-pub use photos::{CpuPool, Delivery, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
+pub use cpu::{CpuPool, CpuPoolConfig, Threads};
+pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};
 /// The repository's mockall doubles, for unit tests of the layers above services.
@@ -93,7 +99,7 @@ impl<S: Store> Stride<S> {
             feed: FeedService::new(store.clone(), feed),
             jobs: jobs::JobService::new(store.clone(), clock.clone()),
             auth: AuthService::new(store.clone(), clock.clone(), auth),
-            activities: ActivityService::new(store.clone(), clock.clone(), photos.storage().clone(), weather.clone()),
+            activities: ActivityService::new(store.clone(), clock.clone(), ActivityWrites::new(weather.clone())),
             weather: WeatherService::new(store.clone(), clock.clone(), weather),
             photos,
             stats: StatsService::new(store.clone(), clock.clone(), stats)?,

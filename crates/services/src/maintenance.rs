@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stride_repository::{IdempotencyRepo, SessionRepo, Store};
 use stride_workers::Deadline;
 
-use crate::activities::IDEMPOTENCY_WINDOW;
+use crate::idempotency::IDEMPOTENCY_WINDOW;
 use crate::uow::finish;
 use crate::{Clock, ServiceResult};
 

@@ -15,7 +15,7 @@ use stride_repository::{
     BlobError, BlobKey, BlobStore, FaultyBlobStore, LocalBlobStore, PhotoRepo, PhotoSelection, S3TestServer,
     SharedBlobStore, SqliteStore, Store, UnitOfWork,
 };
-use stride_services::photos::{PROCESSING_VERSION, ReprocessOptions};
+use stride_services::photos::{DELETE_BLOBS_KIND, PROCESSING_VERSION, ReprocessOptions};
 use stride_services::{Deadline, PhotoConfig, Registration, ServiceError, Settings, Stride, SystemClock, UploadFile};
 use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +79,17 @@ async fn world(blobs: SharedBlobStore, photos: PhotoConfig) -> World {
 }
 
 impl World {
+    /// Runs every queued blob-deletion job once, as the server's job runner would; the blobs
+    /// they deleted, or the first failure.
+    async fn run_blob_deletions(&self) -> Result<usize, String> {
+        let jobs = self.stride.jobs.list(deadline(), None, Some(DELETE_BLOBS_KIND), 100).await.unwrap();
+        let mut deleted = 0;
+        for job in jobs {
+            deleted += self.stride.photos.run_delete_blobs(&job.payload, deadline()).await?;
+        }
+        Ok(deleted)
+    }
+
     async fn stored_rows(&self) -> usize {
         self.store.read(deadline()).await.unwrap().photos_of_activity(self.activity).await.unwrap().len()
     }
@@ -101,6 +112,14 @@ async fn faults<B: BlobStore>(make: impl Fn() -> B) {
     for photo in uploaded.photos() {
         w.stride.photos.delete(deadline(), w.user, photo.id).await.unwrap();
     }
+    assert_eq!(w.stored_rows().await, 0);
+    // The rows are gone; their blobs wait for the durable job the deletes enqueued, which
+    // fails while the store does and deletes them all once it is back.
+    assert_eq!(blob_keys(faulty.inner()).await.len(), 6, "a delete touches no blob itself");
+    faulty.fail_next(1_000);
+    assert!(w.run_blob_deletions().await.is_err());
+    faulty.fail_next(0);
+    assert_eq!(w.run_blob_deletions().await, Ok(6));
     assert!(blob_keys(faulty.inner()).await.is_empty());
 
     // A put that keeps failing: every blob stored so far is deleted, no row is written.

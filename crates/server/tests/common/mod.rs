@@ -76,7 +76,7 @@ impl TestApp {
         Self {
             base,
             metrics_base,
-            client: Client::new(),
+            client: http_client(),
             db,
             in_flight,
             shutdown: Some(tx),
@@ -184,4 +184,26 @@ pub async fn error_message(response: Response, status: StatusCode) -> String {
     assert_eq!(response.status(), status);
     let body: Value = response.json().await.expect("JSON error body");
     body["error"]["message"].as_str().expect("error.message").to_owned()
+}
+
+/// A reqwest client for talking to the test server. The workspace builds reqwest without a
+/// crypto provider of its own (the binary's one TLS stack is rustls on ring), so the provider
+/// is installed before the first client is built.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    stride_repository::install_ring_provider();
+    reqwest::Client::builder()
+}
+
+pub fn http_client() -> Client {
+    http_client_builder().build().expect("build the test HTTP client")
+}
+
+/// Waits, up to 30 s, for a condition that only the server's own background work (its job
+/// runner) makes true and that a test can only observe from outside; panics with `what` then.
+pub async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "still not true after 30 s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -15,7 +15,7 @@
 //! rows in one commit; on delete the rows first, then the blobs. A crash in between leaves
 //! blobs no row names, which `stride photos gc` ([`PhotoService::collect_garbage`]) removes.
 
-mod cpu;
+mod deletion;
 pub mod process;
 mod reprocess;
 mod storage;
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use stride_domain::{Activity, ActivityId, Photo, PhotoId, PhotoKind, Rendition, UserId, minted_at_ms, photo_of_blob};
+use stride_domain::{Activity, ActivityId, Photo, PhotoId, PhotoKind, Rendition, UserId};
 use stride_repository::{
     ActivityRepo, BlobKey, IdempotencyScope, PhotoRepo, PhotoUploadRecord, RepoError, SharedBlobStore, Store,
     UnitOfWork,
@@ -34,12 +34,14 @@ use stride_workers::{Deadline, GroupError, RetryPolicy, TaskGroup};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use cpu::CpuPool;
+pub use deletion::DELETE_BLOBS_KIND;
+pub(crate) use deletion::delete_blobs_job;
 pub use process::{PROCESSING_VERSION, PhotoError, PhotoLimits, Processed};
 pub use reprocess::{ReprocessEvent, ReprocessOptions, ReprocessSummary};
 pub use storage::Storage;
 
-use crate::activities::IDEMPOTENCY_WINDOW;
+use crate::cpu::CpuPool;
+use crate::idempotency::IDEMPOTENCY_WINDOW;
 use crate::uow::finish;
 use crate::{Clock, IdempotencyKey, ServiceError, ServiceResult};
 
@@ -148,10 +150,6 @@ impl<S: Store> PhotoService<S> {
 
     pub fn config(&self) -> &PhotoConfig {
         &self.config
-    }
-
-    pub fn storage(&self) -> &Storage {
-        &self.storage
     }
 
     /// Resolves once no upload is running or cleaning up (for shutdown, and for tests that
@@ -451,70 +449,6 @@ impl<S: Store> PhotoService<S> {
             Err(ServiceError::NotFound) => Err(ServiceError::Internal(format!("photo {} has no blob {key}", photo.id))),
             Err(other) => Err(other),
         }
-    }
-
-    /// Deletes the owner's photo: the row now, its blobs right after the commit.
-    pub async fn delete(&self, deadline: Deadline, owner: UserId, id: PhotoId) -> ServiceResult<()> {
-        let mut uow = self.store.write(deadline).await?;
-        let outcome = async {
-            let photo = uow.photo_by_id(id).await?.ok_or(ServiceError::NotFound)?;
-            if photo.user_id != owner {
-                return Err(ServiceError::NotFound);
-            }
-            owned_for_update(&mut uow, owner, photo.activity_id).await?;
-            uow.delete_photo(&photo).await?;
-            Ok(photo)
-        }
-        .await;
-        let photo = finish(uow, outcome).await?;
-        self.delete_blobs(std::slice::from_ref(&photo)).await;
-        Ok(())
-    }
-
-    /// Removes the blobs of photos whose rows are gone; what fails is left to gc.
-    pub async fn delete_blobs(&self, photos: &[Photo]) {
-        self.storage.delete_all(&blob_keys(photos), Deadline::after(self.config.storage_timeout * 3)).await;
-    }
-
-    /// `stride photos gc`: deletes every photo blob no row names — a photo whose row is gone,
-    /// or a rendition a re-processing run replaced — except those of photos minted within
-    /// `gc_grace`, whose upload may still be running. Returns (blobs looked at, deleted).
-    pub async fn collect_garbage(&self, deadline: Deadline, dry_run: bool) -> ServiceResult<(usize, Vec<BlobKey>)> {
-        let keys = self.storage.list("photos/", deadline).await?;
-        let grace_ms = u64::try_from(self.config.gc_grace.as_millis()).unwrap_or(u64::MAX);
-        let now_ms = u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0);
-        let mut garbage = Vec::new();
-        let mut current: Option<(PhotoId, Option<Photo>)> = None;
-        let mut uow = self.store.read(deadline).await?;
-        for key in &keys {
-            let Some(id) = photo_of_blob(key.as_str()) else { continue };
-            if minted_at_ms(id).is_some_and(|minted| minted.saturating_add(grace_ms) > now_ms) {
-                continue;
-            }
-            if current.as_ref().is_none_or(|(seen, _)| *seen != id) {
-                current = Some((id, uow.photo_by_id(id).await?));
-            }
-            let named = current.as_ref().and_then(|(_, photo)| photo.as_ref()).is_some_and(|photo| {
-                let version =
-                    |name: &str| name.rsplit_once("-v").and_then(|(_, v)| v.split('.').next()?.parse::<u32>().ok());
-                [PhotoKind::Original, PhotoKind::Display, PhotoKind::Thumb]
-                    .iter()
-                    .any(|&kind| photo.blob_name(kind) == key.as_str())
-                    // A rendition newer than the row is a re-processing run in flight.
-                    || version(key.as_str()).is_some_and(|v| v > photo.processing_version)
-            });
-            if !named {
-                garbage.push(key.clone());
-            }
-        }
-        drop(uow);
-        if !dry_run {
-            let failed = self.storage.delete_all(&garbage, deadline).await;
-            if failed > 0 {
-                return Err(ServiceError::StorageUnavailable(format!("{failed} garbage blobs could not be deleted")));
-            }
-        }
-        Ok((keys.len(), garbage))
     }
 }
 

@@ -1,5 +1,5 @@
 //! `stride photos reprocess`: re-makes the renditions of photos made by an older processing
-//! version, on the toolkit's `Pipeline` with its CPU stages on a `WorkerPool`.
+//! version, on the toolkit's `Pipeline` with its CPU stages on the service's one `CpuPool`.
 //!
 //! read (row + original) → resize (display) → thumbnail → upload (both, concurrently) → record
 //!
@@ -19,8 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use stride_domain::{Photo, PhotoId, PhotoKind};
 use stride_repository::{PhotoRepo, PhotoSelection, Store, UnitOfWork};
-use stride_workers::{Deadline, Outcome, Pipeline, WorkerPool};
-use tokio::sync::oneshot;
+use stride_workers::{Deadline, Outcome, Pipeline};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -78,47 +77,6 @@ where
     ))
 }
 
-/// A CPU job for the worker pool: the closure sends its own result back.
-type CpuJob = Box<dyn FnOnce() + Send>;
-
-/// The worker pool as a service for the pipeline's CPU stages: a fixed set of workers, each
-/// running one job at a time on the blocking pool, whose results go back to the stage that
-/// asked through a oneshot. A task reads the pool's result stream so it never fills up.
-struct CpuWorkers {
-    pool: Arc<WorkerPool<CpuJob, (), Infallible>>,
-}
-
-impl CpuWorkers {
-    fn start(workers: usize, tracker: &TaskTracker) -> Self {
-        let pool = Arc::new(WorkerPool::new(workers, workers, |job: CpuJob| async move {
-            tokio::task::spawn_blocking(job).await.expect("a CPU job panicked");
-            Ok(())
-        }));
-        let results = pool.clone();
-        tracker.spawn(async move {
-            while let Some((_, outcome)) = results.next_result().await {
-                if let Outcome::Panicked(why) = outcome {
-                    tracing::error!(%why, "a re-processing CPU job panicked");
-                }
-            }
-        });
-        Self { pool }
-    }
-
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-        let (reply, answer) = oneshot::channel();
-        let job: CpuJob = Box::new(move || {
-            let _ = reply.send(work());
-        });
-        self.pool.submit(job).await.map_err(|_| "the CPU workers are closed".to_owned())?;
-        answer.await.map_err(|_| "the CPU job panicked".to_owned())
-    }
-
-    fn close(&self) {
-        self.pool.close();
-    }
-}
-
 impl<S: Store> PhotoService<S> {
     /// Re-makes every photo of the selection not at [`PROCESSING_VERSION`], until done or
     /// until `stop` is cancelled (then the photos in flight finish and the rest wait).
@@ -150,24 +108,24 @@ impl<S: Store> PhotoService<S> {
             return Ok(summary);
         }
 
-        let background = TaskTracker::new();
-        let workers = std::thread::available_parallelism().map_or(2, usize::from);
-        let cpu = Arc::new(CpuWorkers::start(workers, &background));
+        // The CPU stages run on the service's one CPU pool; as many of them at once as it has
+        // slots, so neither stage starves the other.
+        let workers = self.cpu.available().max(1);
         let progress = Arc::new(progress);
         let io = options.concurrency.max(1);
         let (timeout, limits) = (options.step_timeout, self.config.limits);
-        let (read, resize, thumb, upload, record) =
-            (self.clone(), cpu.clone(), cpu.clone(), self.clone(), (self.clone(), progress.clone()));
+        let (read_service, resize, thumb, upload, record) =
+            (self.clone(), self.cpu.clone(), self.cpu.clone(), self.clone(), (self.clone(), progress.clone()));
         let pipeline = Pipeline::<PhotoId, PhotoId, Infallible>::builder(io)
             .stage("read", io, move |id: PhotoId| {
-                let this = read.clone();
+                let this = read_service.clone();
                 async move { Ok(this.read_original(id, Deadline::after(timeout)).await) }
             })
             .stage("resize", workers, move |item: Option<Item<Bytes>>| {
                 let cpu = resize.clone();
                 async move {
                     Ok(next(item, |photo, bytes| async move {
-                        let displayed = cpu.run(move || process::display(&bytes, limits)).await?;
+                        let displayed = cpu.run(move || process::display(&bytes, limits)).await.map_err(|e| e.to_string())?;
                         Ok((photo, displayed.map_err(|e| format!("decode and resize: {e}"))?))
                     })
                     .await)
@@ -177,7 +135,7 @@ impl<S: Store> PhotoService<S> {
                 let cpu = thumb.clone();
                 async move {
                     Ok(next(item, |photo, displayed| async move {
-                        let processed = cpu.run(move || process::thumbnail(displayed)).await?;
+                        let processed = cpu.run(move || process::thumbnail(displayed)).await.map_err(|e| e.to_string())?;
                         Ok((photo, processed.map_err(|e| format!("thumbnail: {e}"))?))
                     })
                     .await)
@@ -209,9 +167,6 @@ impl<S: Store> PhotoService<S> {
         let by_seq = ids.clone();
         let intake = ids.into_iter().take_while(|_| !stop.is_cancelled());
         let outcomes = pipeline.run(intake).await;
-        cpu.close();
-        background.close();
-        background.wait().await;
 
         for (seq, outcome) in &outcomes {
             let id = by_seq.get(*seq as usize).copied().unwrap_or_default();

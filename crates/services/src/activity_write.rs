@@ -1,0 +1,116 @@
+//! The one path every activity write takes: insert, change and delete, each with everything
+//! derived from the activity kept in step inside the same unit of work.
+//!
+//! Derived data today: the owner's stats version (which invalidates cached statistics), the
+//! totals and streak runs, the weekly totals, the weather lookup of a new start point, and the
+//! deletion of a removed activity's photo blobs (a durable `photos.delete_blobs` job, enqueued
+//! in the transaction that removes the rows, so a crash right after the commit cannot leave
+//! the blobs behind). Whatever derives from an activity next (a track's files, best efforts,
+//! records, totals by period) is added to [`ActivityWrites::on_written`] and nowhere else.
+//!
+//! Architecture Invariant: no use case calls `insert_activity`, `update_activity` or
+//! `delete_activity` except through this module.
+//!
+//! Lock order, the same on every path: the activity row (when it exists), then the owner's
+//! user row (`bump_stats_version`). Writers for one user serialise on that row.
+
+use chrono::{DateTime, Utc};
+use stride_domain::{Activity, NewJob};
+use stride_repository::UnitOfWork;
+
+use crate::photos::delete_blobs_job;
+use crate::weather::{WeatherConfig, weather_job};
+use crate::{ServiceResult, stats};
+
+/// What the write path needs to know of the rest of the product: whether a start point asks
+/// for a weather lookup, and with how many attempts.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityWrites {
+    weather: WeatherConfig,
+}
+
+impl ActivityWrites {
+    pub fn new(weather: WeatherConfig) -> Self {
+        Self { weather }
+    }
+
+    /// Inserts a new activity with everything derived from it.
+    pub(crate) async fn insert<U: UnitOfWork>(
+        &self,
+        uow: &mut U,
+        mut activity: Activity,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Activity> {
+        let weather = weather_job(&mut activity, &self.weather, now);
+        // The owner's row first: a concurrent write for the same user waits here.
+        uow.bump_stats_version(activity.user_id).await?;
+        uow.insert_activity(&activity).await?;
+        self.on_written(uow, None, Some(&activity), weather, now).await?;
+        Ok(activity)
+    }
+
+    /// Writes `after` over `before` (read with `activity_by_id_for_update` in this unit of
+    /// work). When the weather's target moved, a new lookup is enqueued.
+    pub(crate) async fn update<U: UnitOfWork>(
+        &self,
+        uow: &mut U,
+        before: &Activity,
+        mut after: Activity,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Activity> {
+        let weather =
+            if before.weather_target() != after.weather_target() { weather_job(&mut after, &self.weather, now) } else { None };
+        if stats::affects_stats(before, &after) {
+            uow.bump_stats_version(after.user_id).await?;
+        }
+        uow.update_activity(&after).await?;
+        self.on_written(uow, Some(before), Some(&after), weather, now).await?;
+        Ok(after)
+    }
+
+    /// Deletes `before` (read with `activity_by_id_for_update` in this unit of work); its
+    /// photo rows go with it (the foreign key cascades) and their blobs with a durable job.
+    pub(crate) async fn delete<U: UnitOfWork>(
+        &self,
+        uow: &mut U,
+        before: &Activity,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<()> {
+        // Read before the rows cascade away with the activity.
+        let photos = if before.photo_count > 0 { uow.photos_of_activity(before.id).await? } else { Vec::new() };
+        uow.delete_activity(before.id).await?;
+        uow.bump_stats_version(before.user_id).await?;
+        if let Some(job) = delete_blobs_job(&photos, now)? {
+            uow.enqueue(&job, now).await?;
+        }
+        self.on_written(uow, Some(before), None, None, now).await
+    }
+
+    /// Keeps every derived figure in step with one write: `before` is the activity as it was
+    /// (`None` for an insert), `after` as it is now (`None` for a delete).
+    async fn on_written<U: UnitOfWork>(
+        &self,
+        uow: &mut U,
+        before: Option<&Activity>,
+        after: Option<&Activity>,
+        weather: Option<NewJob>,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<()> {
+        let counted_again = match (before, after) {
+            (Some(before), Some(after)) => stats::affects_stats(before, after),
+            _ => true,
+        };
+        if counted_again {
+            if let Some(before) = before {
+                stats::record(uow, before, -1).await?;
+            }
+            if let Some(after) = after {
+                stats::record(uow, after, 1).await?;
+            }
+        }
+        if let Some(job) = weather {
+            uow.enqueue(&job, now).await?;
+        }
+        Ok(())
+    }
+}
