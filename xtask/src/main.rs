@@ -259,9 +259,12 @@ fn flag_value(args: &[String], flag: &str) -> Option<u32> {
 /// in a cargo config, or `target/` — asked of cargo itself, never assumed.
 pub(crate) fn target_dir() -> Result<std::path::PathBuf, String> {
     let output = output(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(project_root())
-            .args(["metadata", "--no-deps", "--format-version", "1"]),
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(project_root()).args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+        ]),
         Duration::from_secs(120),
     )?;
     if !output.status.success() {

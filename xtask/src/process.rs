@@ -41,7 +41,8 @@ pub(crate) fn output(command: &mut Command, limit: Duration) -> Result<Output, S
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let base = std::env::temp_dir().join(format!("xtask-{}-{n}", std::process::id()));
     let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
-    let create = |path: &std::path::Path| std::fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()));
+    let create =
+        |path: &std::path::Path| std::fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()));
     let (out, err) = (create(&out_path)?, create(&err_path)?);
     let status = run_to_end(command.stdin(Stdio::null()).stdout(out).stderr(err), Some(limit));
     let read = |path: &std::path::Path| std::fs::read(path).unwrap_or_default();
@@ -107,7 +108,8 @@ fn kill_tree(root: u32) -> usize {
     for pid in tree.iter().rev() {
         // SIGKILL by the kernel's own call would need libc; `kill` is always there and is
         // itself bounded (it never blocks).
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ =
+            Command::new("kill").args(["-KILL", &pid.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
     tree.len() - 1
 }
@@ -151,14 +153,15 @@ mod tests {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let marker = format!("301.{}", std::process::id());
         let started = Instant::now();
-        let error = output(Command::new("sh").args(["-c", &format!("sleep {marker} & wait")]), Duration::from_millis(300))
-            .unwrap_err();
+        let error =
+            output(Command::new("sh").args(["-c", &format!("sleep {marker} & wait")]), Duration::from_millis(300))
+                .unwrap_err();
         assert!(error.contains("its own limit of 0 s"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(10));
         assert_eq!(survivors(&marker), 0, "a descendant outlived the kill");
 
-        let printed = output(Command::new("sh").args(["-c", "seq 1 100000; echo oops >&2"]), Duration::from_secs(30))
-            .unwrap();
+        let printed =
+            output(Command::new("sh").args(["-c", "seq 1 100000; echo oops >&2"]), Duration::from_secs(30)).unwrap();
         assert!(printed.status.success());
         assert_eq!(String::from_utf8_lossy(&printed.stdout).lines().count(), 100_000);
         assert_eq!(String::from_utf8_lossy(&printed.stderr), "oops\n");

@@ -91,7 +91,10 @@ impl PrivateCluster {
         let cluster = Self { bin, data, port };
         if running_as_root() {
             // initdb refuses to run as root; the cluster belongs to the postgres account.
-            crate::run_within(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.data.0), PG_COMMAND_LIMIT)?;
+            crate::run_within(
+                Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.data.0),
+                PG_COMMAND_LIMIT,
+            )?;
         }
         let pgdata = cluster.data.0.join("pgdata");
         let mut initdb = cluster.as_owner(&cluster.bin.join("initdb"));

@@ -10,6 +10,34 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::ActivityId;
 
+/// A keyset cursor as clients see it: an opaque string.
+pub trait Cursor: Sized {
+    fn encode(&self) -> String;
+    fn decode(raw: &str) -> Result<Self, CursorError>;
+}
+
+/// One page of any keyset-paged list (activities, the feed, friends, requests, blocks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    /// The cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    /// A page from `limit + 1` items read: the extra one says whether another page follows, so
+    /// the last page knows it is the last; `key` is the cursor that follows an item.
+    pub fn from_overfetched(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> C) -> Self {
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(key)
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActivityCursor {
     pub started_at_utc_micros: i64,
@@ -20,12 +48,12 @@ pub struct ActivityCursor {
 #[error("cursor is not one this server issued")]
 pub struct CursorError;
 
-impl ActivityCursor {
-    pub fn encode(&self) -> String {
+impl Cursor for ActivityCursor {
+    fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", self.started_at_utc_micros, self.id))
     }
 
-    pub fn decode(raw: &str) -> Result<Self, CursorError> {
+    fn decode(raw: &str) -> Result<Self, CursorError> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| CursorError)?;
         let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
         let mut parts = text.splitn(3, ':');
@@ -48,12 +76,12 @@ pub struct ListCursor {
     pub id: uuid::Uuid,
 }
 
-impl ListCursor {
-    pub fn encode(&self) -> String {
+impl Cursor for ListCursor {
+    fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!("l1:{}:{}", self.at_utc_micros, self.id))
     }
 
-    pub fn decode(raw: &str) -> Result<Self, CursorError> {
+    fn decode(raw: &str) -> Result<Self, CursorError> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| CursorError)?;
         let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
         let mut parts = text.splitn(3, ':');
@@ -70,6 +98,16 @@ impl ListCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_from_one_item_too_many_has_the_cursor_of_its_last_item() {
+        let more = Page::from_overfetched(vec![5, 4, 3], 2, |n| n * 10);
+        assert_eq!(more, Page { items: vec![5, 4], next_cursor: Some(40) });
+        let last = Page::from_overfetched(vec![5, 4], 2, |n| n * 10);
+        assert_eq!(last, Page { items: vec![5, 4], next_cursor: None });
+        let empty = Page::from_overfetched(Vec::<i32>::new(), 2, |n| n * 10);
+        assert_eq!(empty.next_cursor, None);
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

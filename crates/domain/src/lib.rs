@@ -24,7 +24,7 @@ pub use activity::{
     Activity, ActivityDraft, ActivityPatch, Distance, DistanceError, LocalDate, MovingTime, MovingTimeError, Sport,
     SportError, StartedAt, StartedAtError, Title, TitleError,
 };
-pub use cursor::{ActivityCursor, CursorError, ListCursor};
+pub use cursor::{ActivityCursor, Cursor, CursorError, ListCursor, Page};
 pub use ids::{ActivityId, FriendRequestId, IdError, JobId, PhotoId, UserId};
 pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};

@@ -7,8 +7,8 @@
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use stride_domain::{
-    Activity, ActivityDraft, ActivityPatch, DisplayName, Distance, MovingTime, Photo, PhotoKind, Sport, StartedAt,
-    TimeZone, Title, User, Visibility,
+    Activity, ActivityDraft, ActivityPatch, Cursor, DisplayName, Distance, MovingTime, Page, Photo, PhotoKind, Sport,
+    StartedAt, TimeZone, Title, User, Visibility,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -212,19 +212,23 @@ impl ActivityBody {
     }
 }
 
+/// One page of any list: activities, the feed, friends, requests, blocks.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ActivityPageBody {
-    pub items: Vec<ActivityBody>,
+pub struct PageBody<T> {
+    pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
-impl ActivityPageBody {
-    pub fn seen_by(page: &stride_services::ActivityPage, viewer: stride_domain::UserId) -> Self {
-        Self {
-            items: page.items.iter().map(|a| ActivityBody::seen_by(a, viewer)).collect(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-        }
+impl<T> PageBody<T> {
+    pub fn of<U, C: Cursor>(page: &Page<U, C>, item: impl Fn(&U) -> T) -> Self {
+        Self { items: page.items.iter().map(item).collect(), next_cursor: page.next_cursor.as_ref().map(C::encode) }
+    }
+}
+
+impl PageBody<ActivityBody> {
+    pub fn activities_seen_by(page: &stride_services::ActivityPage, viewer: stride_domain::UserId) -> Self {
+        Self::of(page, |a| ActivityBody::seen_by(a, viewer))
     }
 }
 
@@ -585,29 +589,6 @@ impl From<&stride_domain::Connection> for ConnectionBody {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FriendRequestPageBody {
-    pub items: Vec<FriendRequestBody>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionPageBody {
-    pub items: Vec<ConnectionBody>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<&stride_services::Page<stride_domain::Connection>> for ConnectionPageBody {
-    fn from(page: &stride_services::Page<stride_domain::Connection>) -> Self {
-        Self {
-            items: page.items.iter().map(ConnectionBody::from).collect(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -646,25 +627,11 @@ pub struct FeedItemBody {
     pub author: ProfileBody,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FeedPageBody {
-    pub items: Vec<FeedItemBody>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl FeedPageBody {
-    pub fn seen_by(page: &stride_services::FeedPage, viewer: stride_domain::UserId) -> Self {
-        Self {
-            items: page
-                .items
-                .iter()
-                .map(|item| FeedItemBody {
-                    activity: ActivityBody::seen_by(&item.activity, viewer),
-                    author: ProfileBody::from(&item.author),
-                })
-                .collect(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-        }
+impl PageBody<FeedItemBody> {
+    pub fn feed_seen_by(page: &stride_services::FeedPage, viewer: stride_domain::UserId) -> Self {
+        Self::of(page, |item| FeedItemBody {
+            activity: ActivityBody::seen_by(&item.activity, viewer),
+            author: ProfileBody::from(&item.author),
+        })
     }
 }

@@ -14,11 +14,13 @@
 //! repository type.
 
 mod dto;
+mod edge;
 mod error;
 mod extract;
 mod middleware;
 mod openapi;
 mod pages;
+mod router;
 mod routes;
 mod state;
 
@@ -28,7 +30,8 @@ pub use error::ApiError;
 pub use middleware::{InFlight, install_metrics_recorder};
 pub use openapi::ApiDoc;
 pub use pages::CookieConfig;
-pub use routes::{metrics_router, router};
+pub use router::router;
+pub use routes::metrics_router;
 pub use state::{AppState, JsonBodyLimit, UploadLimits};
 
 /// Knobs of the HTTP edge.

@@ -1,52 +1,16 @@
-//! Cross-cutting request handling: the per-request deadline, metrics, and the guarantee that
-//! every error response carries the JSON envelope.
+//! Cross-cutting request handling: requests in flight, metrics, and the guarantee that every
+//! error response of the API carries the JSON envelope. (Deadlines are per edge: `edge::guard`.)
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use stride_services::Deadline;
 
 use crate::ApiError;
-use crate::extract::RequestDeadline;
-
-/// Mints the request's deadline and enforces it. The services hand the same deadline to every
-/// database call, so normally a slow dependency surfaces as a 504 from the service; this outer
-/// timer is the backstop for anything that does not honour it. On expiry the handler future is
-/// dropped, which rolls back any unit of work it had open.
-/// The two deadlines a request can get.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timeouts {
-    pub(crate) request: Duration,
-    /// For `POST /api/v1/activities/{id}/photos` (`STRIDE_UPLOAD_TIMEOUT_MS`).
-    pub(crate) upload: Duration,
-}
-
-/// A photo upload: a POST to `/api/v1/activities/<id>/photos`, or the web app's
-/// `/activities/<id>/photos`.
-fn is_upload(req: &Request) -> bool {
-    let path = req.uri().path();
-    let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    req.method() == axum::http::Method::POST
-        && path
-            .strip_prefix("/activities/")
-            .and_then(|rest| rest.strip_suffix("/photos"))
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-}
-
-pub(crate) async fn enforce_deadline(State(timeouts): State<Timeouts>, mut req: Request, next: Next) -> Response {
-    let timeout = if is_upload(&req) { timeouts.upload } else { timeouts.request };
-    let deadline = Deadline::after(timeout);
-    req.extensions_mut().insert(RequestDeadline(deadline));
-    match deadline.run(next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::timeout().into_response(),
-    }
-}
 
 /// How many requests are being served right now; shared with the server so that shutdown (and
 /// its test) can observe in-flight work.
@@ -158,24 +122,6 @@ mod tests {
     use axum::http::Method;
 
     use super::*;
-
-    #[test]
-    fn only_a_photo_upload_gets_the_upload_deadline() {
-        let request = |method: Method, path: &str| {
-            axum::http::Request::builder().method(method).uri(path).body(axum::body::Body::empty()).unwrap()
-        };
-        assert!(is_upload(&request(Method::POST, "/api/v1/activities/0190b5a2-7c1e/photos")));
-        assert!(is_upload(&request(Method::POST, "/activities/0190b5a2-7c1e/photos?csrf=t")), "the web app's form");
-        for (method, path) in [
-            (Method::GET, "/api/v1/activities/0190b5a2-7c1e/photos"),
-            (Method::POST, "/api/v1/activities"),
-            (Method::POST, "/api/v1/activities//photos"),
-            (Method::POST, "/api/v1/activities/a/b/photos"),
-            (Method::POST, "/api/v1/photos/x/display"),
-        ] {
-            assert!(!is_upload(&request(method.clone(), path)), "{method} {path}");
-        }
-    }
 
     #[test]
     fn invented_methods_share_one_label() {

@@ -21,12 +21,43 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The error answers every operation can give, declared once in `components/responses` and
+/// referenced from each operation that does not describe its own: 401 where the operation needs
+/// a token, 503 and 504 everywhere (every route reads the database under the request's
+/// deadline).
+const COMMON_RESPONSES: [(&str, &str, &str, bool); 3] = [
+    ("401", "Unauthenticated", "Missing, invalid or expired token", true),
+    ("503", "Unavailable", "Database unavailable; see Retry-After where given", false),
+    ("504", "DeadlineExceeded", "Deadline exceeded", false),
+];
+
+fn declare_common_responses(doc: &mut Value) {
+    for (_, name, description, _) in COMMON_RESPONSES {
+        doc["components"]["responses"][name] = json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } }
+        });
+    }
+    let api_paths = doc["paths"].as_object_mut().into_iter().flat_map(|paths| paths.iter_mut());
+    for (_, methods) in api_paths.filter(|(path, _)| path.starts_with("/api/")) {
+        for operation in methods.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+            let secured = operation.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+            for (status, name, _, needs_token) in COMMON_RESPONSES {
+                if (secured || !needs_token) && operation["responses"].get(status).is_none() {
+                    operation["responses"][status] = json!({ "$ref": format!("#/components/responses/{name}") });
+                }
+            }
+        }
+    }
+}
+
 /// Writes every rule the server enforces into the served document, from the domain's own
 /// constants and lists, so that the two cannot drift apart: what a schema-driven client (or a
 /// fuzzer) reads as valid, the server accepts, and what it reads as invalid, the server refuses.
 /// The derive macros cannot state rules computed at run time (the time zones), so the rules
 /// are applied here, in one place, to the finished document.
 pub(crate) fn state_the_rules(doc: &mut Value) {
+    declare_common_responses(doc);
     use stride_domain::{
         DisplayName, Distance, MovingTime, Password, Sport, StartedAt, TimeZone, Title, Username, Visibility,
     };

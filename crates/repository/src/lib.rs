@@ -39,9 +39,9 @@ mod social;
 mod sqlite;
 mod stats;
 mod store;
-mod tls;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod uow;
 mod users;
 mod weather;
@@ -68,7 +68,7 @@ pub use s3_testing::S3TestServer;
 #[cfg(feature = "testing")]
 pub use scans::StatsScans;
 pub use sessions::{NewSession, SessionRepo, SessionUser};
-pub use social::{MAX_FEED_CHUNK, SocialRepo};
+pub use social::{FeedRepo, MAX_FEED_CHUNK, ProfileRepo, RelationshipRepo};
 pub use sqlite::SqliteStore;
 pub use stats::{StatsRepo, StatsSubject, StatsTotals};
 pub use store::{PoolStats, Store, UnitOfWork};

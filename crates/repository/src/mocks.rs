@@ -24,9 +24,10 @@ use stride_domain::{
 use stride_workers::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, Credentials, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession,
-    PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, QueueDepth, RepoResult, SessionRepo, SessionUser,
-    SocialRepo, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork, UserRepo, WeatherRepo,
+    ActivityRepo, Backend, Credentials, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo,
+    NewSession, PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, ProfileRepo, QueueDepth, RelationshipRepo,
+    RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork,
+    UserRepo, WeatherRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -81,10 +82,13 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<u64>> + Send;
     }
 
-    impl SocialRepo for UnitOfWork {
+    impl ProfileRepo for UnitOfWork {
         fn profile_by_id(&mut self, id: UserId) -> impl Future<Output = RepoResult<Option<Profile>>> + Send;
         fn profile_by_username(&mut self, username: &Username) -> impl Future<Output = RepoResult<Option<Profile>>> + Send;
         fn profiles(&mut self, ids: &[UserId]) -> impl Future<Output = RepoResult<Vec<Profile>>> + Send;
+    }
+
+    impl RelationshipRepo for UnitOfWork {
         fn tie(&mut self, a: UserId, b: UserId) -> impl Future<Output = RepoResult<Tie>> + Send;
         fn lock_pair(&mut self, a: UserId, b: UserId) -> impl Future<Output = RepoResult<()>> + Send;
         fn social_version(&mut self, user: UserId) -> impl Future<Output = RepoResult<Option<i64>>> + Send;
@@ -113,6 +117,9 @@ mockall::mock! {
         fn block_since(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
         fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32)
             -> impl Future<Output = RepoResult<Vec<Connection>>> + Send;
+    }
+
+    impl FeedRepo for UnitOfWork {
         fn feed_chunk(&mut self, authors: &[UserId], after: Option<ActivityCursor>, limit: u32)
             -> impl Future<Output = RepoResult<Vec<Activity>>> + Send;
         fn feed_reference(&mut self, authors: &[UserId], after: Option<ActivityCursor>, limit: u32)

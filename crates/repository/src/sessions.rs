@@ -24,7 +24,7 @@ pub struct NewSession {
 pub struct SessionUser {
     pub user: User,
     pub stats_version: i64,
-    /// The key of the user's cached friend list (see `SocialRepo::lock_pair`).
+    /// The key of the user's cached friend list (see `RelationshipRepo::lock_pair`).
     pub social_version: i64,
 }
 

@@ -11,8 +11,8 @@ use std::future::Future;
 use stride_workers::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, IdempotencyRepo, JobRepo, PhotoRepo, RepoResult, SessionRepo, SocialRepo, StatsRepo,
-    StoreConfig, UserRepo, WeatherRepo,
+    ActivityRepo, Backend, FeedRepo, IdempotencyRepo, JobRepo, PhotoRepo, ProfileRepo, RelationshipRepo, RepoResult,
+    SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo,
 };
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
@@ -70,7 +70,9 @@ pub trait UnitOfWork:
     + IdempotencyRepo
     + StatsRepo
     + PhotoRepo
-    + SocialRepo
+    + ProfileRepo
+    + RelationshipRepo
+    + FeedRepo
     + JobRepo
     + WeatherRepo
     + Send

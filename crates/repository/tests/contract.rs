@@ -10,8 +10,8 @@ use stride_domain::{
 };
 use stride_repository::testing::{RawSql, deadline};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession, RepoError, SessionRepo,
-    SessionUser, SocialRepo, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
+    ActivityRepo, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession,
+    RelationshipRepo, RepoError, SessionRepo, SessionUser, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
 };
 use stride_workers::Deadline;
 

@@ -23,7 +23,9 @@ use stride_domain::{
     Title, User, UserId, Username, Visibility,
 };
 use stride_repository::testing::TestDatabase;
-use stride_repository::{ActivityRepo, PgStore, SocialRepo, SqliteStore, Store, StoreConfig, UnitOfWork, UserRepo};
+use stride_repository::{
+    ActivityRepo, PgStore, RelationshipRepo, SqliteStore, Store, StoreConfig, UnitOfWork, UserRepo,
+};
 use stride_services::{FeedConfig, FeedService, FeedStrategy};
 use stride_workers::Deadline;
 

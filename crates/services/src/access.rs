@@ -3,14 +3,18 @@
 //! friendship or a block takes effect everywhere at once, on the next request.
 
 use stride_domain::{Activity, ActivityId, Relationship, UserId, can_view};
-use stride_repository::{ActivityRepo, SocialRepo};
+use stride_repository::{ActivityRepo, RelationshipRepo};
 
 use crate::{ServiceError, ServiceResult};
 
 /// How `viewer` stands to `owner`: the owner themself without a query, anyone else by two
 /// primary-key probes (a block in either direction, then a friendship) on the caller's unit of
 /// work. Never cached, so it cannot be stale.
-pub async fn relationship<U: SocialRepo>(uow: &mut U, viewer: UserId, owner: UserId) -> ServiceResult<Relationship> {
+pub async fn relationship<U: RelationshipRepo>(
+    uow: &mut U,
+    viewer: UserId,
+    owner: UserId,
+) -> ServiceResult<Relationship> {
     if viewer == owner {
         return Ok(Relationship::Owner);
     }
@@ -23,7 +27,7 @@ pub(crate) fn may_modify(viewer: UserId, owner: UserId) -> bool {
 }
 
 /// The activity if `viewer` may see it; `NotFound` exactly as if it did not exist otherwise.
-pub(crate) async fn visible_activity<U: ActivityRepo + SocialRepo>(
+pub(crate) async fn visible_activity<U: ActivityRepo + RelationshipRepo>(
     uow: &mut U,
     viewer: UserId,
     id: ActivityId,

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, StartedAt, UserId};
+use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, Page, StartedAt, UserId};
 use stride_repository::{
-    ActivityRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, RepoError, SocialRepo, Store, UnitOfWork,
+    ActivityRepo, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, ProfileRepo, RepoError, Store,
+    UnitOfWork,
 };
 use stride_workers::Deadline;
 
@@ -34,26 +35,8 @@ impl Created {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActivityPage {
-    pub items: Vec<Activity>,
-    /// `None` on the last page.
-    pub next_cursor: Option<ActivityCursor>,
-}
-
-impl ActivityPage {
-    /// A page from `limit + 1` rows: the extra row tells whether another page exists, so the
-    /// last page says so itself.
-    pub(crate) fn from_overfetched(mut items: Vec<Activity>, limit: u32) -> Self {
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(stride_domain::cursor_after)
-        } else {
-            None
-        };
-        Self { items, next_cursor }
-    }
-}
+/// One page of activities, newest first.
+pub type ActivityPage = Page<Activity, ActivityCursor>;
 
 #[derive(Clone)]
 pub struct ActivityService<S> {
@@ -146,7 +129,7 @@ impl<S: Store> ActivityService<S> {
         }
         let visible = stride_domain::Visibility::visible_to(relationship);
         let items = uow.activities_visible(owner, visible, after, limit + 1).await?;
-        Ok(ActivityPage::from_overfetched(items, limit))
+        Ok(Page::from_overfetched(items, limit, stride_domain::cursor_after))
     }
 
     /// One page of the owner's own activities, newest first.
@@ -159,7 +142,7 @@ impl<S: Store> ActivityService<S> {
     ) -> ServiceResult<ActivityPage> {
         let mut uow = self.store.read(deadline).await?;
         let items = uow.list_activities(owner, after, limit + 1).await?;
-        Ok(ActivityPage::from_overfetched(items, limit))
+        Ok(Page::from_overfetched(items, limit, stride_domain::cursor_after))
     }
 
     pub async fn update(

@@ -58,8 +58,11 @@ impl ActivityWrites {
         mut after: Activity,
         now: DateTime<Utc>,
     ) -> ServiceResult<Activity> {
-        let weather =
-            if before.weather_target() != after.weather_target() { weather_job(&mut after, &self.weather, now) } else { None };
+        let weather = if before.weather_target() != after.weather_target() {
+            weather_job(&mut after, &self.weather, now)
+        } else {
+            None
+        };
         if stats::affects_stats(before, &after) {
             uow.bump_stats_version(after.user_id).await?;
         }

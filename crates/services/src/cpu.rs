@@ -127,7 +127,9 @@ impl CpuPool {
             let _ = answer.send(result);
         });
         match &self.jobs {
-            Some(jobs) => jobs.send(job).map_err(|_| ServiceError::Internal("the CPU pool's threads are gone".into()))?,
+            Some(jobs) => {
+                jobs.send(job).map_err(|_| ServiceError::Internal("the CPU pool's threads are gone".into()))?
+            }
             None => drop(tokio::task::spawn_blocking(job)),
         }
         answered.in_current_span().await.unwrap_or_else(|_| Err(ServiceError::Internal("CPU work abandoned".into())))
@@ -276,8 +278,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_caller_that_waits_past_max_wait_is_busy() {
-        let pool =
-            CpuPool::new(Threads::Blocking, CpuPoolConfig { slots: 1, max_waiting: 4, max_wait: Some(Duration::from_secs(1)) });
+        let pool = CpuPool::new(
+            Threads::Blocking,
+            CpuPoolConfig { slots: 1, max_waiting: 4, max_wait: Some(Duration::from_secs(1)) },
+        );
         let held = pool.slots.clone().acquire_owned().await.unwrap();
         let got = pool.run(|| 1).await;
         assert!(matches!(got, Err(ServiceError::Busy { .. })), "{got:?}");

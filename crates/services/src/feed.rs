@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stride_domain::{Activity, ActivityCursor, Profile, UserId, merge_newest_first};
-use stride_repository::{ActivityRepo, SocialRepo, Store};
+use stride_repository::{ActivityRepo, FeedRepo, ProfileRepo, RelationshipRepo, Store};
 use stride_workers::{Deadline, try_map_concurrent};
 
 use crate::{Caller, ServiceError, ServiceResult};
@@ -60,11 +60,8 @@ pub struct FeedItem {
     pub author: Profile,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeedPage {
-    pub items: Vec<FeedItem>,
-    pub next_cursor: Option<ActivityCursor>,
-}
+/// One page of the feed, newest first.
+pub type FeedPage = stride_domain::Page<FeedItem, ActivityCursor>;
 
 /// How a page's runs are fetched; the product uses [`Strategy::FanOut`], the others exist to
 /// be measured against it (`cargo xtask bench feed`) and checked equal to it (tests).

@@ -1,7 +1,7 @@
 //! Friends and blocks: finding people, friend requests, friendships, blocks.
 //!
 //! Every write that changes how two people stand runs in one unit of work that starts with
-//! [`SocialRepo::lock_pair`]: the pair's two user rows are locked in id order (PostgreSQL) or
+//! [`RelationshipRepo::lock_pair`]: the pair's two user rows are locked in id order (PostgreSQL) or
 //! the single writer is held (SQLite) before anything is read, so concurrent sends, accepts,
 //! cancels, unfriends and blocks of one pair run one after another and each sees what the
 //! previous one committed. Two people asking each other at the same instant become friends
@@ -15,7 +15,7 @@ use stride_domain::{
     Connection, FriendRequest, FriendRequestId, ListCursor, Profile, RequestDirection, RequestOutcome, RequestRefusal,
     Tie, UserId, Username, decide_request,
 };
-use stride_repository::{SocialRepo, Store};
+use stride_repository::{ProfileRepo, RelationshipRepo, Store};
 use stride_workers::Deadline;
 
 use crate::uow::finish;
@@ -39,24 +39,7 @@ impl Default for SocialConfig {
 }
 
 /// One page of a list of people or requests.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// `None` on the last page.
-    pub next_cursor: Option<ListCursor>,
-}
-
-impl<T> Page<T> {
-    fn from_overfetched(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> ListCursor) -> Self {
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(key)
-        } else {
-            None
-        };
-        Self { items, next_cursor }
-    }
-}
+pub type Page<T> = stride_domain::Page<T, ListCursor>;
 
 /// What sending a friend request did.
 #[derive(Debug, Clone, PartialEq)]

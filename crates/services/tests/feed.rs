@@ -15,7 +15,7 @@ use stride_domain::{
     Title, User, UserId, Username, Visibility,
 };
 use stride_repository::testing::deadline;
-use stride_repository::{ActivityRepo, SocialRepo, Store, UnitOfWork, UserRepo};
+use stride_repository::{ActivityRepo, RelationshipRepo, Store, UnitOfWork, UserRepo};
 use stride_services::{FeedConfig, FeedService, FeedStrategy};
 
 stride_repository::each_backend!(store: fan_out_pages_equal_the_single_query_reference_while_others_write);

@@ -10,21 +10,21 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use stride_domain::{
-    Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, FriendRequestId, LatLng, Password, PhotoKind,
-    RequestDirection, StartedAt, TimeZone, UserId, Username,
+    Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, Cursor, FriendRequestId, LatLng, Password,
+    PhotoId, PhotoKind, RequestDirection, StartedAt, TimeZone, UserId, Username,
 };
 use stride_services::{Caller, Delivery, Registration, ServiceError, SignedIn, Store};
 
 use super::session::{SESSION_COOKIE, check_csrf, cookie, csrf_cookie};
 use super::views::{self, ActivityForm, FriendsView};
-use super::{PageContext, PageError, page, see_other};
+use super::{PageContext, PageError, PageId, page, see_other};
 use crate::ApiError;
 use crate::dto::{
     LoginRequest, parse_display_name, parse_distance, parse_duration, parse_latlng, parse_sport, parse_started_at,
     parse_timezone, parse_title, parse_visibility,
 };
+use crate::edge::{PathId, receive_upload, serve_photo};
 use crate::extract::{ClientAddr, RequestDeadline};
-use crate::routes::{parse_id, receive_upload, serve_photo};
 use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 20;
@@ -220,7 +220,7 @@ pub(crate) async fn activities<S: Store>(
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
     let page_of = app.stride.activities.list_own(deadline, caller.user.id, cursor(&query)?, PAGE_SIZE).await?;
-    let next = page_of.next_cursor.map(|c| c.encode());
+    let next = page_of.next_cursor.as_ref().map(Cursor::encode);
     Ok(page(&context, StatusCode::OK, views::activities(caller, &context.csrf, &page_of.items, next)))
 }
 
@@ -364,10 +364,9 @@ pub(crate) async fn activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<ActivityId>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let id: ActivityId = parse_id(&id)?;
     let activity = app.stride.activities.get(deadline, caller.user.id, id).await?;
     let photos = app.stride.photos.list(deadline, caller.user.id, id).await?;
     let owner = activity.user_id == caller.user.id;
@@ -379,9 +378,8 @@ async fn own_activity<S: Store>(
     app: &AppState<S>,
     deadline: stride_services::Deadline,
     caller: &Caller,
-    id: &str,
+    id: ActivityId,
 ) -> Result<Activity, PageError> {
-    let id: ActivityId = parse_id(id)?;
     let activity = app.stride.activities.get(deadline, caller.user.id, id).await?;
     if activity.user_id == caller.user.id { Ok(activity) } else { Err(PageError::NotFound) }
 }
@@ -394,10 +392,10 @@ pub(crate) async fn edit_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<ActivityId>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let activity = own_activity(&app, deadline, caller, &id).await?;
+    let activity = own_activity(&app, deadline, caller, id).await?;
     let form = ActivityForm {
         sport: activity.sport.as_str().into(),
         title: activity.title.as_str().into(),
@@ -421,11 +419,11 @@ pub(crate) async fn update_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<ActivityId>,
     PageForm(form): PageForm<ActivityFormData>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let activity = own_activity(&app, deadline, caller, &id).await?;
+    let activity = own_activity(&app, deadline, caller, id).await?;
     let draft = match form.draft(Some(&activity.started_at)) {
         Ok(draft) => draft,
         Err(error) => {
@@ -453,10 +451,10 @@ pub(crate) async fn confirm_delete<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<ActivityId>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let activity = own_activity(&app, deadline, caller, &id).await?;
+    let activity = own_activity(&app, deadline, caller, id).await?;
     Ok(page(&context, StatusCode::OK, views::confirm_delete(caller, &context.csrf, &activity)))
 }
 
@@ -464,11 +462,10 @@ pub(crate) async fn delete_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<ActivityId>,
     _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let id: ActivityId = parse_id(&id)?;
     app.stride.activities.delete(deadline, caller.user.id, id).await?;
     Ok(see_other("/activities"))
 }
@@ -481,14 +478,14 @@ pub(crate) async fn upload_photos<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<ActivityId>,
     Query(query): Query<CsrfOnly>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PageError> {
     context.check_csrf(query.csrf.as_deref())?;
     let caller = context.user()?;
-    receive_upload(&app, deadline, caller.user.id, &id, &headers, body, None).await?;
+    receive_upload(&app, deadline, caller.user.id, id, &headers, body, None).await?;
     Ok(see_other(&format!("/activities/{id}")))
 }
 
@@ -496,22 +493,22 @@ pub(crate) async fn photo_thumb<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<PhotoId>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    Ok(serve_photo(app.clone(), deadline, caller.user.id, &id, PhotoKind::Thumb, Delivery::Bytes, &headers).await?)
+    Ok(serve_photo(app.clone(), deadline, caller.user.id, id, PhotoKind::Thumb, Delivery::Bytes, &headers).await?)
 }
 
 pub(crate) async fn photo_display<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(id): Path<String>,
+    PathId(id, ..): PageId<PhotoId>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    Ok(serve_photo(app.clone(), deadline, caller.user.id, &id, PhotoKind::Display, Delivery::Bytes, &headers).await?)
+    Ok(serve_photo(app.clone(), deadline, caller.user.id, id, PhotoKind::Display, Delivery::Bytes, &headers).await?)
 }
 
 // ---- friends ----
@@ -574,15 +571,16 @@ pub(crate) async fn send_request<S: Store>(
     Ok(see_other("/friends"))
 }
 
+/// `/friends/requests/{id}/{action}`: the id by [`PageId`], the action from the second segment.
 pub(crate) async fn answer_request<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path((id, action)): Path<(String, String)>,
+    PathId(id, ..): PageId<FriendRequestId>,
+    Path((_, action)): Path<(String, String)>,
     _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let id: FriendRequestId = parse_id(&id)?;
     let social = &app.stride.social;
     match action.as_str() {
         "accept" => social.accept(deadline, caller.user.id, id).await.map(drop)?,
@@ -597,11 +595,10 @@ pub(crate) async fn unfriend<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(user_id): Path<String>,
+    PathId(other, ..): PageId<UserId>,
     _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let other: UserId = parse_id(&user_id)?;
     app.stride.social.unfriend(deadline, caller.user.id, other).await?;
     Ok(see_other("/friends"))
 }
@@ -619,7 +616,7 @@ pub(crate) async fn block<S: Store>(
     PageForm(form): PageForm<UserIdForm>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let other: UserId = parse_id(&form.user_id)?;
+    let other: UserId = form.user_id.parse().map_err(|_| PageError::NotFound)?;
     app.stride.social.block(deadline, caller.user.id, other).await?;
     Ok(see_other("/friends"))
 }
@@ -628,11 +625,10 @@ pub(crate) async fn unblock<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
-    Path(user_id): Path<String>,
+    PathId(other, ..): PageId<UserId>,
     _: PageForm<Confirmed>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let other: UserId = parse_id(&user_id)?;
     app.stride.social.unblock(deadline, caller.user.id, other).await?;
     Ok(see_other("/friends"))
 }
@@ -654,7 +650,7 @@ pub(crate) async fn feed<S: Store>(
         async move { if any { photos.list(deadline, viewer, id).await } else { Ok(Vec::new()) } }
     }))
     .await?;
-    let next = page_of.next_cursor.map(|c| c.encode());
+    let next = page_of.next_cursor.as_ref().map(Cursor::encode);
     let items: Vec<_> = page_of.items.into_iter().zip(photos).collect();
     Ok(page(&context, StatusCode::OK, views::feed(caller, &context.csrf, &items, next)))
 }

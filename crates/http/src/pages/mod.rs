@@ -19,18 +19,24 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use maud::Markup;
-use stride_services::Store;
+use stride_services::{ServiceError, Store};
 
 pub use session::CookieConfig;
 pub(crate) use session::PageContext;
 
 use crate::ApiError;
+use crate::edge::guarded;
 use crate::state::AppState;
 
-/// The pages and their assets.
-pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
+/// A page's id in its path; a segment that is not one is the HTML 404 page.
+pub(crate) type PageId<T> = crate::edge::PathId<T, PageError>;
+
+/// The pages and their assets: every page under the request deadline, the photo form under the
+/// upload deadline, each rendering a timeout or a panic as an HTML page.
+pub(crate) fn routes<S: Store>(config: &crate::HttpConfig) -> Router<AppState<S>> {
     use handlers::*;
-    Router::new()
+    let uploads = Router::new().route("/activities/{id}/photos", post(upload_photos::<S>));
+    let pages = Router::new()
         .route("/", get(dashboard::<S>))
         .route("/login", get(login_page).post(login::<S>))
         .route("/signup", get(signup_page).post(signup::<S>))
@@ -40,7 +46,6 @@ pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
         .route("/activities/{id}", get(activity::<S>))
         .route("/activities/{id}/edit", get(edit_activity::<S>).post(update_activity::<S>))
         .route("/activities/{id}/delete", get(confirm_delete::<S>).post(delete_activity::<S>))
-        .route("/activities/{id}/photos", post(upload_photos::<S>))
         .route("/photos/{id}/thumb", get(photo_thumb::<S>))
         .route("/photos/{id}/display", get(photo_display::<S>))
         .route("/friends", get(friends::<S>))
@@ -51,7 +56,9 @@ pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
         .route("/blocks/{user_id}/remove", post(unblock::<S>))
         .route("/feed", get(feed::<S>))
         .route("/static/app.css", get(stylesheet))
-        .route("/static/app.js", get(script))
+        .route("/static/app.js", get(script));
+    guarded::<PageError, _>(pages, config.request_timeout)
+        .merge(guarded::<PageError, _>(uploads, config.upload_timeout))
         .layer(middleware::from_fn(security_headers))
 }
 
@@ -132,19 +139,23 @@ pub(crate) enum PageError {
     Api(ApiError),
 }
 
+/// An error of the edge (a malformed form, an upload over its limit, a timeout): its status,
+/// code and message as an HTML page; a 404 is the page's own not-found page.
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
-        match error.status {
-            StatusCode::UNAUTHORIZED if error.code == "unauthenticated" => PageError::SignIn,
-            StatusCode::NOT_FOUND => PageError::NotFound,
-            _ => PageError::Api(error),
-        }
+        if error.status == StatusCode::NOT_FOUND { PageError::NotFound } else { PageError::Api(error) }
     }
 }
 
-impl From<stride_services::ServiceError> for PageError {
-    fn from(error: stride_services::ServiceError) -> Self {
-        PageError::from(ApiError::from(error))
+/// A service's answer, by its kind: a session that ended sends the person to sign in, and the
+/// rest is rendered from the one mapping to (status, code, message) the API uses too.
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Unauthenticated => PageError::SignIn,
+            ServiceError::NotFound => PageError::NotFound,
+            other => PageError::Api(ApiError::from(other)),
+        }
     }
 }
 

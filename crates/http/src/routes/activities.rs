@@ -1,16 +1,16 @@
 //! `/api/v1/activities`: create (idempotently), list own, read, change, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, UserId};
+use stride_domain::{ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, Cursor, UserId};
 use stride_services::{Caller, Store};
 
 use crate::ApiError;
-use crate::dto::{ActivityBody, ActivityPageBody, CreateActivityRequest, ListActivitiesQuery, UpdateActivityRequest};
+use crate::dto::{ActivityBody, CreateActivityRequest, ListActivitiesQuery, PageBody, UpdateActivityRequest};
+use crate::edge::PathId;
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline, idempotency_key};
-use crate::routes::parse_id;
 use crate::state::AppState;
 
 const DEFAULT_PAGE: u32 = 20;
@@ -25,13 +25,10 @@ const MAX_PAGE: u32 = 100;
     responses(
         (status = 201, description = "Created (or the first result of an idempotent retry)", body = ActivityBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused for a different request", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_activity<S: Store>(
@@ -52,11 +49,8 @@ pub(crate) async fn create_activity<S: Store>(
     security(("bearer" = [])),
     params(ListActivitiesQuery),
     responses(
-        (status = 200, description = "The caller's activities, newest first", body = ActivityPageBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 200, description = "The caller's activities, newest first", body = PageBody<ActivityBody>),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_activities<S: Store>(
@@ -64,10 +58,10 @@ pub(crate) async fn list_activities<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
-) -> Result<Json<ActivityPageBody>, ApiError> {
+) -> Result<Json<PageBody<ActivityBody>>, ApiError> {
     let (after, limit) = activity_page(&query)?;
     let page = app.stride.activities.list_own(deadline, user.id, after, limit).await?;
-    Ok(Json(ActivityPageBody::seen_by(&page, user.id)))
+    Ok(Json(PageBody::activities_seen_by(&page, user.id)))
 }
 
 #[utoipa::path(
@@ -76,25 +70,21 @@ pub(crate) async fn list_activities<S: Store>(
     params(("id" = String, Path, description = "User id"), ListActivitiesQuery),
     responses(
         (status = 200, description = "The user's activities the caller may see, newest first: everything to \
-            themselves, friends and public ones to a friend, public ones to anyone else", body = ActivityPageBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+            themselves, friends and public ones to a friend, public ones to anyone else", body = PageBody<ActivityBody>),
         (status = 404, description = "No such user, or a block between the two", body = ErrorBody),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_user_activities<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(owner, ..): PathId<UserId>,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
-) -> Result<Json<ActivityPageBody>, ApiError> {
-    let owner: UserId = parse_id(&id)?;
+) -> Result<Json<PageBody<ActivityBody>>, ApiError> {
     let (after, limit) = activity_page(&query)?;
     let page = app.stride.activities.list_of(deadline, user.id, owner, after, limit).await?;
-    Ok(Json(ActivityPageBody::seen_by(&page, user.id)))
+    Ok(Json(PageBody::activities_seen_by(&page, user.id)))
 }
 
 /// The cursor and limit of an activity list, validated: a garbled cursor or a limit outside
@@ -122,19 +112,15 @@ pub(crate) fn page_limit(raw: Option<&str>, default: u32) -> Result<u32, ApiErro
     params(("id" = String, Path, description = "Activity id")),
     responses(
         (status = 200, description = "The activity", body = ActivityBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such activity, or not visible to the caller", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(id, ..): PathId<ActivityId>,
 ) -> Result<Json<ActivityBody>, ApiError> {
-    let id: ActivityId = parse_id(&id)?;
     let activity = app.stride.activities.get(deadline, user.id, id).await?;
     Ok(Json(ActivityBody::seen_by(&activity, user.id)))
 }
@@ -147,21 +133,17 @@ pub(crate) async fn get_activity<S: Store>(
     responses(
         (status = 200, description = "The updated activity", body = ActivityBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such activity, or not the caller's", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn update_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(id, ..): PathId<ActivityId>,
     ApiJson(req): ApiJson<UpdateActivityRequest>,
 ) -> Result<Json<ActivityBody>, ApiError> {
-    let id: ActivityId = parse_id(&id)?;
     let patch = ActivityPatch::try_from(req)?;
     let activity = app.stride.activities.update(deadline, user.id, id, patch).await?;
     Ok(Json(ActivityBody::seen_by(&activity, user.id)))
@@ -173,19 +155,15 @@ pub(crate) async fn update_activity<S: Store>(
     params(("id" = String, Path, description = "Activity id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such activity, or not the caller's", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn delete_activity<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(id, ..): PathId<ActivityId>,
 ) -> Result<StatusCode, ApiError> {
-    let id: ActivityId = parse_id(&id)?;
     app.stride.activities.delete(deadline, user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,8 +23,6 @@ use crate::state::AppState;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn register<S: Store>(
@@ -53,7 +51,6 @@ pub(crate) async fn register<S: Store>(
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many logins at once; see Retry-After", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn login<S: Store>(
@@ -71,9 +68,6 @@ pub(crate) async fn login<S: Store>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The token is revoked"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn logout<S: Store>(

@@ -15,9 +15,6 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = UserBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_me(AuthUser(Caller { user, .. }): AuthUser) -> Json<UserBody> {
@@ -31,10 +28,7 @@ pub(crate) async fn get_me(AuthUser(Caller { user, .. }): AuthUser) -> Json<User
     responses(
         (status = 200, description = "The updated caller", body = UserBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn update_me<S: Store>(

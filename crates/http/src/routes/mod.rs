@@ -1,5 +1,5 @@
-//! The route table. Every route is written once, in [`router`]: the axum router and the
-//! OpenAPI document are both derived from that one list, so nothing can be routed without
+//! The JSON API's route table. Every route is written once, in [`api`]: the axum router and
+//! the OpenAPI document are both derived from that one list, so nothing can be routed without
 //! being documented or documented without being routed.
 
 mod activities;
@@ -12,17 +12,11 @@ mod stats;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::MethodRouter;
-use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stride_services::{Store, Stride};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 use utoipa_axum::PathItemExt;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
@@ -34,10 +28,9 @@ pub(crate) use photos::*;
 pub(crate) use social::*;
 pub(crate) use stats::*;
 
+use crate::edge::guarded_api;
 use crate::state::{AppState, JsonBodyLimit, UploadLimits};
-use crate::{ApiDoc, ApiError, HttpConfig, InFlight, middleware as mw};
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::{ApiError, HttpConfig, middleware as mw};
 
 /// The JSON API's prefix; its paths are written in full in each handler's annotation.
 pub(crate) const API_PREFIX: &str = "/api/v1";
@@ -73,7 +66,17 @@ macro_rules! documented {
     };
 }
 
-/// The JSON API, nested at [`API_PREFIX`].
+/// The JSON API, nested at [`API_PREFIX`]: every route under the request deadline, photo
+/// uploads under their own (`STRIDE_UPLOAD_TIMEOUT_MS`); unknown paths get the envelope's
+/// 404, wrong methods its 405.
+pub(crate) fn api<S: Store>(config: &HttpConfig) -> OpenApiRouter<AppState<S>> {
+    let uploads = OpenApiRouter::new().routes(documented!(upload_photos::<S>));
+    guarded_api(api_routes::<S>(), config.request_timeout)
+        .merge(guarded_api(uploads, config.upload_timeout))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(middleware::from_fn(mw::ensure_error_envelope))
+}
+
 fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
     OpenApiRouter::new()
         .routes(documented!(register::<S>))
@@ -89,7 +92,6 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(get_activity::<S>))
         .routes(documented!(update_activity::<S>))
         .routes(documented!(delete_activity::<S>))
-        .routes(documented!(upload_photos::<S>))
         .routes(documented!(list_photos::<S>))
         .routes(documented!(get_photo_display::<S>))
         .routes(documented!(get_photo_thumb::<S>))
@@ -113,14 +115,15 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
 
 /// Probes and, unless an operator moved it to its own listener, metrics: at the root, for the
 /// tools that expect them there.
-fn operational_routes<S: Store>(with_metrics: bool) -> OpenApiRouter<AppState<S>> {
+pub(crate) fn operational<S: Store>(config: &HttpConfig) -> OpenApiRouter<AppState<S>> {
     let probes = OpenApiRouter::new().routes(documented!(healthz)).routes(documented!(readyz::<S>));
-    if with_metrics { probes.routes(documented!(metrics_text::<S>)) } else { probes }
+    let routes = if config.metrics_on_api { probes.routes(documented!(metrics_text::<S>)) } else { probes };
+    guarded_api(routes, config.request_timeout)
 }
 
 /// `/metrics` alone, for `STRIDE_METRICS_LISTEN`: an operator can keep metrics off the
 /// listener the public reaches.
-pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) -> Router {
+pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) -> axum::Router {
     let state = AppState {
         stride,
         metrics,
@@ -130,64 +133,11 @@ pub fn metrics_router<S: Store>(stride: Stride<S>, metrics: PrometheusHandle) ->
         uploads: UploadLimits::default(),
         cookies: crate::CookieConfig::default(),
     };
-    Router::new().route("/metrics", axum::routing::get(metrics_text::<S>)).with_state(state)
+    axum::Router::new().route("/metrics", axum::routing::get(metrics_text::<S>)).with_state(state)
 }
 
-pub fn router<S: Store>(
-    stride: Stride<S>,
-    config: &HttpConfig,
-    metrics: PrometheusHandle,
-    in_flight: InFlight,
-) -> Router {
-    // Under /api/v1 every answer is JSON: unknown paths get the envelope's 404, wrong methods
-    // its 405. Paths outside it are left to the web app.
-    let api = api_routes::<S>()
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .layer(middleware::from_fn(mw::ensure_error_envelope));
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(operational_routes(config.metrics_on_api))
-        .nest(API_PREFIX, api)
-        .split_for_parts();
-    // The web app: its own pages beside the API, and its HTML 404 for any other path.
-    let router = router.merge(crate::pages::routes::<S>()).fallback(crate::pages::not_found);
-    let state = AppState {
-        stride,
-        metrics,
-        openapi: Arc::new(served_document(&openapi)),
-        json_body_limit: JsonBodyLimit(config.json_body_limit),
-        trusted_proxy: config.trusted_proxy,
-        uploads: config.uploads,
-        cookies: config.cookies,
-    };
-    router
-        .route_layer(middleware::from_fn(mw::record_metrics))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                    let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
-                }))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(middleware::from_fn_with_state(in_flight, mw::track_in_flight))
-                .layer(CatchPanicLayer::custom(|_| {
-                    ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
-                }))
-                .layer(middleware::from_fn_with_state(
-                    mw::Timeouts { request: config.request_timeout, upload: config.upload_timeout },
-                    mw::enforce_deadline,
-                )),
-        )
-        .with_state(state)
-}
-
-fn served_document(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
+pub(crate) fn served_document(openapi: &utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut doc = serde_json::to_value(openapi).unwrap_or_default();
     crate::openapi::state_the_rules(&mut doc);
     doc
-}
-
-/// Lets handlers say "this path segment is not an id" as "not found", as the contract asks.
-pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found())
 }

@@ -3,18 +3,18 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use stride_domain::{FriendRequestId, ListCursor, RequestDirection, UserId};
+use stride_domain::{Cursor, FriendRequestId, ListCursor, RequestDirection, UserId};
 use stride_services::{Blocked, Caller, RequestSent, Store};
 
 use crate::ApiError;
 use crate::dto::{
-    BlockCreate, ConnectionBody, ConnectionPageBody, FeedPageBody, FriendRequestBody, FriendRequestCreate,
-    FriendRequestPageBody, ListActivitiesQuery, ListQuery, ListRequestsQuery, ProfileBody,
+    BlockCreate, ConnectionBody, FeedItemBody, FriendRequestBody, FriendRequestCreate, ListActivitiesQuery, ListQuery,
+    ListRequestsQuery, PageBody, ProfileBody,
 };
+use crate::edge::PathId;
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline};
 use crate::routes::activities::{activity_page, page_limit};
-use crate::routes::parse_id;
 use crate::state::AppState;
 
 const DEFAULT_LIST: u32 = 50;
@@ -31,10 +31,7 @@ fn list_page(limit: Option<&str>, cursor: Option<&str>) -> Result<(Option<ListCu
     params(("username" = String, Path, description = "Username")),
     responses(
         (status = 200, description = "The public profile: the way to find people", body = ProfileBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such user, or a block between the two", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_profile_by_username<S: Store>(
@@ -55,7 +52,6 @@ pub(crate) async fn get_profile_by_username<S: Store>(
         (status = 201, description = "A pending request", body = FriendRequestBody),
         (status = 200, description = "They had already asked you: now friends", body = ConnectionBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such user, or a block between the two (the same answer)", body = ErrorBody),
         (status = 409, description = "Already friends (`already_friends`), already pending (`request_pending`), \
             or a limit reached (`limit_reached`)", body = ErrorBody),
@@ -63,8 +59,6 @@ pub(crate) async fn get_profile_by_username<S: Store>(
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "To yourself, or an invalid field", body = ErrorBody),
         (status = 429, description = "Daily friend-request limit reached; see Retry-After", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn send_friend_request<S: Store>(
@@ -86,11 +80,8 @@ pub(crate) async fn send_friend_request<S: Store>(
     params(ListRequestsQuery),
     responses(
         (status = 200, description = "Pending requests to you (incoming) or from you (outgoing), newest first",
-            body = FriendRequestPageBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+            body = PageBody<FriendRequestBody>),
         (status = 422, description = "Bad direction, limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_friend_requests<S: Store>(
@@ -98,7 +89,7 @@ pub(crate) async fn list_friend_requests<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListRequestsQuery>,
-) -> Result<Json<FriendRequestPageBody>, ApiError> {
+) -> Result<Json<PageBody<FriendRequestBody>>, ApiError> {
     let direction = match query.direction.as_deref() {
         None | Some("incoming") => RequestDirection::Incoming,
         Some("outgoing") => RequestDirection::Outgoing,
@@ -106,10 +97,7 @@ pub(crate) async fn list_friend_requests<S: Store>(
     };
     let (after, limit) = list_page(query.limit.as_deref(), query.cursor.as_deref())?;
     let page = app.stride.social.requests(deadline, user.id, direction, after, limit).await?;
-    Ok(Json(FriendRequestPageBody {
-        items: page.items.iter().map(FriendRequestBody::from).collect(),
-        next_cursor: page.next_cursor.map(|c| c.encode()),
-    }))
+    Ok(Json(PageBody::of(&page, |r| FriendRequestBody::from(r))))
 }
 
 #[utoipa::path(
@@ -118,20 +106,16 @@ pub(crate) async fn list_friend_requests<S: Store>(
     params(("id" = String, Path, description = "Friend request id")),
     responses(
         (status = 200, description = "Now friends", body = ConnectionBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such request addressed to you", body = ErrorBody),
         (status = 409, description = "A friend limit reached (`limit_reached`)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn accept_friend_request<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(id, ..): PathId<FriendRequestId>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
-    let id: FriendRequestId = parse_id(&id)?;
     let friendship = app.stride.social.accept(deadline, user.id, id).await?;
     Ok(Json(ConnectionBody::from(&friendship)))
 }
@@ -142,19 +126,15 @@ pub(crate) async fn accept_friend_request<S: Store>(
     params(("id" = String, Path, description = "Friend request id")),
     responses(
         (status = 204, description = "Declined"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such request addressed to you", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn decline_friend_request<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(id, ..): PathId<FriendRequestId>,
 ) -> Result<StatusCode, ApiError> {
-    let id: FriendRequestId = parse_id(&id)?;
     app.stride.social.decline(deadline, user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -165,19 +145,15 @@ pub(crate) async fn decline_friend_request<S: Store>(
     params(("id" = String, Path, description = "Friend request id")),
     responses(
         (status = 204, description = "Cancelled"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such request sent by you", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn cancel_friend_request<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(id, ..): PathId<FriendRequestId>,
 ) -> Result<StatusCode, ApiError> {
-    let id: FriendRequestId = parse_id(&id)?;
     app.stride.social.cancel(deadline, user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -187,11 +163,8 @@ pub(crate) async fn cancel_friend_request<S: Store>(
     security(("bearer" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "Your friends, newest friendship first", body = ConnectionPageBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 200, description = "Your friends, newest friendship first", body = PageBody<ConnectionBody>),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_friends<S: Store>(
@@ -199,10 +172,10 @@ pub(crate) async fn list_friends<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<ConnectionPageBody>, ApiError> {
+) -> Result<Json<PageBody<ConnectionBody>>, ApiError> {
     let (after, limit) = list_page(query.limit.as_deref(), query.cursor.as_deref())?;
     let page = app.stride.social.friends(deadline, user.id, after, limit).await?;
-    Ok(Json(ConnectionPageBody::from(&page)))
+    Ok(Json(PageBody::of(&page, |c| ConnectionBody::from(c))))
 }
 
 #[utoipa::path(
@@ -211,19 +184,15 @@ pub(crate) async fn list_friends<S: Store>(
     params(("user_id" = String, Path, description = "The friend's user id")),
     responses(
         (status = 204, description = "No longer friends, for either side, at once"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not your friend", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn delete_friend<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(user_id): Path<String>,
+    PathId(other, ..): PathId<UserId>,
 ) -> Result<StatusCode, ApiError> {
-    let other: UserId = parse_id(&user_id)?;
     app.stride.social.unfriend(deadline, user.id, other).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -236,13 +205,10 @@ pub(crate) async fn delete_friend<S: Store>(
         (status = 201, description = "Blocked: any friendship and pending request ended", body = ConnectionBody),
         (status = 200, description = "Already blocked; nothing changed", body = ConnectionBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Yourself, or an invalid field", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn block_user<S: Store>(
@@ -251,7 +217,8 @@ pub(crate) async fn block_user<S: Store>(
     AuthUser(Caller { user, .. }): AuthUser,
     ApiJson(req): ApiJson<BlockCreate>,
 ) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
-    let other: UserId = parse_id(&req.user_id)?;
+    // An id in the body that names no one is "not found", like one in a path.
+    let other: UserId = req.user_id.parse().map_err(|_| ApiError::not_found())?;
     Ok(match app.stride.social.block(deadline, user.id, other).await? {
         Blocked::New(block) => (StatusCode::CREATED, Json(ConnectionBody::from(&block))),
         Blocked::Already(block) => (StatusCode::OK, Json(ConnectionBody::from(&block))),
@@ -264,19 +231,15 @@ pub(crate) async fn block_user<S: Store>(
     params(("user_id" = String, Path, description = "The blocked user's id")),
     responses(
         (status = 204, description = "Unblocked (no friendship comes back)"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not blocked by you", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn unblock_user<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(user_id): Path<String>,
+    PathId(other, ..): PathId<UserId>,
 ) -> Result<StatusCode, ApiError> {
-    let other: UserId = parse_id(&user_id)?;
     app.stride.social.unblock(deadline, user.id, other).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -286,11 +249,8 @@ pub(crate) async fn unblock_user<S: Store>(
     security(("bearer" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "The people you blocked, newest first", body = ConnectionPageBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 200, description = "The people you blocked, newest first", body = PageBody<ConnectionBody>),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_blocks<S: Store>(
@@ -298,10 +258,10 @@ pub(crate) async fn list_blocks<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<ConnectionPageBody>, ApiError> {
+) -> Result<Json<PageBody<ConnectionBody>>, ApiError> {
     let (after, limit) = list_page(query.limit.as_deref(), query.cursor.as_deref())?;
     let page = app.stride.social.blocks(deadline, user.id, after, limit).await?;
-    Ok(Json(ConnectionPageBody::from(&page)))
+    Ok(Json(PageBody::of(&page, |c| ConnectionBody::from(c))))
 }
 
 #[utoipa::path(
@@ -310,12 +270,10 @@ pub(crate) async fn list_blocks<S: Store>(
     params(ListActivitiesQuery),
     responses(
         (status = 200, description = "Your activities (all of them) and your friends' friends-only and public ones, \
-            newest first by started_at, ties by id descending; each with its author", body = FeedPageBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+            newest first by started_at, ties by id descending; each with its author", body = PageBody<FeedItemBody>),
         (status = 422, description = "Bad limit (1-100) or cursor", body = ErrorBody),
         (status = 503, description = "Database unavailable: the page fails whole, never skipping a friend",
             body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_feed<S: Store>(
@@ -323,8 +281,8 @@ pub(crate) async fn get_feed<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(caller): AuthUser,
     ApiQuery(query): ApiQuery<ListActivitiesQuery>,
-) -> Result<Json<FeedPageBody>, ApiError> {
+) -> Result<Json<PageBody<FeedItemBody>>, ApiError> {
     let (after, limit) = activity_page(&query)?;
     let page = app.stride.feed.page(deadline, &caller, after, limit).await?;
-    Ok(Json(FeedPageBody::seen_by(&page, caller.user.id)))
+    Ok(Json(PageBody::feed_seen_by(&page, caller.user.id)))
 }

@@ -1,15 +1,15 @@
 //! `/api/v1/me/stats` and `/api/v1/users/{id}/stats`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use stride_domain::UserId;
 use stride_services::{Caller, Store};
 
 use crate::ApiError;
 use crate::dto::{StatsBody, WeeklyQuery, WeeklyStatsBody};
+use crate::edge::PathId;
 use crate::error::ErrorBody;
 use crate::extract::{ApiQuery, AuthUser, RequestDeadline};
-use crate::routes::parse_id;
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -17,9 +17,6 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's statistics, counting every activity", body = StatsBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_my_stats<S: Store>(
@@ -37,19 +34,15 @@ pub(crate) async fn get_my_stats<S: Store>(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user's statistics, counting only what the caller may see", body = StatsBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such user, or not visible to the caller", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_user_stats<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Path(id): Path<String>,
+    PathId(subject, ..): PathId<UserId>,
 ) -> Result<Json<StatsBody>, ApiError> {
-    let subject: UserId = parse_id(&id)?;
     let stats = app.stride.stats.of(deadline, user.id, subject).await?;
     Ok(Json(StatsBody::from(&stats)))
 }
@@ -62,10 +55,7 @@ pub(crate) async fn get_user_stats<S: Store>(
         (status = 200, description = "The caller's distance, time and count per ISO week (Monday first), oldest \
             first, empty weeks included, the current week (holding today in the caller's time zone) last",
             body = WeeklyStatsBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "weeks outside 1-104", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
-        (status = 504, description = "Deadline exceeded", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_my_weekly_stats<S: Store>(

@@ -125,7 +125,8 @@ impl<S: Store> PhotoService<S> {
                 let cpu = resize.clone();
                 async move {
                     Ok(next(item, |photo, bytes| async move {
-                        let displayed = cpu.run(move || process::display(&bytes, limits)).await.map_err(|e| e.to_string())?;
+                        let displayed =
+                            cpu.run(move || process::display(&bytes, limits)).await.map_err(|e| e.to_string())?;
                         Ok((photo, displayed.map_err(|e| format!("decode and resize: {e}"))?))
                     })
                     .await)
@@ -135,7 +136,8 @@ impl<S: Store> PhotoService<S> {
                 let cpu = thumb.clone();
                 async move {
                     Ok(next(item, |photo, displayed| async move {
-                        let processed = cpu.run(move || process::thumbnail(displayed)).await.map_err(|e| e.to_string())?;
+                        let processed =
+                            cpu.run(move || process::thumbnail(displayed)).await.map_err(|e| e.to_string())?;
                         Ok((photo, processed.map_err(|e| format!("thumbnail: {e}"))?))
                     })
                     .await)

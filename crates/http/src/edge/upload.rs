@@ -1,0 +1,138 @@
+//! A multipart photo upload, streamed into the photo service; the API's upload route and the
+//! web app's photo form both receive through here.
+//!
+//! The body is read as a stream and never trusted for its size: a `Content-Length` past the
+//! limit is refused before a byte is read, and multer stops at the limits as the bytes arrive
+//! (a chunked body has no length to check first). A body that sends nothing for
+//! `stall_timeout` is cut off, so a slow-loris upload cannot hold its slot for the whole upload
+//! deadline. Ownership is checked before the body is read.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use stride_domain::{ActivityId, UserId};
+use stride_services::{Deadline, IdempotencyKey, Store, UploadFile, Uploaded};
+
+use crate::ApiError;
+use crate::state::{AppState, UploadLimits};
+
+/// A multipart upload into the photo service, shared by the API and the web app's form: the
+/// type and declared size are refused before a byte is read, the owner is checked before the
+/// body is, and the files stream in under the upload limits.
+pub(crate) async fn receive_upload<S: Store>(
+    app: &AppState<S>,
+    deadline: Deadline,
+    owner: UserId,
+    activity: ActivityId,
+    headers: &HeaderMap,
+    body: Body,
+    key: Option<IdempotencyKey>,
+) -> Result<Uploaded, ApiError> {
+    let limits = app.uploads;
+    let boundary = multipart_boundary(headers)?;
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_request_bytes) {
+        return Err(request_too_large(limits));
+    }
+    app.stride.photos.check_upload(deadline, owner, activity).await?;
+    let files = read_files(body, boundary, limits).await?;
+    Ok(app.stride.photos.upload(deadline, owner, activity, files, key).await?)
+}
+
+fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: multipart/form-data with one `photo` part per file",
+        ));
+    }
+    multer::parse_boundary(content_type)
+        .map_err(|_| ApiError::bad_request("the multipart Content-Type has no boundary".to_owned()))
+}
+
+fn request_too_large(limits: UploadLimits) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the upload is larger than {} bytes", limits.max_request_bytes),
+    )
+}
+
+/// Why the body stream ended early.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body sent nothing for {0:?}")]
+    Stalled(Duration),
+    #[error("reading the body failed: {0}")]
+    Read(String),
+}
+
+/// The body's chunks, ending with `Stalled` if none arrives within `stall`.
+fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes, BodyError>> {
+    futures::stream::unfold(Some(body.into_data_stream()), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout(stall, stream.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(stream))),
+            Ok(Some(Err(error))) => Some((Err(BodyError::Read(error.to_string())), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(BodyError::Stalled(stall)), None)),
+        }
+    })
+}
+
+/// Every `photo` part, each checked against the limits as it streams in.
+async fn read_files(body: Body, boundary: String, limits: UploadLimits) -> Result<Vec<UploadFile>, ApiError> {
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes));
+    let mut multipart =
+        multer::Multipart::with_constraints(stall_guarded(body, limits.stall_timeout), boundary, constraints);
+    let mut files = Vec::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limits, None))? {
+        if field.name() != Some("photo") {
+            let name = field.name().unwrap_or("(unnamed)").to_owned();
+            return Err(ApiError::invalid(
+                "photo",
+                format!("unexpected form field {name:?}; send each file as `photo`"),
+            ));
+        }
+        if files.len() == limits.max_files {
+            return Err(ApiError::invalid("photo", format!("at most {} files per upload", limits.max_files)));
+        }
+        let name = field.file_name().map_or_else(|| format!("photo #{}", files.len() + 1), str::to_owned);
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limits, Some(&name)))? {
+            bytes.extend_from_slice(&chunk);
+        }
+        files.push(UploadFile { name, bytes: bytes.freeze() });
+    }
+    if files.is_empty() {
+        return Err(ApiError::invalid("photo", "at least one file is required, as a `photo` part"));
+    }
+    Ok(files)
+}
+
+fn multipart_error(error: multer::Error, limits: UploadLimits, file: Option<&str>) -> ApiError {
+    match error {
+        multer::Error::FieldSizeExceeded { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("{}: larger than {} bytes", file.unwrap_or("a file"), limits.max_file_bytes),
+        ),
+        multer::Error::StreamSizeExceeded { .. } => request_too_large(limits),
+        multer::Error::StreamReadFailed(inner) => match inner.downcast_ref::<BodyError>() {
+            Some(BodyError::Stalled(after)) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_stalled",
+                format!("the upload sent nothing for {} s and was cut off", after.as_secs()),
+            ),
+            _ => ApiError::bad_request(format!("the upload body could not be read: {inner}")),
+        },
+        other => ApiError::bad_request(format!("malformed multipart body: {other}")),
+    }
+}
