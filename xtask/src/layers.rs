@@ -1,5 +1,7 @@
 //! The layering check: our crates may depend on each other only downwards, as ARCHITECTURE.md
-//! draws it. Reads `cargo metadata`, so it sees normal, dev and build dependencies alike.
+//! draws it. Reads `cargo metadata`, so it sees normal, dev and build dependencies alike. Then
+//! the invariants inside crates, read from the sources: modules that must not name each other,
+//! and calls only one module may make.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,18 +19,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
 const ANY: &str = "stride-server";
 
 pub fn check(root: &Path) -> Result<(), String> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let output = crate::output(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(root).args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ]),
+        std::time::Duration::from_secs(120),
+    )?;
     if !output.status.success() {
         return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
     let graph = graph_of(&metadata);
-    let violations = violations(&graph);
+    let mut violations = violations(&graph);
+    violations.extend(source_violations(root)?);
     for (krate, deps) in &graph {
         println!("{krate} -> {}", if deps.is_empty() { "(none of ours)".to_owned() } else { deps.join(", ") });
     }
@@ -37,7 +44,8 @@ pub fn check(root: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "layering violated:\n  {}\nsee ARCHITECTURE.md \"Layers\"; move the code down or depend on a lower crate's trait",
+            "layering violated:\n  {}\nsee ARCHITECTURE.md \"Layers\"; move the code down, into a shared module, or \
+             depend on a lower crate's trait",
             violations.join("\n  ")
         ))
     }
@@ -63,6 +71,64 @@ fn graph_of(metadata: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
         graph.insert(name.to_owned(), deps);
     }
     graph
+}
+
+/// Inside a crate: (files under this path, must not contain this text, why).
+const FORBIDDEN_IN_SOURCES: &[(&str, &str, &str)] = &[
+    ("crates/http/src/routes", "crate::pages", "the API must not import the web app (share it in edge/)"),
+    ("crates/http/src/pages", "crate::routes", "the web app must not import the API (share it in edge/)"),
+    ("crates/http/src/edge", "crate::routes", "the shared edge must not import the API"),
+    ("crates/services/src/activities.rs", "crate::photos", "activities and photos must not import each other"),
+    ("crates/services/src/photos", "crate::activities", "activities and photos must not import each other"),
+];
+
+/// Activity rows are written only by the one write path, which keeps derived data in step.
+const WRITE_PATH: &str = "crates/services/src/activity_write.rs";
+const ACTIVITY_WRITES: &[&str] = &[".insert_activity(", ".update_activity(", ".delete_activity("];
+
+fn source_violations(root: &Path) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    for (under, text, why) in FORBIDDEN_IN_SOURCES {
+        for (file, source) in rust_files(&root.join(under))? {
+            if source.contains(text) {
+                found.push(format!("{} names `{text}`: {why}", relative(root, &file)));
+            }
+        }
+    }
+    for (file, source) in rust_files(&root.join("crates/services/src"))? {
+        let shown = relative(root, &file);
+        if shown == WRITE_PATH {
+            continue;
+        }
+        let production = source.split("#[cfg(test)]").next().unwrap_or_default();
+        for call in ACTIVITY_WRITES.iter().filter(|call| production.contains(*call)) {
+            found.push(format!("{shown} calls `{call}…)`: activity writes go through {WRITE_PATH}"));
+        }
+    }
+    Ok(found)
+}
+
+/// Every `.rs` file at or below `path` (a file or a directory), with its text.
+fn rust_files(path: &Path) -> Result<Vec<(std::path::PathBuf, String)>, String> {
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_owned()];
+    while let Some(next) = pending.pop() {
+        if next.is_dir() {
+            let entries = std::fs::read_dir(&next).map_err(|e| format!("read {}: {e}", next.display()))?;
+            pending.extend(entries.flatten().map(|entry| entry.path()));
+        } else if next.extension().is_some_and(|ext| ext == "rs") {
+            let text = std::fs::read_to_string(&next).map_err(|e| format!("read {}: {e}", next.display()))?;
+            files.push((next, text));
+        }
+    }
+    if files.is_empty() {
+        return Err(format!("{} holds no Rust file: the layering table names a path that moved", path.display()));
+    }
+    Ok(files)
+}
+
+fn relative(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root).unwrap_or(file).display().to_string()
 }
 
 fn violations(graph: &BTreeMap<String, Vec<String>>) -> Vec<String> {
@@ -121,6 +187,33 @@ mod tests {
                 "stride-workers must not depend on stride-domain",
             ]
         );
+    }
+
+    #[test]
+    fn the_sources_of_this_workspace_keep_the_module_invariants() {
+        assert_eq!(source_violations(&crate::project_root()).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_edge_naming_the_other_or_a_direct_activity_write_is_found() {
+        let root = std::env::temp_dir().join(format!("xtask-layers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in [
+            ("crates/http/src/routes/a.rs", "use crate::pages::PageError;"),
+            ("crates/http/src/pages/b.rs", "fn f() {}"),
+            ("crates/http/src/edge/c.rs", "fn f() {}"),
+            ("crates/services/src/activities.rs", "fn f() { uow.delete_activity(id); }"),
+            ("crates/services/src/photos/d.rs", "fn f() {}"),
+            ("crates/services/src/activity_write.rs", "fn f() { uow.insert_activity(a); }"),
+        ] {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        }
+        let found = source_violations(&root).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("routes/a.rs names `crate::pages`"), "{found:?}");
+        assert!(found[1].contains("activities.rs calls `.delete_activity(…)`"), "{found:?}");
     }
 
     #[test]

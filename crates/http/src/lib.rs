@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use error::ApiError;
 pub use middleware::{InFlight, install_metrics_recorder};
 pub use openapi::ApiDoc;
-pub use pages::CookieConfig;
+pub use pages::{CookieConfig, form_paths};
 pub use router::router;
 pub use routes::metrics_router;
 pub use state::{AppState, JsonBodyLimit, UploadLimits};

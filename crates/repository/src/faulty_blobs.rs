@@ -20,9 +20,17 @@ struct Faults {
     failing_calls: AtomicU32,
     /// The put with this number (counting from 1) fails permanently; 0 for none.
     failing_put: AtomicU32,
+    /// Puts numbered from this one on (counting from 1; 0 for none) are held until
+    /// [`FaultyBlobStore::release_puts`], after the earlier ones have been stored.
+    held_from: AtomicU32,
+    release: Notify,
+    released: std::sync::atomic::AtomicBool,
     puts: AtomicU32,
+    /// Puts that reached the inner store and returned.
+    stored: AtomicU32,
     calls: AtomicU32,
     put_started: Notify,
+    put_stored: Notify,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +57,29 @@ impl<B: BlobStore> FaultyBlobStore<B> {
     /// The `n`-th put from the start (counting from 1) fails permanently.
     pub fn fail_put_number(&self, n: u32) {
         self.faults.failing_put.store(n, Ordering::SeqCst);
+    }
+
+    /// Puts from the `n`-th on (counting from 1) wait until [`release_puts`](Self::release_puts)
+    /// or their deadline: an upload can be caught with some blobs stored and others not.
+    pub fn hold_puts_from(&self, n: u32) {
+        self.faults.released.store(false, Ordering::SeqCst);
+        self.faults.held_from.store(n, Ordering::SeqCst);
+    }
+
+    pub fn release_puts(&self) {
+        self.faults.released.store(true, Ordering::SeqCst);
+        self.faults.release.notify_waiters();
+    }
+
+    /// Resolves once at least `n` puts have been stored by the inner store.
+    pub async fn puts_stored(&self, n: u32) {
+        loop {
+            let notified = self.faults.put_stored.notified();
+            if self.faults.stored.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn calls(&self) -> u32 {
@@ -98,7 +129,22 @@ impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
         if self.faults.failing_put.load(Ordering::SeqCst) == number {
             return Err(BlobError::Other(format!("injected permanent failure of put #{number}")));
         }
-        self.inner.put(key, bytes, content_type, deadline).await
+        let held_from = self.faults.held_from.load(Ordering::SeqCst);
+        if held_from != 0 && number >= held_from {
+            loop {
+                let released = self.faults.release.notified();
+                if self.faults.released.load(Ordering::SeqCst) {
+                    break;
+                }
+                deadline.run(released).await.map_err(|_| BlobError::Timeout)?;
+            }
+        }
+        let stored = self.inner.put(key, bytes, content_type, deadline).await;
+        if stored.is_ok() {
+            self.faults.stored.fetch_add(1, Ordering::SeqCst);
+            self.faults.put_stored.notify_waiters();
+        }
+        stored
     }
 
     async fn get(&self, key: &BlobKey, deadline: Deadline) -> BlobResult<Bytes> {

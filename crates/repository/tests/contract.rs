@@ -38,6 +38,7 @@ stride_repository::each_backend!(
     an_expired_lease_is_rescued_by_the_next_claim_or_discarded_on_its_last_attempt,
     operators_list_count_retry_cancel_and_purge,
     a_batched_completion_is_fenced_per_job,
+    a_rescued_attempt_cannot_be_failed_or_rescheduled_by_the_stale_one,
 );
 
 fn now() -> DateTime<Utc> {
@@ -843,5 +844,33 @@ async fn a_batched_completion_is_fenced_per_job<S: Store>(store: S) {
     assert_eq!(uow.job(leases[1].id()).await.unwrap().unwrap().state, JobState::Running);
     assert_eq!(uow.job(leases[2].id()).await.unwrap().unwrap().state, JobState::Completed);
     assert_eq!(uow.complete_batch(&[], now()).await.unwrap(), 0);
+    uow.commit().await.unwrap();
+}
+
+/// The rescue leaves attempt 2 running; the dead attempt 1 must not be able to touch it. A
+/// fence without `attempt` in its WHERE would let `fail(id, 1)` make the job retryable (or
+/// discard it) and `reschedule(id, 1)` make it available, under the running attempt's feet.
+async fn a_rescued_attempt_cannot_be_failed_or_rescheduled_by_the_stale_one<S: Store>(store: S) {
+    use stride_domain::JobState;
+    let job = new_job("test.rescue", None, 3);
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.enqueue(&job, now()).await.unwrap();
+    let dead = uow.claim("test.rescue", now(), now() - TimeDelta::seconds(1), 1).await.unwrap();
+    assert_eq!(dead[0].attempt(), 1);
+    let rescue = uow.claim("test.rescue", now(), now() + TimeDelta::minutes(5), 1).await.unwrap();
+    assert_eq!(rescue[0].attempt(), 2, "the expired lease was rescued");
+    let running = uow.job(job.id).await.unwrap().unwrap();
+
+    assert!(!uow.fail(job.id, 1, "late failure", Some(now()), now()).await.unwrap(), "a retryable fail");
+    assert!(!uow.fail(job.id, 1, "late failure", None, now()).await.unwrap(), "a final fail");
+    assert!(!uow.reschedule(job.id, 1, now()).await.unwrap());
+    assert!(!uow.heartbeat(job.id, 1, now() + TimeDelta::hours(1)).await.unwrap());
+    let stored = uow.job(job.id).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.attempt), (JobState::Running, 2));
+    assert_eq!(stored, running, "the stale attempt changed nothing: state, error, lease, run_at");
+
+    // The running attempt itself still can.
+    assert!(uow.reschedule(job.id, 2, now()).await.unwrap());
+    assert_eq!(uow.job(job.id).await.unwrap().unwrap().state, JobState::Available);
     uow.commit().await.unwrap();
 }

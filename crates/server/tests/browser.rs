@@ -392,27 +392,28 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     assert!(page.contains("No photos yet."), "nothing was stored");
 
     // Every form route checks the token before it reads anything else: a signed-in post with
-    // the cookie but without the field is 403, even one whose other fields are nonsense.
+    // the cookie but without the token is 403, even one whose other fields are nonsense. The
+    // routes come from the router itself, so a new form cannot be left out.
     let some_id = "01890000-0000-7000-8000-000000000000";
-    for path in [
-        "/logout".to_owned(),
-        "/activities".to_owned(),
-        format!("{detail}/edit"),
-        format!("{detail}/delete"),
-        "/friends/requests".to_owned(),
-        format!("/friends/requests/{some_id}/accept"),
-        format!("/friends/{some_id}/remove"),
-        "/blocks".to_owned(),
-        format!("/blocks/{some_id}/remove"),
-    ] {
-        let forged = client
-            .post(app.url(&path))
-            .header("cookie", format!("{session}; stride_csrf={csrf}"))
-            .form(&[("duration", "soon"), ("user_id", "nobody"), ("username", "x")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{path}");
+    let activity_id = detail.trim_start_matches("/activities/");
+    let form_paths = stride_http::form_paths::<stride_repository::SqliteStore>();
+    assert!(form_paths.contains(&"/activities/{id}/photos"), "{form_paths:?}");
+    for template in form_paths {
+        let path = template
+            .replace("/activities/{id}", &format!("/activities/{activity_id}"))
+            .replace("{id}", some_id)
+            .replace("{user_id}", some_id)
+            .replace("{action}", "accept");
+        assert!(!path.contains('{'), "a parameter this test does not fill: {template}");
+        let request = client.post(app.url(&path)).header("cookie", format!("{session}; stride_csrf={csrf}"));
+        let forged = if template.ends_with("/photos") {
+            let part = reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.jpg");
+            request.multipart(reqwest::multipart::Form::new().part("photo", part))
+        } else {
+            request.form(&[("duration", "soon"), ("user_id", "nobody"), ("username", "x")])
+        };
+        let forged = forged.send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{template}");
     }
 
     // The cookie opens pages, never the API.

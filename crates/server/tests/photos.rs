@@ -64,17 +64,18 @@ async fn upload_keyed(
     request.send().await.unwrap()
 }
 
-/// Every file under `dir`, recursively (the disk store's blobs).
+/// Every file under `dir`, recursively (the disk store's blobs). The folder must exist (the
+/// store creates it at start): "nothing stored" must not pass because the test looked in the
+/// wrong place.
 fn files_under(dir: &Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{} cannot be read: {e}", dir.display()));
     let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                found.extend(files_under(&path));
-            } else {
-                found.push(path.display().to_string());
-            }
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path.display().to_string());
         }
     }
     found

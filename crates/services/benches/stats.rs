@@ -103,21 +103,6 @@ where
     (count, distance, duration, streaks)
 }
 
-/// Autovacuum would otherwise wake on the freshly seeded tables in the middle of a measurement
-/// and take one of the two cores from whichever side happens to be running: the gates measure
-/// the settled database a real user has.
-async fn settle_postgres(url: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    // One statement at a time: several in one simple query run as one transaction block,
-    // where VACUUM cannot run.
-    for statement in
-        ["VACUUM (ANALYZE) activities", "VACUUM (ANALYZE) stats_days", "VACUUM (ANALYZE) stats_runs", "CHECKPOINT"]
-    {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.unwrap();
-    }
-}
-
 fn backend<S: Store>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, store: S, settle: impl Fn())
 where
     S::Uow: StatsScans,
@@ -230,7 +215,9 @@ fn stats(c: &mut Criterion) {
     let postgres = rt.block_on(TestDatabase::postgres());
     let store = rt.block_on(PgStore::connect(&generous(&postgres))).unwrap();
     rt.block_on(store.migrate()).unwrap();
-    backend(c, &rt, "postgres", store.clone(), || rt.block_on(settle_postgres(postgres.url())));
+    backend(c, &rt, "postgres", store.clone(), || {
+        rt.block_on(common::settle_postgres(postgres.url(), &["activities", "stats_days", "stats_runs"]))
+    });
     rt.block_on(store.close());
 }
 

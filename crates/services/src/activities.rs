@@ -368,14 +368,37 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_covers_every_client_field() {
+    fn the_fingerprint_covers_every_client_field_and_no_server_one() {
         let alice = person("alice");
         let base = activity_of(&alice, Visibility::Private);
-        let mut other_visibility = base.clone();
-        other_visibility.visibility = Visibility::Public;
-        let mut other_id = base.clone();
-        other_id.id = ActivityId::new();
-        assert_ne!(fingerprint(&base), fingerprint(&other_visibility));
-        assert_eq!(fingerprint(&base), fingerprint(&other_id), "server-made fields are not part of the request");
+        type Change = fn(&mut Activity);
+        let changes: [(&str, Change); 7] = [
+            ("sport", |a| a.sport = stride_domain::Sport::Ride),
+            ("title", |a| a.title = stride_domain::Title::parse("Evening run").unwrap()),
+            ("started_at", |a| a.started_at = StartedAt::parse("2026-03-09T07:00:01+01:00").unwrap()),
+            ("the offset alone", |a| a.started_at = StartedAt::parse("2026-03-09T06:00:00+00:00").unwrap()),
+            ("duration", |a| a.duration = stride_domain::MovingTime::from_seconds(1801).unwrap()),
+            ("distance", |a| a.distance = stride_domain::Distance::from_metres(5000.5).unwrap()),
+            ("visibility", |a| a.visibility = Visibility::Public),
+        ];
+        for (field, change) in changes {
+            let mut changed = base.clone();
+            change(&mut changed);
+            assert_ne!(fingerprint(&base), fingerprint(&changed), "{field}");
+        }
+        let mut located = base.clone();
+        located.start_latlng = Some(stride_domain::LatLng::new(46.05, 14.5).unwrap());
+        assert_ne!(fingerprint(&base), fingerprint(&located), "start_latlng");
+        let mut moved = located.clone();
+        moved.start_latlng = Some(stride_domain::LatLng::new(46.05, 14.6).unwrap());
+        assert_ne!(fingerprint(&located), fingerprint(&moved), "start_latlng's longitude");
+
+        let mut server_made = base.clone();
+        server_made.id = ActivityId::new();
+        server_made.created_at += chrono::TimeDelta::seconds(5);
+        server_made.updated_at += chrono::TimeDelta::seconds(9);
+        server_made.photo_count = 3;
+        server_made.weather_status = stride_domain::WeatherStatus::Pending;
+        assert_eq!(fingerprint(&base), fingerprint(&server_made), "server-made fields are not part of the request");
     }
 }

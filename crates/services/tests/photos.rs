@@ -16,7 +16,10 @@ use stride_repository::{
     SharedBlobStore, SqliteStore, Store, UnitOfWork,
 };
 use stride_services::photos::{DELETE_BLOBS_KIND, PROCESSING_VERSION, ReprocessOptions};
-use stride_services::{Deadline, PhotoConfig, Registration, ServiceError, Settings, Stride, SystemClock, UploadFile};
+use stride_services::{
+    Deadline, IdempotencyKey, PhotoConfig, Registration, ServiceError, Settings, Stride, SystemClock, UploadFile,
+    Uploaded,
+};
 use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
@@ -155,6 +158,59 @@ async fn faults<B: BlobStore>(make: impl Fn() -> B) {
     assert!(faulty.puts() >= 2);
     assert!(blob_keys(faulty.inner()).await.is_empty(), "{:?}", blob_keys(faulty.inner()).await);
     assert_eq!(w.stored_rows().await, 0);
+
+    // The caller goes away after a blob was stored: that one is deleted too, and so are those
+    // whose puts were still running.
+    let faulty = FaultyBlobStore::new(make());
+    let w = world(Arc::new(faulty.clone()), config()).await;
+    faulty.hold_puts_from(2);
+    tokio::select! {
+        _ = w.stride.photos.upload(deadline(), w.user, w.activity, files(2), None) => panic!("the upload finished first"),
+        () = faulty.puts_stored(1) => {}
+    }
+    assert_eq!(blob_keys(faulty.inner()).await.len(), 1, "one blob was stored before the caller left");
+    faulty.release_puts();
+    w.stride.photos.quiesce().await;
+    assert!(blob_keys(faulty.inner()).await.is_empty(), "{:?}", blob_keys(faulty.inner()).await);
+    assert_eq!(w.stored_rows().await, 0);
+
+    // Every blob stored, then the rows cannot be written (the activity was deleted meanwhile):
+    // the blobs are deleted and the upload answers not found.
+    let faulty = FaultyBlobStore::new(make());
+    let w = world(Arc::new(faulty.clone()), config()).await;
+    faulty.hold_puts_from(1);
+    let upload = w.stride.photos.upload(deadline(), w.user, w.activity, files(2), None);
+    let delete_the_activity_meanwhile = async {
+        faulty.puts_started(6).await;
+        w.stride.activities.delete(deadline(), w.user, w.activity).await.unwrap();
+        faulty.release_puts();
+    };
+    let (uploaded, ()) = tokio::join!(upload, delete_the_activity_meanwhile);
+    assert!(matches!(uploaded, Err(ServiceError::NotFound)), "{uploaded:?}");
+    assert_eq!(faulty.puts(), 6, "every blob was stored before the rows were tried");
+    w.stride.photos.quiesce().await;
+    assert!(blob_keys(faulty.inner()).await.is_empty(), "{:?}", blob_keys(faulty.inner()).await);
+
+    // Two uploads with one Idempotency-Key at once: one set of photos, both answers name it,
+    // and the loser's blobs are gone.
+    let store = make();
+    let w = world(Arc::new(store.clone()), config()).await;
+    let key = || Some(IdempotencyKey::parse("same-upload").unwrap());
+    let (first, second) = tokio::join!(
+        w.stride.photos.upload(deadline(), w.user, w.activity, files(2), key()),
+        w.stride.photos.upload(deadline(), w.user, w.activity, files(2), key()),
+    );
+    let ids = |uploaded: &Uploaded| uploaded.photos().iter().map(|p| p.id).collect::<Vec<_>>();
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(ids(&first), ids(&second));
+    assert_eq!(ids(&first).len(), 2);
+    assert!(matches!(
+        (&first, &second),
+        (Uploaded::New(_), Uploaded::Replayed(_)) | (Uploaded::Replayed(_), Uploaded::New(_))
+    ));
+    assert_eq!(w.stored_rows().await, 2);
+    w.stride.photos.quiesce().await;
+    assert_eq!(blob_keys(&store).await.len(), 6, "no orphan blob: {:?}", blob_keys(&store).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

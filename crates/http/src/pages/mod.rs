@@ -13,6 +13,7 @@ mod session;
 mod views;
 
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -34,32 +35,82 @@ pub(crate) type PageId<T> = crate::edge::PathId<T, PageError>;
 /// The pages and their assets: every page under the request deadline, the photo form under the
 /// upload deadline, each rendering a timeout or a panic as an HTML page.
 pub(crate) fn routes<S: Store>(config: &crate::HttpConfig) -> Router<AppState<S>> {
-    use handlers::*;
-    let uploads = Router::new().route("/activities/{id}/photos", post(upload_photos::<S>));
-    let pages = Router::new()
-        .route("/", get(dashboard::<S>))
-        .route("/login", get(login_page).post(login::<S>))
-        .route("/signup", get(signup_page).post(signup::<S>))
-        .route("/logout", post(logout::<S>))
-        .route("/activities", get(activities::<S>).post(create_activity::<S>))
-        .route("/activities/new", get(new_activity))
-        .route("/activities/{id}", get(activity::<S>))
-        .route("/activities/{id}/edit", get(edit_activity::<S>).post(update_activity::<S>))
-        .route("/activities/{id}/delete", get(confirm_delete::<S>).post(delete_activity::<S>))
-        .route("/photos/{id}/thumb", get(photo_thumb::<S>))
-        .route("/photos/{id}/display", get(photo_display::<S>))
-        .route("/friends", get(friends::<S>))
-        .route("/friends/requests", post(send_request::<S>))
-        .route("/friends/requests/{id}/{action}", post(answer_request::<S>))
-        .route("/friends/{user_id}/remove", post(unfriend::<S>))
-        .route("/blocks", post(block::<S>))
-        .route("/blocks/{user_id}/remove", post(unblock::<S>))
-        .route("/feed", get(feed::<S>))
-        .route("/static/app.css", get(stylesheet))
-        .route("/static/app.js", get(script));
-    guarded::<PageError, _>(pages, config.request_timeout)
-        .merge(guarded::<PageError, _>(uploads, config.upload_timeout))
+    let (pages, uploads) = tables::<S>();
+    guarded::<PageError, _>(pages.router, config.request_timeout)
+        .merge(guarded::<PageError, _>(uploads.router, config.upload_timeout))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// Every path of the web app that takes a POST, as the router serves it (with its `{…}`
+/// parameters): what a test must cover to know that no form skips the CSRF check.
+pub fn form_paths<S: Store>() -> Vec<&'static str> {
+    let (pages, uploads) = tables::<S>();
+    pages.posts.into_iter().chain(uploads.posts).collect()
+}
+
+/// The page routes (under the request deadline) and the upload routes (under their own).
+fn tables<S: Store>() -> (Table<S>, Table<S>) {
+    use handlers::*;
+    let uploads = Table::default().post("/activities/{id}/photos", upload_photos::<S>);
+    let pages = Table::default()
+        .get("/", dashboard::<S>)
+        .get_post("/login", login_page, login::<S>)
+        .get_post("/signup", signup_page, signup::<S>)
+        .post("/logout", logout::<S>)
+        .get_post("/activities", activities::<S>, create_activity::<S>)
+        .get("/activities/new", new_activity)
+        .get("/activities/{id}", activity::<S>)
+        .get_post("/activities/{id}/edit", edit_activity::<S>, update_activity::<S>)
+        .get_post("/activities/{id}/delete", confirm_delete::<S>, delete_activity::<S>)
+        .get("/photos/{id}/thumb", photo_thumb::<S>)
+        .get("/photos/{id}/display", photo_display::<S>)
+        .get("/friends", friends::<S>)
+        .post("/friends/requests", send_request::<S>)
+        .post("/friends/requests/{id}/{action}", answer_request::<S>)
+        .post("/friends/{user_id}/remove", unfriend::<S>)
+        .post("/blocks", block::<S>)
+        .post("/blocks/{user_id}/remove", unblock::<S>)
+        .get("/feed", feed::<S>)
+        .get("/static/app.css", stylesheet)
+        .get("/static/app.js", script);
+    (pages, uploads)
+}
+
+/// A router that remembers which of its paths take a POST.
+struct Table<S> {
+    router: Router<AppState<S>>,
+    posts: Vec<&'static str>,
+}
+
+impl<S: Store> Default for Table<S> {
+    fn default() -> Self {
+        Self { router: Router::new(), posts: Vec::new() }
+    }
+}
+
+impl<S: Store> Table<S> {
+    fn get<H: Handler<T, AppState<S>>, T: 'static>(mut self, path: &'static str, page: H) -> Self {
+        self.router = self.router.route(path, get(page));
+        self
+    }
+
+    fn post<H: Handler<T, AppState<S>>, T: 'static>(mut self, path: &'static str, form: H) -> Self {
+        self.router = self.router.route(path, post(form));
+        self.posts.push(path);
+        self
+    }
+
+    fn get_post<G, P, T, U>(mut self, path: &'static str, page: G, form: P) -> Self
+    where
+        G: Handler<T, AppState<S>>,
+        P: Handler<U, AppState<S>>,
+        T: 'static,
+        U: 'static,
+    {
+        self.router = self.router.route(path, get(page).post(form));
+        self.posts.push(path);
+        self
+    }
 }
 
 /// Any path outside the API and the pages: the HTML 404.
