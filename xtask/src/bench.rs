@@ -59,7 +59,7 @@ impl Suite {
     /// (crate, bench target)
     fn target(self) -> (&'static str, &'static str) {
         match self {
-            Suite::Toolkit => ("stride-workers", "workers"),
+            Suite::Toolkit => ("stride-concurrency", "toolkit"),
             Suite::Pool => ("stride-cache", "pool"),
             Suite::Stats => ("stride-services", "stats"),
             Suite::Photos => ("stride-services", "photos"),
@@ -183,22 +183,22 @@ const GATES: &[Gate] = &[
     },
     Gate {
         suite: Suite::Toolkit,
-        name: "map_concurrent limit 5: speedup over sequential 1 ms calls",
+        name: "try_map_concurrent limit 5: speedup over sequential 1 ms calls",
         numerator: "fan_out/sequential",
-        denominator: "fan_out/map_concurrent/5",
+        denominator: "fan_out/try_map_concurrent/5",
         bound: Bound::AtLeast(4.0),
     },
     Gate {
         suite: Suite::Toolkit,
-        name: "map_concurrent limit 50: speedup over sequential 1 ms calls",
+        name: "try_map_concurrent limit 50: speedup over sequential 1 ms calls",
         numerator: "fan_out/sequential",
-        denominator: "fan_out/map_concurrent/50",
+        denominator: "fan_out/try_map_concurrent/50",
         bound: Bound::AtLeast(10.0),
     },
     Gate {
         suite: Suite::Toolkit,
-        name: "map_concurrent limit 1: cost relative to sequential",
-        numerator: "fan_out/map_concurrent/1",
+        name: "try_map_concurrent limit 1: cost relative to sequential",
+        numerator: "fan_out/try_map_concurrent/1",
         denominator: "fan_out/sequential",
         bound: Bound::AtMost(1.25),
     },

@@ -15,15 +15,15 @@ const CANARY_LIMIT: Duration = Duration::from_secs(900);
 
 /// Every loom model, the crate it lives in, and the mutant loom must catch in it.
 const LOOM_MUTANTS: &[(&str, &str, &str)] = &[
-    ("stride-workers", "counters_lost_update", "loom_models::counters_never_lose_an_update"),
-    ("stride-workers", "first_error_check_then_act", "loom_models::only_the_first_error_is_kept"),
+    ("stride-concurrency", "counters_lost_update", "loom_models::counters_never_lose_an_update"),
+    ("stride-concurrency", "first_error_check_then_act", "loom_models::only_the_first_error_is_kept"),
     ("stride-cache", "pool_grant_lost_on_drop", "loom_models::a_dropped_acquire_never_loses_a_slot"),
     ("stride-cache", "pool_wakeup_without_grant", "loom_models::holders_are_exclusive_and_within_capacity"),
 ];
 
 /// Crates whose code synchronises threads by hand; the loom and TSan builds contain only these
 /// (and their dependencies), which keeps heavy dependencies such as the S3 SDK out.
-const CONCURRENT_CRATES: &[&str] = &["stride-workers", "stride-cache"];
+const CONCURRENT_CRATES: &[&str] = &["stride-concurrency", "stride-cache"];
 
 fn loom_command(cargo_args: &[&str]) -> Command {
     let mut command = Command::new(cargo_bin());
@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_suite_that_ran_no_test_is_named() {
-        let log = "     Running unittests src/lib.rs (target/tsan/x/deps/stride_workers-1)\nrunning 12 tests\n\
+        let log = "     Running unittests src/lib.rs (target/tsan/x/deps/stride_concurrency-1)\nrunning 12 tests\n\
                    test result: ok. 12 passed; 0 failed\n     Running tests/pool.rs (target/tsan/x/deps/pool-2)\n\
                    running 0 tests\ntest result: ok. 0 passed; 0 failed\n";
         assert_eq!(suites_that_ran_nothing(log), vec!["tests/pool.rs (target/tsan/x/deps/pool-2)".to_owned()]);

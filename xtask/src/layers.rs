@@ -9,11 +9,12 @@ use std::process::Command;
 
 /// Which of our crates each of our crates may depend on. `stride-server` may use any.
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("stride-workers", &[]),
+    ("stride-concurrency", &[]),
     ("stride-domain", &[]),
-    ("stride-cache", &["stride-workers"]),
-    ("stride-repository", &["stride-domain", "stride-workers", "stride-cache"]),
-    ("stride-services", &["stride-domain", "stride-workers", "stride-cache", "stride-repository"]),
+    ("stride-course", &["stride-concurrency"]),
+    ("stride-cache", &["stride-concurrency"]),
+    ("stride-repository", &["stride-domain", "stride-concurrency", "stride-cache"]),
+    ("stride-services", &["stride-domain", "stride-concurrency", "stride-cache", "stride-repository"]),
     ("stride-http", &["stride-services", "stride-domain"]),
 ];
 const ANY: &str = "stride-server";
@@ -163,8 +164,8 @@ mod tests {
     fn the_intended_layering_passes() {
         let ok = graph(&[
             ("stride-domain", &[]),
-            ("stride-workers", &[]),
-            ("stride-repository", &["stride-domain", "stride-workers"]),
+            ("stride-concurrency", &[]),
+            ("stride-repository", &["stride-domain", "stride-concurrency"]),
             ("stride-services", &["stride-repository", "stride-domain"]),
             ("stride-http", &["stride-services", "stride-domain"]),
             ("stride-server", &["stride-http", "stride-repository", "stride-services"]),
@@ -177,14 +178,14 @@ mod tests {
         let bad = graph(&[
             ("stride-domain", &["stride-repository"]),
             ("stride-http", &["stride-repository"]),
-            ("stride-workers", &["stride-domain"]),
+            ("stride-concurrency", &["stride-domain"]),
         ]);
         assert_eq!(
             violations(&bad),
             vec![
                 "stride-domain must not depend on stride-repository",
                 "stride-http must not depend on stride-repository",
-                "stride-workers must not depend on stride-domain",
+                "stride-concurrency must not depend on stride-domain",
             ]
         );
     }

@@ -34,11 +34,11 @@ commands:
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
             (--quick: preemption bound 2 instead of 3)
   race      the concurrent crates' tests under ThreadSanitizer (nightly); the canary must be caught
-  examples  run every example of the concurrency tour (each asserts what it teaches);
+  examples  run every example of the concurrency course, crates/course (each asserts what it teaches);
             --hog runs them with a busy thread per core competing
   bench     criterion benchmarks with ratio gates (--quick for CI); name suites to run only
-            those: toolkit, pool, stats, photos (e.g. `cargo xtask bench stats`); --full
-            runs the photo suite's whole set (8 images, 5 rounds) instead of 3 and 3
+            those: toolkit, pool, stats, photos, feed, jobs (e.g. `cargo xtask bench stats`);
+            --full runs the photo suite's whole set (8 images, 5 rounds) instead of 3 and 3
   stress    the stress loops of workers and cache with many iterations (--iterations N, default
             5000; --hog with a busy thread per core competing)
   abuse     300 concurrent unauthenticated logins against a release process: every answer 401
@@ -195,17 +195,18 @@ fn ensure_s3s_fs() -> Result<(), String> {
     Ok(())
 }
 
-/// Runs every example of `crates/workers/examples`; each asserts what it demonstrates.
+/// Runs every example of the concurrency course (`crates/course/examples`); each asserts what it
+/// demonstrates.
 fn examples() -> Result<(), String> {
-    let dir = project_root().join("crates/workers/examples");
+    let dir = project_root().join("crates/course/examples");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| format!("read {}: {e}", dir.display()))?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
         .collect();
     names.sort();
-    cargo(&["build", "-q", "-p", "stride-workers", "--examples"])?;
+    cargo(&["build", "-q", "-p", "stride-course", "--examples"])?;
     for name in &names {
-        cargo(&["run", "-q", "-p", "stride-workers", "--example", name])?;
+        cargo(&["run", "-q", "-p", "stride-course", "--example", name])?;
     }
     println!("{} examples ran and asserted what they teach", names.len());
     Ok(())

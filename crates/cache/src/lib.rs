@@ -4,7 +4,7 @@
 //! external services), and — behind the `redis` feature — [`RedisTier`], the optional shared
 //! cache tier whose connections that pool carries. (The in-process moka cache with request
 //! coalescing lives with the statistics use case, which owns its keys and expiry rules.) The pool is
-//! built on the `stride_workers::sync` shim rather than on `tokio::sync::Semaphore`, so that
+//! built on the `stride_concurrency::sync` shim rather than on `tokio::sync::Semaphore`, so that
 //! loom can model its entire acquire/release/cancel path (`cargo xtask loom`).
 //!
 //! Architecture Invariant: depends on `workers` only among Stride crates; knows no domain type.

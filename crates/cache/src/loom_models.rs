@@ -6,7 +6,7 @@ use std::future::Future;
 use std::task::{Context, Poll};
 
 use loom::thread;
-use stride_workers::sync::{Arc, AtomicUsize, Ordering};
+use stride_concurrency::sync::{Arc, AtomicUsize, Ordering};
 
 use crate::{Manager, Pool, PoolConfig, PoolError};
 

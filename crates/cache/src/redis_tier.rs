@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use stride_workers::sync::Mutex;
+use stride_concurrency::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::{Manager, Pool, PoolConfig};

@@ -228,7 +228,7 @@ async fn an_acquire_dropped_after_it_was_handed_a_resource_passes_it_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_capacity_and_exclusivity_hold_under_contention() {
-    for iteration in 0..stride_workers::testing::stress_iterations() {
+    for iteration in 0..stride_concurrency::testing::stress_iterations() {
         let max = (iteration % 4 + 1) as usize;
         let tasks = (iteration * 7 % 24 + 2) as usize;
         let (pool, _) = pool(max);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 
 /// Where a blob lives: `a-z`, `0-9`, `-`, `_`, `.` in segments separated by `/`, at most 256
 /// bytes. No segment may be empty or start with a dot, so a key can never climb out of its

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 use tokio::sync::Notify;
 
 use crate::{BlobError, BlobKey, BlobResult, BlobStore};

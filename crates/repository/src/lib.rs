@@ -6,7 +6,7 @@
 //! suite (`tests/contract.rs`) runs against both.
 //!
 //! Every database interaction happens inside a [`UnitOfWork`]: one transaction on one pooled
-//! connection, bounded by the caller's [`Deadline`](stride_workers::Deadline). A unit of work
+//! connection, bounded by the caller's [`Deadline`](stride_concurrency::Deadline). A unit of work
 //! that is dropped before [`UnitOfWork::commit`] — because the request was cancelled or timed
 //! out — rolls back, and its connection is closed instead of being returned to the pool, so a
 //! half-read protocol stream or a half-open transaction can never leak into the next request.

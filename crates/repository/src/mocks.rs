@@ -16,12 +16,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use stride_concurrency::Deadline;
 use stride_domain::{
     Activity, ActivityCursor, ActivityId, Connection, DayNumber, FriendRequest, FriendRequestId, Job, JobId, JobState,
     Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RequestDirection, StatsScope, StreakRun,
     StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus, WeatherTarget,
 };
-use stride_workers::Deadline;
 
 use crate::{
     ActivityRepo, Backend, Credentials, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 
 use crate::uow::ConnectionHealth;
 use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, StoreConfig};

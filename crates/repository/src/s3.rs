@@ -15,7 +15,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 use tokio::sync::OnceCell;
 
 use crate::{BlobError, BlobKey, BlobResult, BlobStore};

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 
 use crate::{
     ActivityRepo, Backend, FeedRepo, IdempotencyRepo, JobRepo, PhotoRepo, ProfileRepo, RelationshipRepo, RepoResult,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 
 use crate::dialect::Dialect;
 use crate::{Backend, PgStore, RepoResult, SqliteStore, SqlxUnitOfWork, Store, StoreConfig};

@@ -12,7 +12,7 @@ use std::future::Future;
 
 use sqlx::Pool;
 use sqlx::pool::PoolConnection;
-use stride_workers::Deadline;
+use stride_concurrency::Deadline;
 
 use crate::dialect::{Columns, Dialect, Param};
 use crate::{RepoError, RepoResult, UnitOfWork};

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use stride_concurrency::Deadline;
 use stride_domain::{
     Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, MovingTime as Moving, Sport, StartedAt,
     StatsScope, StreakLengths, TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
@@ -13,7 +14,6 @@ use stride_repository::{
     ActivityRepo, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession,
     RelationshipRepo, RepoError, SessionRepo, SessionUser, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
 };
-use stride_workers::Deadline;
 
 stride_repository::each_backend!(
     store:
@@ -525,9 +525,9 @@ mod postgres_abandoned_statements {
     use std::time::Duration;
 
     use sqlx::Connection;
+    use stride_concurrency::Deadline;
     use stride_repository::testing::TestDatabase;
     use stride_repository::{PgStore, RepoError, Store, StoreConfig};
-    use stride_workers::Deadline;
 
     use super::RawSql;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use stride_concurrency::RetryPolicy;
 use stride_domain::Lease;
 use stride_repository::Store;
 use stride_services::jobs::{
@@ -14,7 +15,6 @@ use stride_services::jobs::{
     schedule_periodic,
 };
 use stride_services::{Clock, Deadline, Stride};
-use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 /// Built at launch, while the store's type is known; started with a token that stops it.

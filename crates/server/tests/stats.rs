@@ -13,10 +13,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use stride_concurrency::Deadline;
 use stride_domain::{StatsScope, StreakLengths, UserId, streaks_from_days};
 use stride_repository::{Backend, StatsRepo, StatsScans, Store};
 use stride_services::ManualClock;
-use stride_workers::Deadline;
 
 stride_repository::each_backend!(
     backend:

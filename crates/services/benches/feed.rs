@@ -18,6 +18,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use stride_concurrency::Deadline;
 use stride_domain::{
     Activity, ActivityCursor, ActivityDraft, ActivityId, DisplayName, Distance, MovingTime, Sport, StartedAt, TimeZone,
     Title, User, UserId, Username, Visibility,
@@ -27,7 +28,6 @@ use stride_repository::{
     ActivityRepo, PgStore, RelationshipRepo, SqliteStore, Store, StoreConfig, UnitOfWork, UserRepo,
 };
 use stride_services::{FeedConfig, FeedService, FeedStrategy};
-use stride_workers::Deadline;
 
 const PEOPLE: usize = 2_000;
 const READERS: [usize; 3] = [10, 200, 2_000];

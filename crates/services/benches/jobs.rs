@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use futures::FutureExt;
+use stride_concurrency::RetryPolicy;
 use stride_domain::{JobId, Lease, NewJob};
 use stride_repository::testing::TestDatabase;
 use stride_repository::{JobRepo, JobsFloor, PgStore, SqliteStore, Store, StoreConfig, UnitOfWork};
 use stride_services::jobs::{JobHandler, JobOutcome, JobRunner, KindConfig, Registered, RunnerConfig};
 use stride_services::{Deadline, SystemClock};
-use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 const JOBS: usize = 10_000;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use stride_concurrency::Deadline;
 use stride_domain::{
     Activity, ActivityDraft, ActivityId, DayNumber, DisplayName, Distance, MovingTime as Moving, Sport, StartedAt,
     StatsScope, StreakLengths, TimeZone, Title, User, UserId, Username, Visibility, streaks_from_days,
@@ -24,7 +25,6 @@ use stride_domain::{
 use stride_repository::testing::TestDatabase;
 use stride_repository::{ActivityRepo, PgStore, SqliteStore, StatsScans, Store, StoreConfig, UnitOfWork, UserRepo};
 use stride_services::{Caller, StatsConfig, StatsService, SystemClock};
-use stride_workers::Deadline;
 
 const SIZES: [u64; 3] = [1_000, 10_000, 100_000];
 const DAYS: u64 = 12_000;

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use stride_concurrency::Deadline;
 use stride_domain::{Activity, ActivityCursor, ActivityDraft, ActivityId, ActivityPatch, Page, StartedAt, UserId};
 use stride_repository::{
     ActivityRepo, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, ProfileRepo, RepoError, Store,
     UnitOfWork,
 };
-use stride_workers::Deadline;
 
 use crate::activity_write::ActivityWrites;
 use crate::idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};

@@ -12,9 +12,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
+use stride_concurrency::Deadline;
 use stride_domain::{DisplayName, Password, TimeZone, User, UserId, Username};
 use stride_repository::{NewSession, RepoError, SessionRepo, SessionUser, StatsRepo, Store, UserRepo};
-use stride_workers::Deadline;
 use tokio::sync::OnceCell;
 
 use crate::password::{Hashing, HashingConfig};

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use stride_concurrency::DeadlineExceeded;
 use stride_repository::RepoError;
-use stride_workers::DeadlineExceeded;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {

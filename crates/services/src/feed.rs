@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stride_concurrency::{Deadline, try_map_concurrent};
 use stride_domain::{Activity, ActivityCursor, Profile, UserId, merge_newest_first};
 use stride_repository::{ActivityRepo, FeedRepo, ProfileRepo, RelationshipRepo, Store};
-use stride_workers::{Deadline, try_map_concurrent};
 
 use crate::{Caller, ServiceError, ServiceResult};
 

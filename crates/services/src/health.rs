@@ -1,8 +1,8 @@
 //! Readiness and pool figures, so the http layer can report on the database without
 //! depending on the repository crate.
 
+use stride_concurrency::Deadline;
 use stride_repository::{PoolStats, Store};
-use stride_workers::Deadline;
 
 use crate::ServiceResult;
 

@@ -3,7 +3,7 @@
 //! Services sit above `repository` and below `http`: they are generic over the repository's
 //! [`Store`](stride_repository::Store) (the backend is picked once, in `server`), decide every
 //! rule that needs I/O (authentication, who may see what, idempotent creation) and speak
-//! [`ServiceError`], never SQL or HTTP. Every method takes a [`Deadline`](stride_workers::Deadline)
+//! [`ServiceError`], never SQL or HTTP. Every method takes a [`Deadline`](stride_concurrency::Deadline)
 //! that it hands down to each repository call, so the time a request may take is decided at
 //! the edge and enforced all the way into the database; dropping a service future cancels the
 //! database work beneath it (an uncommitted unit of work rolls back).
@@ -49,6 +49,8 @@ pub use password::HashingConfig;
 pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};
+/// Re-exported so the http layer can mint request deadlines without depending on `workers`.
+pub use stride_concurrency::Deadline;
 /// The repository's mockall doubles, for unit tests of the layers above services.
 #[cfg(feature = "mocks")]
 pub use stride_repository::mocks;
@@ -57,8 +59,6 @@ pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlo
 pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
-/// Re-exported so the http layer can mint request deadlines without depending on `workers`.
-pub use stride_workers::Deadline;
 pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService, settle_abandoned};
 
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use stride_concurrency::Deadline;
 use stride_repository::{IdempotencyRepo, SessionRepo, Store};
-use stride_workers::Deadline;
 
 use crate::idempotency::IDEMPOTENCY_WINDOW;
 use crate::uow::finish;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use stride_concurrency::Deadline;
 use stride_domain::{
     Connection, FriendRequest, FriendRequestId, ListCursor, Profile, RequestDirection, RequestOutcome, RequestRefusal,
     Tie, UserId, Username, decide_request,
 };
 use stride_repository::{ProfileRepo, RelationshipRepo, Store};
-use stride_workers::Deadline;
 
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult, relationship};

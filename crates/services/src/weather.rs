@@ -20,12 +20,12 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
+use stride_concurrency::{Deadline, RetryPolicy};
 use stride_domain::{
     Activity, ActivityId, FALLBACK_WINDOW, Job, JobId, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
     WeatherStatus, WeatherTarget, nearest_observation, weather_days,
 };
 use stride_repository::{ActivityRepo, JobRepo, Store, UnitOfWork, WeatherApi, WeatherApiError, WeatherRepo};
-use stride_workers::{Deadline, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::jobs::{JobHandler, JobOutcome, KindConfig, Registered, complete_in};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use futures::FutureExt;
+use stride_concurrency::RetryPolicy;
 use stride_domain::{DisplayName, JobId, JobState, Lease, NewJob, TimeZone, User, UserId, Username};
 use stride_repository::testing::deadline;
 use stride_repository::{JobRepo, Store, UnitOfWork, UserRepo};
@@ -14,7 +15,6 @@ use stride_services::jobs::{
     JobHandler, JobOutcome, JobRunner, JobService, KindConfig, Registered, RunReport, RunnerConfig, complete_in,
 };
 use stride_services::{Deadline, SystemClock};
-use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 stride_repository::each_backend!(

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::DateTime;
+use stride_concurrency::RetryPolicy;
 use stride_domain::{
     ActivityDraft, ActivityId, Distance, MovingTime, Password, Sport, StartedAt, Title, UserId, Username, Visibility,
 };
@@ -20,7 +21,6 @@ use stride_services::{
     Deadline, IdempotencyKey, PhotoConfig, Registration, ServiceError, Settings, Stride, SystemClock, UploadFile,
     Uploaded,
 };
-use stride_workers::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 fn jpeg(width: u32, height: u32) -> Vec<u8> {

@@ -3,7 +3,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use stride_workers::sync::Arc;
+use stride_concurrency::sync::Arc;
 
 use super::{Grant, Inner, Manager};
 

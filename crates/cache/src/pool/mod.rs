@@ -27,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use stride_workers::sync::{Arc, Mutex};
+use stride_concurrency::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 mod guard;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stride_concurrency::Deadline;
 use stride_domain::{Job, JobId, JobState, NewJob};
 use stride_repository::{JobRepo, QueueDepth, Store};
-use stride_workers::Deadline;
 
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult};

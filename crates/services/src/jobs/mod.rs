@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
+use stride_concurrency::{Deadline, RetryPolicy};
 use stride_domain::{Job, Lease};
 use stride_repository::JobRepo;
-use stride_workers::{Deadline, RetryPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::ServiceResult;

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use stride_concurrency::Deadline;
 use stride_domain::{JobId, NewJob};
 use stride_repository::{JobRepo, QueueDepth, Store};
-use stride_workers::Deadline;
 
 use crate::uow::finish;
 use crate::{Clock, ServiceResult};

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use stride_concurrency::{Deadline, Outcome, WorkerPool};
 use stride_domain::{Job, JobId, Lease};
 use stride_repository::{JobRepo, RESCUE_NOTE, Store};
-use stride_workers::{Deadline, Outcome, WorkerPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::uow::finish;
@@ -126,7 +126,7 @@ impl<S: Store> KindLoop<S> {
         let mut report = RunReport::default();
         // Which lease each accepted pool job carries: a panic or a shutdown cancellation is
         // reported by pool id, and its attempt must still be recorded.
-        let mut in_flight: HashMap<stride_workers::JobId, Fence> = HashMap::new();
+        let mut in_flight: HashMap<stride_concurrency::JobId, Fence> = HashMap::new();
         let capacity = self.kind.concurrency.max(1);
         loop {
             if stop.is_cancelled() {

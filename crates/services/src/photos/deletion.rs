@@ -8,9 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use stride_concurrency::Deadline;
 use stride_domain::{JobId, NewJob, Photo, PhotoId, PhotoKind, UserId, minted_at_ms, photo_of_blob};
 use stride_repository::{BlobKey, JobRepo, PhotoRepo, Store};
-use stride_workers::Deadline;
 
 use super::{PhotoService, blob_keys, owned_for_update};
 use crate::uow::finish;

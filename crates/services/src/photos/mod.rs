@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use stride_concurrency::RetryPolicy;
 use stride_domain::{Activity, ActivityId, Photo, PhotoId, PhotoKind, Rendition, UserId};
 use stride_repository::{ActivityRepo, BlobKey, SharedBlobStore, Store};
-use stride_workers::RetryPolicy;
 use tokio_util::task::TaskTracker;
 
 pub use deletion::DELETE_BLOBS_KIND;

@@ -17,9 +17,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use stride_concurrency::{Deadline, Outcome, Pipeline};
 use stride_domain::{Photo, PhotoId, PhotoKind};
 use stride_repository::{PhotoRepo, PhotoSelection, Store, UnitOfWork};
-use stride_workers::{Deadline, Outcome, Pipeline};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

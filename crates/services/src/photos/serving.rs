@@ -1,9 +1,9 @@
 //! Reading photos: an activity's list, one photo's row, and one rendition's bytes (or a
 //! presigned URL), each as the viewer may see it.
 
+use stride_concurrency::Deadline;
 use stride_domain::{ActivityId, Photo, PhotoId, PhotoKind, UserId};
 use stride_repository::{PhotoRepo, Store};
-use stride_workers::Deadline;
 
 use crate::{ServiceError, ServiceResult};
 

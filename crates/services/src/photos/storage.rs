@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use stride_concurrency::{Deadline, RetryError, RetryPolicy, retry};
 use stride_repository::{BlobError, BlobKey, SharedBlobStore};
-use stride_workers::{Deadline, RetryError, RetryPolicy, retry};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

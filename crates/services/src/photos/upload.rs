@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use stride_concurrency::{Deadline, GroupError, TaskGroup};
 use stride_domain::{ActivityId, Photo, PhotoId, PhotoKind, UserId};
 use stride_repository::{BlobKey, IdempotencyScope, PhotoRepo, PhotoUploadRecord, RepoError, Store, UnitOfWork};
-use stride_workers::{Deadline, GroupError, TaskGroup};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -142,8 +142,8 @@ impl<S: Store> PhotoService<S> {
     ) -> ServiceResult<Vec<Photo>> {
         let now = self.clock.now();
         let mut group = TaskGroup::with_limit(self.config.per_request);
-        let results: Arc<stride_workers::sync::Mutex<Vec<Option<Photo>>>> =
-            Arc::new(stride_workers::sync::Mutex::new(vec![None; request.files.len()]));
+        let results: Arc<stride_concurrency::sync::Mutex<Vec<Option<Photo>>>> =
+            Arc::new(stride_concurrency::sync::Mutex::new(vec![None; request.files.len()]));
         for (index, file) in request.files.iter().enumerate() {
             let (this, file, stored, attempts, results) =
                 (self.clone(), file.clone(), stored.clone(), attempts.clone(), results.clone());
@@ -280,7 +280,7 @@ enum Recorded {
 
 /// Every key an upload has started to write, so a failed one can delete them all.
 #[derive(Clone, Default)]
-struct StoredBlobs(Arc<stride_workers::sync::Mutex<Vec<BlobKey>>>);
+struct StoredBlobs(Arc<stride_concurrency::sync::Mutex<Vec<BlobKey>>>);
 
 impl StoredBlobs {
     fn push(&self, key: BlobKey) {

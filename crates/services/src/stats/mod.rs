@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stride_cache::RedisTier;
+use stride_concurrency::Deadline;
 use stride_domain::{StatsScope, TimeZone, UserId, current_streak};
 use stride_repository::{StatsRepo, Store};
-use stride_workers::Deadline;
 use tokio::sync::Semaphore;
 
 use self::cache::{CacheKey, Cached, UntilMidnight, Wire};

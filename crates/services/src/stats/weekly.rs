@@ -6,9 +6,9 @@
 //! the write transaction (`stats_weeks`), so a read is one index range of at most `weeks` rows.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use stride_concurrency::Deadline;
 use stride_domain::{DayNumber, LocalDate};
 use stride_repository::{StatsRepo, Store};
-use stride_workers::Deadline;
 
 use super::StatsService;
 use crate::{Caller, ServiceError, ServiceResult};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use stride_workers::{Outcome, Pipeline, PipelineClosed};
+use stride_concurrency::{Outcome, Pipeline, PipelineClosed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_flow_through_every_stage_and_each_yields_one_outcome() {
@@ -106,7 +106,7 @@ async fn nothing_is_accepted_after_cancel_or_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_exactly_one_outcome_per_item_with_random_failures() {
-    for iteration in 0..stride_workers::testing::stress_iterations() {
+    for iteration in 0..stride_concurrency::testing::stress_iterations() {
         let capacity = (iteration % 4 + 1) as usize;
         let concurrency = (iteration * 7 % 5 + 1) as usize;
         let items = iteration * 13 % 120;

@@ -2,7 +2,7 @@
 //!
 //! - `dispatch`: the worker pool's per-job overhead against a bare tokio mpsc loop with the
 //!   same number of consumer tasks.
-//! - `fan_out`: `map_concurrent` over simulated 1 ms I/O calls at limits 1, 5 and 50 against
+//! - `fan_out`: `try_map_concurrent` (the feed's fan-out) over simulated 1 ms I/O calls at limits 1, 5 and 50 against
 //!   awaiting them one after another.
 
 use std::hint::black_box;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use stride_workers::{WorkerPool, map_concurrent};
+use stride_concurrency::{WorkerPool, try_map_concurrent};
 use tokio::sync::{Mutex, mpsc};
 
 const JOBS: u64 = 1_000;
@@ -85,8 +85,9 @@ fn fan_out(c: &mut Criterion) {
         })
     });
     for limit in [1usize, 5, 50] {
-        group.bench_with_input(BenchmarkId::new("map_concurrent", limit), &limit, |b, &limit| {
-            b.to_async(&rt).iter(|| map_concurrent(0..CALLS, limit, simulated_call))
+        group.bench_with_input(BenchmarkId::new("try_map_concurrent", limit), &limit, |b, &limit| {
+            b.to_async(&rt)
+                .iter(|| try_map_concurrent(0..CALLS, limit, |i| async move { Ok::<_, ()>(simulated_call(i).await) }))
         });
     }
     group.finish();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use stride_workers::{Deadline, DeadlineExceeded};
+use stride_concurrency::{Deadline, DeadlineExceeded};
 use tokio_util::sync::CancellationToken;
 
 /// A "database call" that honours the deadline it is given.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stride_workers::{GroupError, TaskGroup};
+use stride_concurrency::{GroupError, TaskGroup};
 
 #[tokio::main]
 async fn main() {

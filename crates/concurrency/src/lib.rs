@@ -2,9 +2,10 @@
 //!
 //! This crate knows nothing about activities or users: it offers the building blocks that the
 //! repository, service and server layers compose — a [`Deadline`] that travels from an HTTP
-//! request down to a database statement, a [`WorkerPool`], a staged [`Pipeline`], bounded
-//! fan-out ([`map_concurrent`]) and fan-in ([`fan_in`]), a [`TaskGroup`] with first-error
-//! cancellation, and [`retry`] with backoff. Each type's doc comment states its guarantees:
+//! request down to a database statement, a [`WorkerPool`] (the job runner), a staged
+//! [`Pipeline`] (photo re-processing), bounded fan-out ([`try_map_concurrent`], the feed), a
+//! [`TaskGroup`] with first-error cancellation and [`retry`] with backoff (the photo upload).
+//! Every primitive has a caller in the product; the course's examples live in `stride-course`. Each type's doc comment states its guarantees:
 //! ordering, cancellation, what happens on panic, and what is never leaked.
 //!
 //! Hand-written synchronisation takes its locks and atomics from the `sync` shim, so the loom
@@ -32,7 +33,7 @@ mod worker_pool;
 
 pub use counters::{CounterSnapshot, Counters};
 pub use deadline::{Deadline, DeadlineExceeded};
-pub use fan_out::{fan_in, map_concurrent, map_concurrent_unordered, try_map_concurrent};
+pub use fan_out::try_map_concurrent;
 pub use outcome::Outcome;
 pub use pipeline::{Pipeline, PipelineBuilder, PipelineClosed, StageFailure};
 pub use retry::{RetryError, RetryPolicy, retry};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
-use stride_workers::{Deadline, JobId, Outcome, PoolClosed, WorkerPool};
+use stride_concurrency::{Deadline, JobId, Outcome, PoolClosed, WorkerPool};
 use tokio::sync::Semaphore;
 
 /// How many times the stress tests repeat; `cargo xtask stress` raises it.
@@ -130,7 +130,7 @@ async fn dropping_the_pool_stops_its_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_every_job_is_reported_once_whatever_the_sizes() {
-    for iteration in 0..stride_workers::testing::stress_iterations() {
+    for iteration in 0..stride_concurrency::testing::stress_iterations() {
         let workers = (iteration % 7 + 1) as usize;
         let queue = (iteration * 3 % 11 + 1) as usize;
         let jobs = iteration * 37 % 300;

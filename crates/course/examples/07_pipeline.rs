@@ -2,7 +2,7 @@
 //! by hand with tasks and bounded channels, then with Stride's `Pipeline`, which adds
 //! per-stage concurrency, first-error cancellation and one outcome per item.
 
-use stride_workers::{Outcome, Pipeline};
+use stride_concurrency::{Outcome, Pipeline};
 use tokio::sync::mpsc;
 
 #[tokio::main]
