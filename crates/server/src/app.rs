@@ -102,32 +102,63 @@ impl Application {
     }
 }
 
-/// The one place the backend is chosen: everything after it is generic over the store.
-async fn launch(config: Config, clock: Arc<dyn Clock>, purpose: Purpose) -> anyhow::Result<Option<Application>> {
+/// Work that runs once the configured database is open and migrated, whatever its backend:
+/// serving, `stride migrate` and the operator's commands all implement it, so [`with_store`]
+/// is the one place the backend is chosen.
+pub(crate) trait OnStore {
+    type Output;
+    async fn run<S: Store>(self, store: S) -> anyhow::Result<Self::Output>;
+}
+
+/// The one place the backend is chosen (from the database URL): creates the data directory,
+/// opens and migrates the store, and hands it to `task`; everything after is generic over it.
+pub(crate) async fn with_store<T: OnStore>(config: &Config, task: T) -> anyhow::Result<T::Output> {
     let url = config.database_url();
     match Backend::from_url(&url) {
-        Some(Backend::Sqlite) => launch_on::<SqliteStore>(config, clock, purpose).await,
-        Some(Backend::Postgres) => launch_on::<PgStore>(config, clock, purpose).await,
+        Some(Backend::Sqlite) => open_then::<SqliteStore, T>(config, task).await,
+        Some(Backend::Postgres) => open_then::<PgStore, T>(config, task).await,
         None => anyhow::bail!("STRIDE_DATABASE_URL must start with sqlite:// or postgres:// (got {:?})", redact(&url)),
     }
 }
 
-async fn launch_on<S: Store>(
-    config: Config,
-    clock: Arc<dyn Clock>,
-    purpose: Purpose,
-) -> anyhow::Result<Option<Application>> {
+async fn open_then<S: Store, T: OnStore>(config: &Config, task: T) -> anyhow::Result<T::Output> {
     let backend = S::BACKEND.name();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create data directory {}", config.data_dir.display()))?;
-    let store = S::connect(&store_config(&config)).await.with_context(|| format!("open the {backend} database"))?;
+    let store = S::connect(&store_config(config)).await.with_context(|| format!("open the {backend} database"))?;
     store.migrate().await.with_context(|| format!("migrate the {backend} database"))?;
-    if purpose == Purpose::Migrate {
-        store.close().await;
-        tracing::info!(backend, "migrations applied");
-        return Ok(None);
-    }
+    // Boxed: serving's future nests every layer of the application, and unboxed it is deeper
+    // than the compiler's layout computation allows for the tests that build it.
+    Box::pin(task.run(store)).await
+}
 
+/// Serving (or, for `stride migrate`, only the migrations [`with_store`] applied).
+struct Launch {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    purpose: Purpose,
+}
+
+async fn launch(config: Config, clock: Arc<dyn Clock>, purpose: Purpose) -> anyhow::Result<Option<Application>> {
+    with_store(&config.clone(), Launch { config, clock, purpose }).await
+}
+
+impl OnStore for Launch {
+    type Output = Option<Application>;
+
+    async fn run<S: Store>(self, store: S) -> anyhow::Result<Option<Application>> {
+        let Self { config, clock, purpose } = self;
+        if purpose == Purpose::Migrate {
+            store.close().await;
+            tracing::info!(backend = S::BACKEND.name(), "migrations applied");
+            return Ok(None);
+        }
+        serve_on(store, config, clock).await.map(Some)
+    }
+}
+
+async fn serve_on<S: Store>(store: S, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+    let backend = S::BACKEND.name();
     let blobs = blob_store(&config).await?;
     let stride =
         Stride::new(store.clone(), clock.clone(), blobs, config.settings()?).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -173,7 +204,7 @@ async fn launch_on<S: Store>(
         photos.quiesce().await;
         store.close().await
     });
-    Ok(Some(Application {
+    Ok(Application {
         listener,
         router,
         metrics,
@@ -186,7 +217,7 @@ async fn launch_on<S: Store>(
         housekeeping,
         in_flight,
         shutdown_grace: config.shutdown_grace(),
-    }))
+    })
 }
 
 /// The photo store: a folder under the data dir, or an S3 bucket when `STRIDE_S3_BUCKET` is set.

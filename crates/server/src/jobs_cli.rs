@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use stride_domain::{Job, JobId, JobState};
-use stride_repository::{Backend, PgStore, SqliteStore, Store};
+use stride_repository::Store;
 use stride_services::jobs::JobService;
 use stride_services::{Deadline, ServiceError, SystemClock, WEATHER_KIND, settle_abandoned};
 
 use crate::Config;
-use crate::app::store_config;
-use crate::photos_cli::backend;
+use crate::app::{OnStore, with_store};
 
 /// What the operator asked.
 #[derive(Debug, Clone)]
@@ -25,9 +23,14 @@ pub enum JobsRequest {
 
 /// Runs the request and returns what to print.
 pub async fn run(config: Config, request: JobsRequest) -> anyhow::Result<String> {
-    match backend(&config)? {
-        Backend::Sqlite => run_on::<SqliteStore>(config, request).await,
-        Backend::Postgres => run_on::<PgStore>(config, request).await,
+    with_store(&config, request).await
+}
+
+impl OnStore for JobsRequest {
+    type Output = String;
+
+    async fn run<S: Store>(self, store: S) -> anyhow::Result<String> {
+        run_on(store, self).await
     }
 }
 
@@ -46,9 +49,7 @@ fn not_found(id: &str, error: ServiceError) -> anyhow::Error {
     }
 }
 
-async fn run_on<S: Store>(config: Config, request: JobsRequest) -> anyhow::Result<String> {
-    let store = S::connect(&store_config(&config)).await.context("open the database")?;
-    store.migrate().await.context("migrate the database")?;
+async fn run_on<S: Store>(store: S, request: JobsRequest) -> anyhow::Result<String> {
     let jobs = JobService::new(store.clone(), std::sync::Arc::new(SystemClock));
     let output = match request {
         JobsRequest::List { state, kind, limit } => {

@@ -5,14 +5,13 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use stride_repository::{Backend, PgStore, SqliteStore, Store};
+use stride_repository::Store;
 use stride_services::photos::{ReprocessEvent, ReprocessOptions, ReprocessSummary};
 use stride_services::{CpuPool, Deadline, PhotoSelection, PhotoService, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
-use crate::app::{blob_store, store_config};
+use crate::app::{OnStore, blob_store, with_store};
 
 /// What `stride photos reprocess` was asked to do.
 #[derive(Debug, Clone)]
@@ -29,41 +28,53 @@ pub async fn reprocess(
     request: ReprocessRequest,
     stop: CancellationToken,
 ) -> anyhow::Result<ReprocessSummary> {
-    match backend(&config)? {
-        Backend::Sqlite => reprocess_on::<SqliteStore>(config, request, stop).await,
-        Backend::Postgres => reprocess_on::<PgStore>(config, request, stop).await,
-    }
+    with_store(&config.clone(), Reprocess { config, request, stop }).await
 }
 
 /// Deletes the blobs no photo names (or lists them, with `dry_run`); how many.
 pub async fn gc(config: Config, dry_run: bool) -> anyhow::Result<usize> {
-    match backend(&config)? {
-        Backend::Sqlite => gc_on::<SqliteStore>(config, dry_run).await,
-        Backend::Postgres => gc_on::<PgStore>(config, dry_run).await,
+    with_store(&config.clone(), Gc { config, dry_run }).await
+}
+
+struct Reprocess {
+    config: Config,
+    request: ReprocessRequest,
+    stop: CancellationToken,
+}
+
+impl OnStore for Reprocess {
+    type Output = ReprocessSummary;
+
+    async fn run<S: Store>(self, store: S) -> anyhow::Result<ReprocessSummary> {
+        reprocess_on(store, self.config, self.request, self.stop).await
     }
 }
 
-pub(crate) fn backend(config: &Config) -> anyhow::Result<Backend> {
-    Backend::from_url(&config.database_url())
-        .ok_or_else(|| anyhow::anyhow!("STRIDE_DATABASE_URL must start with sqlite:// or postgres://"))
+struct Gc {
+    config: Config,
+    dry_run: bool,
 }
 
-async fn service<S: Store>(config: &Config) -> anyhow::Result<(S, PhotoService<S>)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create data directory {}", config.data_dir.display()))?;
-    let store = S::connect(&store_config(config)).await.context("open the database")?;
-    store.migrate().await.context("migrate the database")?;
+impl OnStore for Gc {
+    type Output = usize;
+
+    async fn run<S: Store>(self, store: S) -> anyhow::Result<usize> {
+        gc_on(store, self.config, self.dry_run).await
+    }
+}
+
+async fn service<S: Store>(store: &S, config: &Config) -> anyhow::Result<PhotoService<S>> {
     let blobs = blob_store(config).await?;
-    let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), Arc::new(SystemClock), config.photos());
-    Ok((store, photos))
+    Ok(PhotoService::new(store.clone(), blobs, CpuPool::per_core(), Arc::new(SystemClock), config.photos()))
 }
 
 async fn reprocess_on<S: Store>(
+    store: S,
     config: Config,
     request: ReprocessRequest,
     stop: CancellationToken,
 ) -> anyhow::Result<ReprocessSummary> {
-    let (store, photos) = service::<S>(&config).await?;
+    let photos = service(&store, &config).await?;
     let deadline = || Deadline::after(config.db_timeout());
     let selection = match (&request.user, &request.activity) {
         (Some(name), None) => PhotoSelection::User(
@@ -90,14 +101,17 @@ async fn reprocess_on<S: Store>(
     progress.finish();
     store.close().await;
     print_summary(&summary, request.dry_run);
+    if let Some(outage) = &summary.outage {
+        anyhow::bail!("stopped by an outage ({outage}); {} photos left for the next run", summary.remaining);
+    }
     if !summary.failed.is_empty() {
         anyhow::bail!("{} photos failed to re-process", summary.failed.len());
     }
     Ok(summary)
 }
 
-async fn gc_on<S: Store>(config: Config, dry_run: bool) -> anyhow::Result<usize> {
-    let (store, photos) = service::<S>(&config).await?;
+async fn gc_on<S: Store>(store: S, config: Config, dry_run: bool) -> anyhow::Result<usize> {
+    let photos = service(&store, &config).await?;
     let (seen, garbage) = photos
         .collect_garbage(Deadline::after(Duration::from_secs(600)), dry_run)
         .await

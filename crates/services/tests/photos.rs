@@ -258,6 +258,35 @@ async fn a_store_that_always_fails_is_tried_as_the_policy_allows_then_cleaned_up
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_outage_stops_reprocessing_and_leaves_every_photo_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = FaultyBlobStore::new(LocalBlobStore::open(dir.path()).await.unwrap());
+    let w = world(Arc::new(faulty.clone()), config()).await;
+    let uploaded = w.stride.photos.upload(deadline(), w.user, w.activity, files(3), None).await.unwrap();
+    let mut uow = w.store.write(deadline()).await.unwrap();
+    for photo in uploaded.photos() {
+        let mut old = photo.clone();
+        old.processing_version = 0;
+        assert!(uow.replace_renditions(&old, PROCESSING_VERSION).await.unwrap());
+    }
+    uow.commit().await.unwrap();
+    faulty.fail_next(1_000_000);
+    let options = ReprocessOptions {
+        selection: PhotoSelection::Activity(w.activity),
+        concurrency: 2,
+        dry_run: false,
+        step_timeout: Duration::from_secs(30),
+    };
+    let summary = w.stride.photos.reprocess(options.clone(), CancellationToken::new(), |_| {}).await.unwrap();
+    assert!(summary.outage.as_deref().is_some_and(|why| why.contains("photo storage")), "{summary:?}");
+    assert_eq!((summary.processed, summary.failed.len(), summary.remaining), (0, 0, 3), "{summary:?}");
+    // The store is back: the next run re-makes all three.
+    faulty.fail_next(0);
+    let summary = w.stride.photos.reprocess(options, CancellationToken::new(), |_| {}).await.unwrap();
+    assert_eq!((summary.processed, summary.outage), (3, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprocessing_remakes_old_photos_once_and_resumes_after_a_stop() {
     let dir = tempfile::tempdir().unwrap();
     let disk = LocalBlobStore::open(dir.path()).await.unwrap();
@@ -310,7 +339,7 @@ async fn reprocessing_remakes_old_photos_once_and_resumes_after_a_stop() {
             assert!(disk.get(&key, deadline()).await.is_ok(), "{key} is stored");
         }
     }
-    let again = w.stride.photos.reprocess(options, CancellationToken::new(), |_| {}).await.unwrap();
+    let again = w.stride.photos.reprocess(options.clone(), CancellationToken::new(), |_| {}).await.unwrap();
     assert_eq!((again.processed, again.skipped), (0, 3), "a re-run skips up-to-date photos");
 
     // gc: an old orphan goes, a fresh one (its upload may be running) and named blobs stay.

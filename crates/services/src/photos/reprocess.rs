@@ -6,14 +6,15 @@
 //! Every channel between stages is bounded, so a slow upload slows the reads down instead of
 //! piling decoded images up in memory. A photo that fails at any stage is carried to the end
 //! as a failure with its reason (one bad photo does not stop the run); the pipeline's own
-//! first-failure cancellation is kept for what should stop everything (a panic).
+//! first-failure cancellation is kept for what should stop everything: an outage of the
+//! database or of the photo storage, which would fail every remaining photo the same way, stops
+//! intake and cancels the stages, and the photos not done are left for the next run.
 //!
 //! Every photo is always wholly old or wholly new: new renditions are written under names
 //! carrying the new version, then one commit switches the row (only if it is still at the
 //! version it was read at), then the old renditions are deleted. Stopping intake (Ctrl-C)
 //! lets the photos in flight finish; a re-run skips up-to-date photos, so it resumes.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use super::process::{self, Displayed, Processed};
 use super::{PROCESSING_VERSION, PhotoService, blob_key, photo_from};
-use crate::ServiceResult;
+use crate::{ServiceError, ServiceResult};
 
 #[derive(Debug, Clone)]
 pub struct ReprocessOptions {
@@ -36,6 +37,11 @@ pub struct ReprocessOptions {
     pub dry_run: bool,
     /// The budget of each photo's storage and database calls, per stage.
     pub step_timeout: std::time::Duration,
+}
+
+/// Failures that would fail every photo after this one the same way.
+fn is_outage(error: &ServiceError) -> bool {
+    matches!(error, ServiceError::Unavailable(_) | ServiceError::StorageUnavailable(_) | ServiceError::Timeout)
 }
 
 /// What a run reports as it goes, for a progress bar or log lines.
@@ -56,6 +62,8 @@ pub struct ReprocessSummary {
     /// Photos that would be re-made (dry run) or were left for the next run (stopped).
     pub remaining: u64,
     pub stopped: bool,
+    /// The outage (database or storage unavailable) that stopped the run, if one did.
+    pub outage: Option<String>,
 }
 
 /// One photo on its way through the pipeline: its id, and the row as read with how far it got,
@@ -116,10 +124,12 @@ impl<S: Store> PhotoService<S> {
         let (timeout, limits) = (options.step_timeout, self.config.limits);
         let (read_service, resize, thumb, upload, record) =
             (self.clone(), self.cpu.clone(), self.cpu.clone(), self.clone(), (self.clone(), progress.clone()));
-        let pipeline = Pipeline::<PhotoId, PhotoId, Infallible>::builder(io)
+        // The pipeline's error is an outage (database or storage down): it stops intake and
+        // cancels every stage at once, instead of failing each remaining photo in turn.
+        let pipeline = Pipeline::<PhotoId, PhotoId, String>::builder(io)
             .stage("read", io, move |id: PhotoId| {
                 let this = read_service.clone();
-                async move { Ok(this.read_original(id, Deadline::after(timeout)).await) }
+                async move { this.read_original(id, Deadline::after(timeout)).await }
             })
             .stage("resize", workers, move |item: Option<Item<Bytes>>| {
                 let cpu = resize.clone();
@@ -177,10 +187,15 @@ impl<S: Store> PhotoService<S> {
                 Outcome::Ok(Some((_, Ok(false)))) | Outcome::Ok(None) => summary.skipped += 1,
                 Outcome::Ok(Some((id, Err(why)))) => summary.failed.push((*id, why.clone())),
                 Outcome::Panicked(why) => summary.failed.push((id, format!("panicked: {why}"))),
-                Outcome::Cancelled | Outcome::Err(_) => summary.failed.push((id, "cancelled".into())),
+                // Untouched by the outage that stopped the run: left for the next one.
+                Outcome::Err(why) => {
+                    summary.outage.get_or_insert_with(|| why.clone());
+                    summary.remaining += 1;
+                }
+                Outcome::Cancelled => summary.remaining += 1,
             }
         }
-        summary.remaining = (by_seq.len() - outcomes.len()) as u64;
+        summary.remaining += (by_seq.len() - outcomes.len()) as u64;
         summary.stopped = stop.is_cancelled();
         Ok(summary)
     }
@@ -195,19 +210,24 @@ impl<S: Store> PhotoService<S> {
     }
 
     /// The current row and its original's bytes; `None` if the photo went away or is up to
-    /// date already (a concurrent run).
-    async fn read_original(&self, id: PhotoId, deadline: Deadline) -> Option<Item<Bytes>> {
-        let row = async { self.store.read(deadline).await?.photo_by_id(id).await };
+    /// date already (a concurrent run). `Err` is an outage, which stops the whole run; a
+    /// problem of this photo alone is carried as its item's failure.
+    async fn read_original(&self, id: PhotoId, deadline: Deadline) -> Result<Option<Item<Bytes>>, String> {
+        let row = async { Ok::<_, ServiceError>(self.store.read(deadline).await?.photo_by_id(id).await?) };
         let photo = match row.await {
             Ok(Some(photo)) if photo.processing_version != PROCESSING_VERSION => photo,
-            Ok(_) => return None,
-            Err(error) => return Some((id, Err(format!("read the row: {error}")))),
+            Ok(_) => return Ok(None),
+            Err(error) if is_outage(&error) => return Err(format!("the database: {error}")),
+            Err(error) => return Ok(Some((id, Err(format!("read the row: {error}"))))),
         };
         let bytes = match blob_key(&photo, PhotoKind::Original) {
-            Ok(key) => self.storage.get(&key, deadline).await.map_err(|e| format!("read the original: {e}")),
+            Ok(key) => match self.storage.get(&key, deadline).await {
+                Err(error) if is_outage(&error) => return Err(format!("photo storage: {error}")),
+                read => read.map_err(|e| format!("read the original: {e}")),
+            },
             Err(error) => Err(error.to_string()),
         };
-        Some((id, bytes.map(|bytes| (photo, bytes))))
+        Ok(Some((id, bytes.map(|bytes| (photo, bytes)))))
     }
 
     /// Stores both new renditions, concurrently, under the new version's names.

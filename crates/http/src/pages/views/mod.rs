@@ -1,0 +1,163 @@
+//! The page templates (maud, compiled into the binary), one module per resource like the API's
+//! `routes/`; this file holds the frame and the pieces they share. Every form field has a label,
+//! every action is a real link or button (keyboard-usable), and the layout works at phone width.
+
+mod activities;
+mod auth;
+mod dashboard;
+mod feed;
+mod friends;
+
+pub(crate) use activities::{ActivityForm, activities, activity_detail, activity_form, confirm_delete};
+pub(crate) use auth::{login, signup};
+pub(crate) use dashboard::dashboard;
+pub(crate) use feed::feed;
+pub(crate) use friends::{FriendsView, Listed, friends};
+
+use maud::{DOCTYPE, Markup, html};
+use stride_domain::{Activity, Photo, Profile, Sport};
+use stride_services::Caller;
+
+/// The frame of every page.
+pub(crate) fn layout(title: &str, caller: Option<&Caller>, csrf: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Stride" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Stride" }
+                    @if let Some(caller) = caller {
+                        nav aria-label="Main" {
+                            a href="/" { "Dashboard" }
+                            a href="/activities" { "Activities" }
+                            a href="/feed" { "Feed" }
+                            a href="/friends" { "Friends" }
+                        }
+                        form.inline method="post" action="/logout" {
+                            (csrf_field(csrf))
+                            span.who { (caller.user.display_name.as_str()) }
+                            button type="submit" { "Log out" }
+                        }
+                    } @else {
+                        nav aria-label="Main" {
+                            a href="/login" { "Log in" }
+                            a href="/signup" { "Sign up" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+pub(crate) fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+pub(crate) fn error_page(title: &str, message: &str) -> Markup {
+    layout(
+        title,
+        None,
+        "",
+        html! {
+            h1 { (title) }
+            p.error role="alert" { (message) }
+            p { a href="/" { "Back to Stride" } }
+        },
+    )
+}
+
+pub(crate) fn notice(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(message) = message {
+            p.error role="alert" { (message) }
+        }
+    }
+}
+
+pub(crate) fn timezone_select(name: &str, selected: &str, keep: Option<&str>) -> Markup {
+    html! {
+        select id=(name) name=(name) data-detect-timezone[keep.is_none()] {
+            @if let Some(keep) = keep {
+                option value="keep" selected { "As logged (" (keep) ")" }
+            }
+            @for zone in stride_domain::TimeZone::names() {
+                option value=(zone) selected[keep.is_none() && zone == selected] { (zone) }
+            }
+        }
+    }
+}
+
+pub(crate) fn km(metres: f64) -> String {
+    format!("{:.2} km", metres / 1000.0)
+}
+
+pub(crate) fn hms(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+}
+
+fn sport_label(sport: Sport) -> String {
+    let name = sport.as_str();
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn when(activity: &Activity) -> String {
+    activity.started_at.as_datetime().format("%a %d %b %Y, %H:%M").to_string()
+}
+
+pub(crate) fn activity_card(activity: &Activity, author: Option<&Profile>, thumbs: &[Photo]) -> Markup {
+    html! {
+        article.activity {
+            h2 {
+                a href=(format!("/activities/{}", activity.id)) {
+                    @if activity.title.as_str().is_empty() { (sport_label(activity.sport)) } @else { (activity.title.as_str()) }
+                }
+            }
+            @if let Some(author) = author {
+                p.author { (author.display_name.as_str()) " · @" (author.username.as_str()) }
+            }
+            p.meta {
+                (sport_label(activity.sport)) " · " (when(activity)) " · " (km(activity.distance.metres()))
+                " · " (hms(activity.duration.seconds().into())) " · " (activity.visibility.as_str())
+            }
+            @if !thumbs.is_empty() {
+                div.thumbs {
+                    @for photo in thumbs {
+                        a href=(format!("/photos/{}/display", photo.id)) {
+                            img src=(format!("/photos/{}/thumb", photo.id)) width=(photo.thumb.width)
+                                height=(photo.thumb.height) alt="Photo of the activity" loading="lazy";
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The one body of every paged list (activities, the feed, friends, requests, blocks): what to
+/// say when the page is empty, the items under one id, and a link to the next page.
+pub(crate) fn paged<T>(
+    id: &str,
+    items: &[T],
+    empty: &str,
+    next: Option<String>,
+    item: impl Fn(&T) -> Markup,
+) -> Markup {
+    html! {
+        @if items.is_empty() { p { (empty) } }
+        ul.listing id=(id) {
+            @for each in items { li { (item(each)) } }
+        }
+        @if let Some(href) = next { p { a.more href=(href) { "Load more" } } }
+    }
+}
