@@ -183,9 +183,9 @@ mod tests {
         assert_eq!(
             violations(&bad),
             vec![
+                "stride-concurrency must not depend on stride-domain",
                 "stride-domain must not depend on stride-repository",
                 "stride-http must not depend on stride-repository",
-                "stride-concurrency must not depend on stride-domain",
             ]
         );
     }
