@@ -169,13 +169,15 @@ pub fn race() -> Result<(), String> {
     for report in &real {
         println!("{report}");
     }
-    let unmatched = unmatched_suppressions(&text)?;
+    let (unmatched, intermittent) = unmatched_suppressions(&text)?;
+    let listed = |patterns: &[String]| if patterns.is_empty() { "none".to_owned() } else { patterns.join(", ") };
     println!(
         "ThreadSanitizer: {tests} tests passed; {} reports, {} of them the known Arc-fence false positive; \
-         suppressions that matched nothing: {}",
+         suppressions that matched nothing: {} (intermittent ones: {})",
         reports.len(),
         benign.len(),
-        if unmatched.is_empty() { "none".to_owned() } else { unmatched.join(", ") }
+        listed(&unmatched),
+        listed(&intermittent)
     );
     if !unmatched.is_empty() {
         return Err(format!(
@@ -262,18 +264,25 @@ fn passed_count(line: &str) -> Option<usize> {
 }
 
 /// Patterns of `tsan.supp` that matched nothing in the whole run (TSan prints, per process,
-/// `N race:pattern` for each suppression it used).
-fn unmatched_suppressions(log: &str) -> Result<Vec<String>, String> {
+/// `N race:pattern` for each suppression it used): (those that must have matched, those marked
+/// `# intermittent` on the line above, which only some schedules produce).
+fn unmatched_suppressions(log: &str) -> Result<(Vec<String>, Vec<String>), String> {
     let supp = std::fs::read_to_string(project_root().join("tsan.supp")).map_err(|e| format!("read tsan.supp: {e}"))?;
+    Ok(split_unmatched(&supp, log))
+}
+
+fn split_unmatched(supp: &str, log: &str) -> (Vec<String>, Vec<String>) {
     let used: std::collections::HashSet<&str> =
         log.lines().filter_map(|line| line.trim().split_once(' ')).map(|(_, pattern)| pattern).collect();
-    Ok(supp
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter(|pattern| !used.contains(pattern))
-        .map(str::to_owned)
-        .collect())
+    let (mut strict, mut intermittent) = (Vec::new(), Vec::new());
+    let mut previous = "";
+    for line in supp.lines().map(str::trim) {
+        if !line.is_empty() && !line.starts_with('#') && !used.contains(line) {
+            if previous == "# intermittent" { intermittent.push(line.to_owned()) } else { strict.push(line.to_owned()) }
+        }
+        previous = line;
+    }
+    (strict, intermittent)
 }
 
 /// `cargo xtask stress`: the concurrency tests of workers and cache, many iterations, release.
@@ -342,6 +351,16 @@ mod tests {
             "    #0 <alloc::sync::Arc<tokio::X>>::drop_slow /rustc/x/library/alloc/src/sync.rs:1:1",
         );
         assert!(!is_arc_fence_shape(&in_the_other_stack, OURS));
+    }
+
+    #[test]
+    fn an_unmatched_suppression_fails_unless_marked_intermittent() {
+        let supp = "# why\nrace:a\n\n# intermittent\nrace:b\n# intermittent\nrace:c\nrace:d\n";
+        let log = "ThreadSanitizer: Matched 3 suppressions\n    3 race:c\n";
+        assert_eq!(
+            split_unmatched(supp, log),
+            (vec!["race:a".to_owned(), "race:d".to_owned()], vec!["race:b".to_owned()])
+        );
     }
 
     #[test]

@@ -11,10 +11,14 @@ use std::process::Command;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("stride-concurrency", &[]),
     ("stride-domain", &[]),
+    ("stride-imaging", &["stride-domain"]),
     ("stride-course", &["stride-concurrency"]),
     ("stride-cache", &["stride-concurrency"]),
     ("stride-repository", &["stride-domain", "stride-concurrency", "stride-cache"]),
-    ("stride-services", &["stride-domain", "stride-concurrency", "stride-cache", "stride-repository"]),
+    (
+        "stride-services",
+        &["stride-domain", "stride-imaging", "stride-concurrency", "stride-cache", "stride-repository"],
+    ),
     ("stride-http", &["stride-services", "stride-domain"]),
 ];
 const ANY: &str = "stride-server";

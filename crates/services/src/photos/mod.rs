@@ -16,7 +16,6 @@
 //! blobs no row names, which `stride photos gc` ([`PhotoService::collect_garbage`]) removes.
 
 mod deletion;
-pub mod process;
 mod reprocess;
 mod serving;
 mod storage;
@@ -33,9 +32,11 @@ use tokio_util::task::TaskTracker;
 
 pub use deletion::DELETE_BLOBS_KIND;
 pub(crate) use deletion::delete_blobs_job;
-pub use process::{PROCESSING_VERSION, PhotoError, PhotoLimits, Processed};
 pub use reprocess::{ReprocessEvent, ReprocessOptions, ReprocessSummary};
 pub use storage::Storage;
+/// The CPU work of one photo, in a crate of its own (`stride-imaging`).
+pub use stride_imaging as process;
+pub use stride_imaging::{PROCESSING_VERSION, PhotoError, PhotoLimits, Processed};
 
 use crate::cpu::CpuPool;
 use crate::{Clock, ServiceError, ServiceResult};

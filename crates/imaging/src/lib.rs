@@ -1,5 +1,9 @@
 //! The CPU work of one photo: sniff, check, decode, orient, resize, encode.
 //!
+//! Layer: pure computation beside `domain` (no I/O, no async runtime); `services` calls it on
+//! its bounded CPU pool. A crate of its own so its heavy code generation (the image codecs and
+//! resizers it instantiates) builds beside the repository instead of after it.
+//!
 //! Synchronous on purpose: callers run it on the shared, bounded CPU pool, never on an async
 //! worker. The rules, in order:
 //! - The format is sniffed from the bytes (JPEG, PNG, WebP); the name and the declared content
@@ -14,6 +18,8 @@
 //!   upscaled. Lanczos3 by `fast_image_resize` (FACTS.md: ~30 ms against ~430 ms for `image`'s).
 //! - Opaque images become JPEG, quality 82, 4:2:0 (`jpeg-encoder`: 4:2:0 and ~2.5× faster than
 //!   `image`'s encoder, which writes 4:4:4); images with transparency stay PNG.
+
+#![forbid(unsafe_code)]
 
 use std::io::Cursor;
 
