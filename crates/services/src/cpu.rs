@@ -118,12 +118,14 @@ impl CpuPool {
         let span = tracing::Span::current();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _permit = permit;
             if abandoned.load(Ordering::Acquire) {
-                return;
+                return drop(permit);
             }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(work)))
                 .map_err(|_| ServiceError::Internal("CPU work panicked".into()));
+            // The slot is free before the caller hears back, so a caller that sees its result
+            // also sees the slot available again.
+            drop(permit);
             let _ = answer.send(result);
         });
         match &self.jobs {
@@ -239,25 +241,32 @@ mod tests {
         }
     }
 
+    /// Runs work on `pool` that holds its slot until the returned sender is used; returns once
+    /// the work is running.
+    async fn occupy_a_slot(
+        pool: &CpuPool,
+    ) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<ServiceResult<()>>) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, is_running) = tokio::sync::oneshot::channel();
+        let pool = pool.clone();
+        let holder = tokio::spawn(async move {
+            pool.run(move || {
+                let _ = started.send(());
+                let _ = hold.recv();
+            })
+            .await
+        });
+        is_running.await.unwrap();
+        (release, holder)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn past_max_waiting_callers_are_busy_at_once() {
         let pool = CpuPool::new(
             Threads::Blocking,
             CpuPoolConfig { slots: 1, max_waiting: 1, max_wait: Some(Duration::from_secs(30)) },
         );
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let (started, is_running) = tokio::sync::oneshot::channel();
-        let holder = tokio::spawn({
-            let pool = pool.clone();
-            async move {
-                pool.run(move || {
-                    let _ = started.send(());
-                    let _ = hold.recv();
-                })
-                .await
-            }
-        });
-        is_running.await.unwrap();
+        let (release, holder) = occupy_a_slot(&pool).await;
         // One caller may wait; while it does, the next is refused without waiting.
         let waiter = tokio::spawn({
             let pool = pool.clone();
@@ -293,19 +302,7 @@ mod tests {
     async fn work_whose_caller_left_before_it_started_never_runs() {
         let pool = CpuPool::new(Threads::Dedicated("test-abandon"), CpuPoolConfig::unbounded_wait(1));
         let ran = Arc::new(AtomicBool::new(false));
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let (started, is_running) = tokio::sync::oneshot::channel();
-        let blocker = tokio::spawn({
-            let pool = pool.clone();
-            async move {
-                pool.run(move || {
-                    let _ = started.send(());
-                    let _ = hold.recv();
-                })
-                .await
-            }
-        });
-        is_running.await.unwrap();
+        let (release, blocker) = occupy_a_slot(&pool).await;
         let abandoned = tokio::spawn({
             let (pool, ran) = (pool.clone(), ran.clone());
             async move { pool.run(move || ran.store(true, Ordering::SeqCst)).await }

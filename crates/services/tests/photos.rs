@@ -93,6 +93,17 @@ impl World {
         Ok(deleted)
     }
 
+    /// Makes the photos look as if an older processing version had made them.
+    async fn age(&self, photos: &[stride_domain::Photo]) {
+        let mut uow = self.store.write(deadline()).await.unwrap();
+        for photo in photos {
+            let mut old = photo.clone();
+            old.processing_version = 0;
+            assert!(uow.replace_renditions(&old, PROCESSING_VERSION).await.unwrap());
+        }
+        uow.commit().await.unwrap();
+    }
+
     async fn stored_rows(&self) -> usize {
         self.store.read(deadline()).await.unwrap().photos_of_activity(self.activity).await.unwrap().len()
     }
@@ -263,13 +274,7 @@ async fn a_storage_outage_stops_reprocessing_and_leaves_every_photo_for_the_next
     let faulty = FaultyBlobStore::new(LocalBlobStore::open(dir.path()).await.unwrap());
     let w = world(Arc::new(faulty.clone()), config()).await;
     let uploaded = w.stride.photos.upload(deadline(), w.user, w.activity, files(3), None).await.unwrap();
-    let mut uow = w.store.write(deadline()).await.unwrap();
-    for photo in uploaded.photos() {
-        let mut old = photo.clone();
-        old.processing_version = 0;
-        assert!(uow.replace_renditions(&old, PROCESSING_VERSION).await.unwrap());
-    }
-    uow.commit().await.unwrap();
+    w.age(uploaded.photos()).await;
     faulty.fail_next(1_000_000);
     let options = ReprocessOptions {
         selection: PhotoSelection::Activity(w.activity),
@@ -293,13 +298,7 @@ async fn reprocessing_remakes_old_photos_once_and_resumes_after_a_stop() {
     let w = world(Arc::new(disk.clone()), config()).await;
     let uploaded = w.stride.photos.upload(deadline(), w.user, w.activity, files(3), None).await.unwrap();
     // Make them look as if an older version had made them.
-    let mut uow = w.store.write(deadline()).await.unwrap();
-    for photo in uploaded.photos() {
-        let mut old = photo.clone();
-        old.processing_version = 0;
-        assert!(uow.replace_renditions(&old, PROCESSING_VERSION).await.unwrap());
-    }
-    uow.commit().await.unwrap();
+    w.age(uploaded.photos()).await;
     let options = ReprocessOptions {
         selection: PhotoSelection::Activity(w.activity),
         concurrency: 2,
