@@ -307,10 +307,11 @@ impl Activity {
         self.started_at.local_date()
     }
 
-    /// Applies a patch; the local date follows `started_at` and nothing else. Returns whether
-    /// the weather's target moved (a new start point or time, or none): the old weather is then
-    /// cleared, and the caller decides whether to look it up again ([`Activity::await_weather`]).
-    pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) -> bool {
+    /// Applies a patch; the local date follows `started_at` and nothing else. When the weather's
+    /// target moves (a new start point or time, or none) the old weather is cleared; whether to
+    /// look it up again is the write path's decision, which compares the targets before and
+    /// after any write ([`Activity::await_weather`]).
+    pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) {
         let target_before = self.weather_target();
         let ActivityPatch { sport, title, started_at, duration, distance, visibility, start_latlng } = patch;
         if let Some(v) = sport {
@@ -335,12 +336,10 @@ impl Activity {
             self.start_latlng = v;
         }
         self.updated_at = now.trunc_subsecs(6);
-        let moved = self.weather_target() != target_before;
-        if moved {
+        if self.weather_target() != target_before {
             self.weather = None;
             self.weather_status = WeatherStatus::None;
         }
-        moved
     }
 }
 

@@ -95,6 +95,11 @@ impl CpuPool {
         Self::new(Threads::Blocking, CpuPoolConfig::unbounded_wait(cores))
     }
 
+    /// How many closures run at once, at most.
+    pub fn slots(&self) -> usize {
+        self.config.slots.max(1)
+    }
+
     /// Slots free right now.
     pub fn available(&self) -> usize {
         self.slots.available_permits()
@@ -132,6 +137,8 @@ impl CpuPool {
             Some(jobs) => {
                 jobs.send(job).map_err(|_| ServiceError::Internal("the CPU pool's threads are gone".into()))?
             }
+            // Not awaited: the closure answers through `answer`, catches its own panic and
+            // holds its permit until it ends, so nothing waits on or leaks from the handle.
             None => drop(tokio::task::spawn_blocking(job)),
         }
         answered.in_current_span().await.unwrap_or_else(|_| Err(ServiceError::Internal("CPU work abandoned".into())))

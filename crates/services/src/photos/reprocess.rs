@@ -116,9 +116,9 @@ impl<S: Store> PhotoService<S> {
             return Ok(summary);
         }
 
-        // The CPU stages run on the service's one CPU pool; as many of them at once as it has
-        // slots, so neither stage starves the other.
-        let workers = self.cpu.available().max(1);
+        // The CPU stages run on the service's one CPU pool, each as wide as the pool: the pool's
+        // slots, not the stages, bound the CPU work in flight.
+        let workers = self.cpu.slots();
         let progress = Arc::new(progress);
         let io = options.concurrency.max(1);
         let (timeout, limits) = (options.step_timeout, self.config.limits);
