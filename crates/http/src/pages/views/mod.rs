@@ -161,3 +161,27 @@ pub(crate) fn paged<T>(
         @if let Some(href) = next { p { a.more href=(href) { "Load more" } } }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paged_list_shows_its_items_or_says_it_is_empty_and_links_the_next_page_only_when_there_is_one() {
+        let render = |items: &[&str], next: Option<String>| {
+            paged("friends", items, "No friends yet.", next, |name| html! { span { (name) } }).into_string()
+        };
+        let empty = render(&[], None);
+        assert!(empty.contains("No friends yet.") && !empty.contains("Load more"), "{empty}");
+        let more = render(&["ada", "grace"], Some("/friends?friends=abc".into()));
+        assert!(
+            more.contains(
+                r#"<ul class="listing" id="friends"><li><span>ada</span></li><li><span>grace</span></li></ul>"#
+            ),
+            "{more}"
+        );
+        assert!(more.contains(r#"href="/friends?friends=abc""#) && !more.contains("No friends yet."), "{more}");
+        let last = render(&["ada"], None);
+        assert!(!last.contains("Load more"), "{last}");
+    }
+}
