@@ -89,6 +89,14 @@ pub struct NewJob {
     pub unique_key: Option<String>,
 }
 
+impl NewJob {
+    /// A job of `kind` due at `now`, with a fresh id and no unique key: what a write enqueues
+    /// in its own transaction for work that follows it.
+    pub fn due(kind: &str, payload: String, max_attempts: u32, now: DateTime<Utc>) -> Self {
+        Self { id: JobId::new(), kind: kind.to_owned(), payload, max_attempts, run_at: now, unique_key: None }
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {

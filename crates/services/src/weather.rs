@@ -22,7 +22,7 @@ use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use stride_concurrency::{Deadline, RetryPolicy};
 use stride_domain::{
-    Activity, ActivityId, FALLBACK_WINDOW, Job, JobId, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
+    Activity, ActivityId, FALLBACK_WINDOW, Job, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
     WeatherStatus, WeatherTarget, nearest_observation, weather_days,
 };
 use stride_repository::{ActivityRepo, JobRepo, Store, UnitOfWork, WeatherApi, WeatherApiError, WeatherRepo};
@@ -89,7 +89,7 @@ struct Payload {
 /// work as the write that set the activity's weather to `pending`.
 pub(crate) fn enrich_job(activity: ActivityId, now: DateTime<Utc>, max_attempts: u32) -> NewJob {
     let payload = serde_json::json!({ "activity_id": activity.to_string() }).to_string();
-    NewJob { id: JobId::new(), kind: WEATHER_KIND.into(), payload, max_attempts, run_at: now, unique_key: None }
+    NewJob::due(WEATHER_KIND, payload, max_attempts, now)
 }
 
 /// Marks the activity's weather pending and returns its lookup job, if it has a start and the

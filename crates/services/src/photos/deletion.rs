@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stride_concurrency::Deadline;
-use stride_domain::{JobId, NewJob, Photo, PhotoId, PhotoKind, UserId, minted_at_ms, photo_of_blob};
+use stride_domain::{NewJob, Photo, PhotoId, PhotoKind, UserId, minted_at_ms, photo_of_blob};
 use stride_repository::{BlobKey, JobRepo, PhotoRepo, Store};
 
 use super::{PhotoService, blob_keys, owned_for_update};
@@ -35,14 +35,7 @@ pub(crate) fn delete_blobs_job(photos: &[Photo], now: DateTime<Utc>) -> ServiceR
     }
     let keys = blob_keys(photos).into_iter().map(|key| key.as_str().to_owned()).collect();
     let payload = serde_json::to_string(&DeleteBlobs { keys }).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    Ok(Some(NewJob {
-        id: JobId::new(),
-        kind: DELETE_BLOBS_KIND.into(),
-        payload,
-        max_attempts: DELETE_BLOBS_ATTEMPTS,
-        run_at: now,
-        unique_key: None,
-    }))
+    Ok(Some(NewJob::due(DELETE_BLOBS_KIND, payload, DELETE_BLOBS_ATTEMPTS, now)))
 }
 
 impl<S: Store> PhotoService<S> {
