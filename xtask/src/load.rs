@@ -18,6 +18,8 @@ const ROUNDS: usize = 5;
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) port: u16,
+    /// `/metrics` is served only on its own listener (`STRIDE_METRICS_LISTEN`).
+    pub(crate) metrics_port: u16,
     _data: Option<TempDir>,
 }
 
@@ -110,16 +112,17 @@ pub(crate) fn free_port() -> Result<u16, String> {
 /// Starts the release binary on a free port over the data directory `data`, which outlives
 /// the server (a restart finds what the last run left).
 pub(crate) fn start_in(data: &std::path::Path, env: &[(&str, String)]) -> Result<Server, String> {
-    let port = free_port()?;
+    let (port, metrics_port) = (free_port()?, free_port()?);
     let child = Command::new(crate::target_dir()?.join("release/stride"))
         .env("STRIDE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STRIDE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
         .env("STRIDE_DATA_DIR", data)
         .env("STRIDE_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("start target/release/stride: {e}"))?;
-    let mut server = Server { child, port, _data: None };
+    let mut server = Server { child, port, metrics_port, _data: None };
     let give_up = Instant::now() + Duration::from_secs(30);
     while request(port, "GET", "/healthz", None, None).map(|(status, _)| status) != Ok(200) {
         if let Ok(Some(status)) = server.child.try_wait() {

@@ -29,7 +29,7 @@ pub fn soak(secs: u64) -> Result<(), String> {
     // The warm-up runs at twice the rate, so caches, pools and allocator arenas reach the
     // size the soak's traffic keeps them at.
     warm.run(server.port, &tokens, WARM_UP, 2 * RATE)?;
-    let tasks_at_rest = settled_alive_tasks(server.port, None)?;
+    let tasks_at_rest = settled_alive_tasks(server.metrics_port, None)?;
     let rss_warm = settled_rss_kib(pid)?;
     let rss_warm_at = Instant::now();
 
@@ -45,13 +45,13 @@ pub fn soak(secs: u64) -> Result<(), String> {
                 trajectory.push(rss_kib(pid)? / 1024);
                 // Scraped like Prometheus would: the exporter folds buffered samples into
                 // its histograms only when it renders them.
-                alive_tasks(server.port)?;
+                alive_tasks(server.metrics_port)?;
             }
         }
         traffic.join().map_err(|_| "the traffic panicked".to_owned())?
     })?;
     let rss_end = settled_rss_kib(pid)?;
-    let tasks_after = settled_alive_tasks(server.port, Some(tasks_at_rest))?;
+    let tasks_after = settled_alive_tasks(server.metrics_port, Some(tasks_at_rest))?;
 
     let requests = warm.done.load(Ordering::Relaxed) + soak.done.load(Ordering::Relaxed);
     let growth = rss_end as f64 / rss_warm as f64 - 1.0;

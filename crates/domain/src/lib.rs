@@ -13,6 +13,7 @@ mod activity;
 mod cursor;
 mod ids;
 mod jobs;
+mod limits;
 mod photo;
 mod social;
 mod stats;
@@ -27,6 +28,7 @@ pub use activity::{
 pub use cursor::{ActivityCursor, Cursor, CursorError, ListCursor, Page};
 pub use ids::{ActivityId, FriendRequestId, IdError, JobId, PhotoId, UserId};
 pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
+pub use limits::{Admission, RateLimit};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
 pub use social::{
     Connection, FriendRequest, MergedPage, Profile, RequestDirection, RequestOutcome, RequestRefusal, Tie,

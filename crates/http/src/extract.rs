@@ -289,7 +289,8 @@ mod tests {
         content_length: Option<usize>,
         body: &'static str,
     ) -> axum::http::Request<Body> {
-        let mut request = axum::http::Request::post("/api/v1/auth/login");
+        let peer = axum::extract::ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 1], 40_000)));
+        let mut request = axum::http::Request::post("/api/v1/auth/login").extension(peer);
         if let Some(value) = content_type {
             request = request.header(CONTENT_TYPE, value);
         }

@@ -44,9 +44,6 @@ pub struct HttpConfig {
     pub json_body_limit: usize,
     /// A reverse proxy whose `X-Forwarded-For` names the client (per-client limits).
     pub trusted_proxy: Option<std::net::IpAddr>,
-    /// Whether `/metrics` is served beside the API; off when it has a listener of its own
-    /// ([`metrics_router`]).
-    pub metrics_on_api: bool,
     /// The deadline of a photo upload, instead of `request_timeout`: a phone on a slow link
     /// needs minutes for 100 MiB.
     pub upload_timeout: Duration,
@@ -61,7 +58,6 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(10),
             json_body_limit: 1024 * 1024,
             trusted_proxy: None,
-            metrics_on_api: true,
             upload_timeout: Duration::from_secs(120),
             uploads: UploadLimits::default(),
             cookies: CookieConfig::default(),

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use stride_services::{Store, Stride};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +19,7 @@ use crate::state::{AppState, JsonBodyLimit};
 use crate::{ApiDoc, HttpConfig, InFlight, middleware as mw, pages, routes};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const HSTS: &str = "max-age=31536000";
 
 /// Every route of one Stride: each edge's routes carry their own deadline and panic layers
 /// (`edge::guarded`), so a page that times out or panics answers with an HTML page and an API
@@ -43,8 +45,15 @@ pub fn router<S: Store>(
         uploads: config.uploads,
         cookies: config.cookies,
     };
+    // Browsers that once saw HSTS refuse plain HTTP to this host for a year, so the Secure
+    // cookies can never be sent in the clear. Only with Secure cookies: a laptop's plain-HTTP
+    // server must not pin localhost to HTTPS.
+    let hsts = config.cookies.secure.then(|| {
+        SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS))
+    });
     router
         .route_layer(middleware::from_fn(mw::record_metrics))
+        .layer(tower::util::option_layer(hsts))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

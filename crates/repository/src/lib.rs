@@ -24,6 +24,7 @@ mod error;
 mod faulty_blobs;
 mod idempotency;
 mod jobs;
+mod limits;
 #[cfg(feature = "mocks")]
 pub mod mocks;
 mod photos;
@@ -59,6 +60,7 @@ pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
 #[cfg(feature = "testing")]
 pub use jobs::JobsFloor;
 pub use jobs::{JobRepo, QueueDepth, RESCUE_NOTE};
+pub use limits::LimitRepo;
 pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
 pub use postgres::PgStore;
 #[cfg(feature = "s3")]

@@ -18,16 +18,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use stride_concurrency::Deadline;
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, Connection, DayNumber, FriendRequest, FriendRequestId, Job, JobId, JobState,
-    Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RequestDirection, StatsScope, StreakRun,
-    StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus, WeatherTarget,
+    Activity, ActivityCursor, ActivityId, Admission, Connection, DayNumber, FriendRequest, FriendRequestId, Job, JobId,
+    JobState, Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RateLimit, RequestDirection, StatsScope,
+    StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus,
+    WeatherTarget,
 };
 
 use crate::{
     ActivityRepo, Backend, Credentials, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo,
-    NewSession, PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, ProfileRepo, QueueDepth, RelationshipRepo,
-    RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig, UnitOfWork,
-    UserRepo, WeatherRepo,
+    LimitRepo, NewSession, PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, ProfileRepo, QueueDepth,
+    RelationshipRepo, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig,
+    UnitOfWork, UserRepo, WeatherRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -147,6 +148,15 @@ mockall::mock! {
         fn retry_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn cancel_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn purge_finished_jobs(&mut self, before: DateTime<Utc>, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
+    }
+
+    impl LimitRepo for UnitOfWork {
+        fn take(&mut self, key: &str, limit: RateLimit, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<Admission>> + Send;
+        fn forget(&mut self, key: &str) -> impl Future<Output = RepoResult<()>> + Send;
+        fn delete_full_buckets(&mut self, now: DateTime<Utc>, limit: u32)
+            -> impl Future<Output = RepoResult<u64>> + Send;
+        fn server_key(&mut self, name: &str, candidate: &str) -> impl Future<Output = RepoResult<String>> + Send;
     }
 
     impl WeatherRepo for UnitOfWork {

@@ -11,8 +11,8 @@ use std::future::Future;
 use stride_concurrency::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, FeedRepo, IdempotencyRepo, JobRepo, PhotoRepo, ProfileRepo, RelationshipRepo, RepoResult,
-    SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo,
+    ActivityRepo, Backend, FeedRepo, IdempotencyRepo, JobRepo, LimitRepo, PhotoRepo, ProfileRepo, RelationshipRepo,
+    RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo,
 };
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
@@ -75,6 +75,7 @@ pub trait UnitOfWork:
     + FeedRepo
     + JobRepo
     + WeatherRepo
+    + LimitRepo
     + Send
 {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;

@@ -11,7 +11,7 @@ use stride_domain::{
 };
 use stride_repository::testing::{RawSql, deadline};
 use stride_repository::{
-    ActivityRepo, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, NewSession,
+    ActivityRepo, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo, LimitRepo, NewSession,
     RelationshipRepo, RepoError, SessionRepo, SessionUser, StatsRepo, StatsScans, Store, UnitOfWork, UserRepo,
 };
 
@@ -39,6 +39,8 @@ stride_repository::each_backend!(
     operators_list_count_retry_cancel_and_purge,
     a_batched_completion_is_fenced_per_job,
     a_rescued_attempt_cannot_be_failed_or_rescheduled_by_the_stale_one,
+    rate_limit_buckets_follow_the_reference_rule_and_concurrent_takes_never_overspend,
+    a_server_key_is_made_once_and_read_by_everyone_after,
 );
 
 fn now() -> DateTime<Utc> {
@@ -873,4 +875,68 @@ async fn a_rescued_attempt_cannot_be_failed_or_rescheduled_by_the_stale_one<S: S
     assert!(uow.reschedule(job.id, 2, now()).await.unwrap());
     assert_eq!(uow.job(job.id).await.unwrap().unwrap().state, JobState::Available);
     uow.commit().await.unwrap();
+}
+
+async fn take<S: Store>(store: &S, key: &str, limit: stride_domain::RateLimit, at: DateTime<Utc>) -> bool {
+    let mut uow = store.write(deadline()).await.unwrap();
+    let admission = uow.take(key, limit, at).await.unwrap();
+    uow.commit().await.unwrap();
+    admission.is_admitted()
+}
+
+async fn rate_limit_buckets_follow_the_reference_rule_and_concurrent_takes_never_overspend<S: Store>(store: S) {
+    use stride_domain::{Admission, RateLimit};
+    let limit = RateLimit::new(5, Duration::from_secs(900));
+    let start = now();
+    // The SQL bucket and the domain's reference agree attempt by attempt, refusals included.
+    let offsets_s = [0, 0, 1, 2, 3, 4, 5, 170, 185, 186, 400, 2000, 2000, 2000];
+    let mut reference = None;
+    for offset in offsets_s {
+        let at = start + TimeDelta::seconds(offset);
+        let (expected, next) = limit.decide(reference, at.timestamp_micros());
+        reference = Some(next);
+        let mut uow = store.write(deadline()).await.unwrap();
+        let got = uow.take("login:alice", limit, at).await.unwrap();
+        uow.commit().await.unwrap();
+        assert_eq!(got, expected, "attempt at +{offset} s");
+    }
+    // Keys are independent, and a forgotten key is full again.
+    assert!(take(&store, "login:bob", limit, start).await);
+    for _ in 0..4 {
+        take(&store, "login:carol", limit, start).await;
+    }
+    assert!(take(&store, "login:carol", limit, start).await);
+    assert!(!take(&store, "login:carol", limit, start).await);
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.forget("login:carol").await.unwrap();
+    uow.commit().await.unwrap();
+    assert!(take(&store, "login:carol", limit, start).await);
+
+    // Twenty attempts at once on a fresh bucket of five: exactly five pass, on either backend.
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        attempts.spawn(async move { take(&store, "burst", limit, start).await });
+    }
+    let admitted = attempts.join_all().await.into_iter().filter(|&admitted| admitted).count();
+    assert_eq!(admitted, 5);
+
+    // Only buckets that are full again are deleted: "burst" refills 900 s after `start`.
+    let mut uow = store.write(deadline()).await.unwrap();
+    let full_at_899 = uow.delete_full_buckets(start + TimeDelta::seconds(899), 100).await.unwrap();
+    assert_eq!(full_at_899, 2, "bob's and carol's (one token each, back after 180 s)");
+    assert_eq!(uow.delete_full_buckets(start + TimeDelta::seconds(10_000), 100).await.unwrap(), 2);
+    let refused = uow.take("burst", RateLimit::per_minute(1), start).await.unwrap();
+    assert_eq!(refused, Admission::Admitted, "a deleted bucket starts full");
+    uow.commit().await.unwrap();
+}
+
+async fn a_server_key_is_made_once_and_read_by_everyone_after<S: Store>(store: S) {
+    let mut first = store.write(deadline()).await.unwrap();
+    assert_eq!(first.server_key("csrf", "one").await.unwrap(), "one");
+    first.commit().await.unwrap();
+    let mut second = store.write(deadline()).await.unwrap();
+    assert_eq!(second.server_key("csrf", "two").await.unwrap(), "one");
+    assert_eq!(second.server_key("other", "two").await.unwrap(), "two");
+    second.commit().await.unwrap();
 }

@@ -157,6 +157,19 @@ impl OnStore for Launch {
     }
 }
 
+/// The CSRF tokens' key: from `STRIDE_SECRET_KEY`, else the one the database keeps for every
+/// replica (made by the first to start).
+async fn csrf_key<S: Store>(config: &Config, stride: &Stride<S>) -> anyhow::Result<[u8; 32]> {
+    let secret = match &config.secret_key {
+        Some(secret) => secret.clone(),
+        None => {
+            let deadline = stride_services::Deadline::after(config.db_timeout());
+            stride.auth.server_secret(deadline, "csrf").await.context("read the CSRF key from the database")?
+        }
+    };
+    Ok(stride_services::derive_key("csrf", &secret))
+}
+
 async fn serve_on<S: Store>(store: S, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
     let backend = S::BACKEND.name();
     let blobs = blob_store(&config).await?;
@@ -173,12 +186,12 @@ async fn serve_on<S: Store>(store: S, config: Config, clock: Arc<dyn Clock>) -> 
         request_timeout: config.request_timeout(),
         json_body_limit: config.json_body_limit,
         trusted_proxy: config.trusted_proxy,
-        metrics_on_api: config.metrics_listen.is_none(),
         upload_timeout: config.upload_timeout(),
         uploads: config.uploads(),
         cookies: stride_http::CookieConfig {
-            secure: config.cookie_secure,
+            secure: config.cookies_secure(),
             session_max_age: Duration::from_secs(config.session_ttl_hours * 3600),
+            csrf_key: csrf_key(&config, &stride).await?,
         },
     };
     let in_flight = InFlight::default();

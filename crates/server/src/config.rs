@@ -8,6 +8,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use stride_domain::RateLimit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +60,10 @@ pub struct Config {
     pub hash_wait_ms: u64,
     /// `STRIDE_REGISTRATIONS_PER_HOUR`: registrations one client address may attempt per hour.
     pub registrations_per_hour: u32,
+    /// `STRIDE_LOGINS_PER_MINUTE`: login attempts one client address may make per minute.
+    pub logins_per_minute: u32,
+    /// `STRIDE_LOOKUPS_PER_MINUTE`: profile lookups by username one user may make per minute.
+    pub lookups_per_minute: u32,
     /// `STRIDE_METRICS_LISTEN`: serve `/metrics` on this address instead of the API's.
     pub metrics_listen: Option<SocketAddr>,
     /// `STRIDE_PURGE_INTERVAL_SECS`: how often expired sessions and idempotency keys are deleted.
@@ -105,8 +110,12 @@ pub struct Config {
     pub feed_chunk_size: usize,
     /// `STRIDE_FEED_CONCURRENCY`: feed chunk queries in flight for one page; default three quarters of the pool.
     pub feed_concurrency: Option<usize>,
-    /// `STRIDE_COOKIE_SECURE`: mark the web app's cookies `Secure` (serve it over HTTPS).
-    pub cookie_secure: bool,
+    /// `STRIDE_COOKIE_SECURE`: `Secure` (`__Host-`) cookies and HSTS. Unset: on, except on a
+    /// loopback listener without `STRIDE_TRUSTED_PROXY` (a developer's laptop).
+    pub cookie_secure: Option<bool>,
+    /// `STRIDE_SECRET_KEY`: the key the CSRF tokens are made with; unset, the first replica to
+    /// start makes one and keeps it in the database.
+    pub secret_key: Option<String>,
     /// `STRIDE_WEATHER_URL`: an Open-Meteo-compatible archive API; unset, the weather feature is off.
     pub weather_url: Option<String>,
     /// `STRIDE_WEATHER_TIMEOUT_MS`: each call to the weather API's own timeout.
@@ -139,6 +148,8 @@ impl Default for Config {
             hash_concurrency: None,
             hash_wait_ms: 1_000,
             registrations_per_hour: 20,
+            logins_per_minute: 10,
+            lookups_per_minute: 60,
             metrics_listen: None,
             purge_interval_secs: 3_600,
             header_read_timeout_ms: 10_000,
@@ -162,7 +173,8 @@ impl Default for Config {
             friend_requests_per_day: 100,
             feed_chunk_size: 100,
             feed_concurrency: None,
-            cookie_secure: false,
+            cookie_secure: None,
+            secret_key: None,
             weather_url: None,
             weather_timeout_ms: 5_000,
             weather_max_attempts: 5,
@@ -194,6 +206,8 @@ impl std::fmt::Debug for Config {
             .field("hash_concurrency", &self.hash_concurrency)
             .field("hash_wait_ms", &self.hash_wait_ms)
             .field("registrations_per_hour", &self.registrations_per_hour)
+            .field("logins_per_minute", &self.logins_per_minute)
+            .field("lookups_per_minute", &self.lookups_per_minute)
             .field("metrics_listen", &self.metrics_listen)
             .field("purge_interval_secs", &self.purge_interval_secs)
             .field("header_read_timeout_ms", &self.header_read_timeout_ms)
@@ -242,6 +256,8 @@ const SETTINGS: &[&str] = &[
     "hash_concurrency",
     "hash_wait_ms",
     "registrations_per_hour",
+    "logins_per_minute",
+    "lookups_per_minute",
     "metrics_listen",
     "purge_interval_secs",
     "header_read_timeout_ms",
@@ -266,6 +282,7 @@ const SETTINGS: &[&str] = &[
     "feed_chunk_size",
     "feed_concurrency",
     "cookie_secure",
+    "secret_key",
     "weather_url",
     "weather_timeout_ms",
     "weather_max_attempts",
@@ -315,9 +332,7 @@ impl Config {
         };
         stride_services::AuthConfig {
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
-            registrations_per_hour: self.registrations_per_hour,
             hashing,
-            ..stride_services::AuthConfig::default()
         }
     }
 
@@ -334,6 +349,12 @@ impl Config {
             },
             feed: self.feed(),
             weather: self.weather()?,
+            limits: stride_services::LimitsConfig {
+                logins_per_address: RateLimit::per_minute(self.logins_per_minute),
+                registrations_per_address: RateLimit::per_hour(self.registrations_per_hour),
+                lookups_per_user: RateLimit::per_minute(self.lookups_per_minute),
+                ..Default::default()
+            },
         })
     }
 
@@ -365,6 +386,13 @@ impl Config {
             concurrency: self.feed_concurrency.unwrap_or(sized.concurrency),
             ..sized
         }
+    }
+
+    /// `Secure` cookies and HSTS unless `STRIDE_COOKIE_SECURE` says otherwise; by default off
+    /// only where no browser can reach the server over HTTPS anyway: a loopback listener that
+    /// no proxy forwards to.
+    pub fn cookies_secure(&self) -> bool {
+        self.cookie_secure.unwrap_or(!(self.listen.ip().is_loopback() && self.trusted_proxy.is_none()))
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -40,6 +40,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
             tracing::info!(
                 sessions = purged.sessions,
                 idempotency_keys = purged.idempotency_keys,
+                rate_limit_buckets = purged.rate_limit_buckets,
                 "purged expired rows"
             );
             Ok(JobOutcome::Done)

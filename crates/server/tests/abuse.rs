@@ -13,7 +13,10 @@ use stride_services::ManualClock;
 stride_repository::each_backend!(
     backend:
     a_burst_of_wrong_passwords_gets_five_401s_and_the_rest_429,
-    a_lockout_ends_fifteen_minutes_after_the_fifth_failure_however_often_it_is_retried,
+    failures_lock_out_one_address_not_the_owner_and_refill_one_attempt_per_three_minutes,
+    one_address_cannot_starve_logins_with_made_up_usernames,
+    a_username_guessed_from_many_addresses_is_slowed_not_locked,
+    username_lookups_are_limited_per_user,
     registrations_are_limited_per_client_address,
     over_long_login_fields_are_refused_before_any_work,
     invented_methods_share_one_metric_series,
@@ -34,21 +37,97 @@ async fn a_burst_of_wrong_passwords_gets_five_401s_and_the_rest_429(backend: Bac
     assert_eq!((count(401), count(429)), (5, 45), "{statuses:?}");
 }
 
-async fn a_lockout_ends_fifteen_minutes_after_the_fifth_failure_however_often_it_is_retried(backend: Backend) {
+/// A login as sent through the trusted proxy (127.0.0.1) on behalf of `client`.
+async fn login_from(app: &TestApp, client: &str, username: &str, password: &str) -> reqwest::Response {
+    let body = json!({"username": username, "password": password});
+    let request = app.client.post(app.url("/api/v1/auth/login")).header("x-forwarded-for", client).json(&body);
+    request.send().await.unwrap()
+}
+
+fn retry_after(response: &reqwest::Response) -> i64 {
+    response.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn failures_lock_out_one_address_not_the_owner_and_refill_one_attempt_per_three_minutes(backend: Backend) {
     let clock = ManualClock::new(Utc::now());
-    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let app =
+        TestApp::spawn_with_clock_and(backend, clock.clone(), |c| c.trusted_proxy = Some([127, 0, 0, 1].into())).await;
     app.register("victim").await;
+    let attacker = "203.0.113.9";
     for _ in 0..5 {
-        assert_eq!(login(&app, "victim", "wrong guess").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(login_from(&app, attacker, "victim", "wrong guess").await.status(), StatusCode::UNAUTHORIZED);
     }
-    for minute in 0..15 {
-        let refused = login(&app, "victim", "correct horse battery").await;
-        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "minute {minute}, the right password too");
-        let retry_after: i64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-        assert_eq!(retry_after, (15 - minute) * 60, "minute {minute}: Retry-After is the real remainder");
-        clock.advance(TimeDelta::minutes(1));
+    let refused = login_from(&app, attacker, "victim", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "the right password too, from that address");
+    assert_eq!(retry_after(&refused), 180, "5 per 15 minutes: one attempt back every 3 minutes");
+    // The owner, elsewhere, is not locked out of their own account.
+    assert_eq!(login_from(&app, "198.51.100.1", "victim", PASSWORD).await.status(), StatusCode::OK);
+    // Refusals did not extend the wait: three minutes after, exactly one more attempt.
+    clock.advance(TimeDelta::minutes(3));
+    assert_eq!(login_from(&app, attacker, "victim", "wrong again").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(login_from(&app, attacker, "victim", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // IPv6 clients are one client per /64: a new address in the same /64 is the same client.
+    for _ in 0..5 {
+        let r = login_from(&app, "2001:db8:7:7::1", "victim", "wrong guess").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(login(&app, "victim", "correct horse battery").await.status(), StatusCode::OK);
+    let same_64 = login_from(&app, "2001:db8:7:7:ffff:ffff:ffff:fffe", "victim", PASSWORD).await;
+    assert_eq!(same_64.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&app, "2001:db8:7:8::1", "victim", PASSWORD).await.status(), StatusCode::OK);
+}
+
+async fn one_address_cannot_starve_logins_with_made_up_usernames(backend: Backend) {
+    let tweak = |c: &mut stride_server::Config| {
+        c.trusted_proxy = Some([127, 0, 0, 1].into());
+        c.logins_per_minute = 10;
+        c.hash_concurrency = Some(1);
+    };
+    let app = TestApp::spawn_with(backend, tweak).await;
+    app.register("owner").await;
+    let names: Vec<String> = (0..200).map(|i| format!("made-up-{i}")).collect();
+    let flood = names.iter().map(|name| login_from(&app, "203.0.113.50", name, "whatever it is"));
+    let statuses: Vec<u16> = futures::future::join_all(flood).await.iter().map(|r| r.status().as_u16()).collect();
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!((count(401) + count(503), count(429)), (10, 190), "only the address's 10 tokens reach hashing");
+    assert_eq!(login_from(&app, "203.0.113.50", "owner", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&app, "198.51.100.7", "owner", PASSWORD).await.status(), StatusCode::OK);
+}
+
+async fn a_username_guessed_from_many_addresses_is_slowed_not_locked(backend: Backend) {
+    let clock = ManualClock::new(Utc::now());
+    let app =
+        TestApp::spawn_with_clock_and(backend, clock.clone(), |c| c.trusted_proxy = Some([127, 0, 0, 1].into())).await;
+    app.register("victim").await;
+    for i in 0..50 {
+        let r = login_from(&app, &format!("203.0.113.{i}"), "victim", "a guess").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // Past the ceiling of 50 per 15 minutes, one attempt per 18 s gets through, from anywhere.
+    let refused = login_from(&app, "198.51.100.1", "victim", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&refused), 18);
+    clock.advance(TimeDelta::seconds(18));
+    assert_eq!(login_from(&app, "198.51.100.1", "victim", PASSWORD).await.status(), StatusCode::OK);
+}
+
+async fn username_lookups_are_limited_per_user(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.lookups_per_minute = 5).await;
+    let (token, _) = app.register("seeker").await;
+    app.register("someone").await;
+    for i in 0..5 {
+        let name = if i % 2 == 0 { "someone".to_owned() } else { format!("nobody{i}") };
+        let r = app.get(&format!("/api/v1/users/by-username/{name}"), &token).await;
+        assert!([200, 404].contains(&r.status().as_u16()), "{}", r.status());
+    }
+    let refused = app.get("/api/v1/users/by-username/someone", &token).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(error_code(refused, StatusCode::TOO_MANY_REQUESTS).await, "too_many_attempts");
+    let (other, _) = app.register("another").await;
+    let theirs = app.get("/api/v1/users/by-username/someone", &other).await;
+    assert_eq!(theirs.status(), StatusCode::OK, "per user");
 }
 
 async fn registrations_are_limited_per_client_address(backend: Backend) {
@@ -82,7 +161,7 @@ async fn invented_methods_share_one_metric_series(backend: Backend) {
         let response = app.client.request(method, app.url("/api/v1/me")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(!metrics.contains(&invented[..100]), "an invented method became a label");
     assert!(metrics.contains("method=\"other\",route=\"/api/v1/me\",status=\"405\""), "{metrics}");
 }

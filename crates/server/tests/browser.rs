@@ -329,39 +329,64 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     let set_cookie = headers["set-cookie"].to_str().unwrap().to_owned();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
-    let csrf = set_cookie.split(';').next().unwrap().trim_start_matches("stride_csrf=").to_owned();
+    let nonce_cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let nonce = nonce_cookie.trim_start_matches("stride_csrf=").to_owned();
     let body = page.text().await.unwrap();
-    assert!(body.contains(&format!("value=\"{csrf}\"")), "the form carries the cookie's token");
-    let wrong = client
-        .post(app.url("/signup"))
-        .header("cookie", format!("stride_csrf={csrf}"))
-        .form(&[("csrf", "x".repeat(43).as_str()), ("username", "ada"), ("password", "correct horse battery")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "a token that is not the cookie's");
-    let signed_up = client
-        .post(app.url("/signup"))
-        .header("cookie", format!("stride_csrf={csrf}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "ada"),
-            ("password", "correct horse battery"),
-            ("timezone", "UTC"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let token = common::form_token(&body);
+    assert_ne!(token, nonce, "the form's token is not the cookie's value: it is made with the server's key");
+    let signup = |cookie: String, token: String| {
+        let request = client.post(app.url("/signup")).header("cookie", cookie);
+        let fields = [
+            ("csrf", token),
+            ("username", "ada".into()),
+            ("password", "correct horse battery".into()),
+            ("timezone", "UTC".into()),
+        ];
+        request.form(&fields).send()
+    };
+    // A made-up pair (what a sibling subdomain could plant: a cookie and a field that match) is
+    // refused; so is another nonce's token, and the real token with a cookie it was not made for.
+    let made_up = "x".repeat(43);
+    let refusals = [
+        (format!("stride_csrf={made_up}"), made_up.clone()),
+        (nonce_cookie.clone(), nonce.clone()),
+        (format!("stride_csrf={}", "y".repeat(43)), token.clone()),
+        (nonce_cookie.clone(), "x".repeat(43)),
+    ];
+    for (cookie, field) in refusals {
+        let refused = signup(cookie.clone(), field.clone()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "cookie {cookie}, field {field}");
+    }
+    let signed_up = signup(nonce_cookie.clone(), token.clone()).await.unwrap();
     assert_eq!(signed_up.status(), StatusCode::SEE_OTHER);
-    let session_cookie = signed_up.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(session_cookie.starts_with("stride_session=") && session_cookie.contains("HttpOnly"), "{session_cookie}");
+    let set_cookies: Vec<String> =
+        signed_up.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let session_cookie = set_cookies.iter().find(|c| c.starts_with("stride_session=")).expect("a session cookie");
+    assert!(session_cookie.contains("HttpOnly"), "{session_cookie}");
     let session = session_cookie.split(';').next().unwrap().to_owned();
+    let rotated = set_cookies.iter().find(|c| c.starts_with("stride_csrf=")).expect("a new nonce at sign-in");
+    assert!(!rotated.starts_with(&nonce_cookie), "the nonce is replaced at sign-in");
+    // Signed in, the forms carry a token bound to the session: the pre-session one no longer
+    // passes, and a page of the session hands out the one that does.
+    let new_activity = client.get(app.url("/activities/new")).header("cookie", &session).send().await.unwrap();
+    let csrf = common::form_token(&new_activity.text().await.unwrap());
+    assert_ne!(csrf, token);
+    let stale = client
+        .post(app.url("/activities"))
+        .header("cookie", format!("{session}; {nonce_cookie}"))
+        .form(&[("csrf", token.as_str()), ("sport", "run"), ("started_at", "2026-03-01T07:00"), ("timezone", "UTC")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN, "a pre-session token does not act for a session");
+    let csrf_cookie = rotated.split(';').next().unwrap().to_owned();
+    let csrf_cookie = csrf_cookie.trim_start_matches("stride_csrf=").to_owned();
 
     // A page upload of a file that is not an image answers a page naming the file, and
     // stores nothing.
     let created = client
         .post(app.url("/activities"))
-        .header("cookie", format!("{session}; stride_csrf={csrf}"))
+        .header("cookie", format!("{session}; stride_csrf={csrf_cookie}"))
         .form(&[
             ("csrf", csrf.as_str()),
             ("sport", "run"),
@@ -380,7 +405,7 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     let part = reqwest::multipart::Part::bytes(b"just some text".to_vec()).file_name("notes.txt");
     let refused = client
         .post(app.url(&format!("{detail}/photos?csrf={csrf}")))
-        .header("cookie", format!("{session}; stride_csrf={csrf}"))
+        .header("cookie", format!("{session}; stride_csrf={csrf_cookie}"))
         .multipart(reqwest::multipart::Form::new().part("photo", part))
         .send()
         .await
@@ -405,7 +430,7 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
             .replace("{user_id}", some_id)
             .replace("{action}", "accept");
         assert!(!path.contains('{'), "a parameter this test does not fill: {template}");
-        let request = client.post(app.url(&path)).header("cookie", format!("{session}; stride_csrf={csrf}"));
+        let request = client.post(app.url(&path)).header("cookie", format!("{session}; stride_csrf={csrf_cookie}"));
         let forged = if template.ends_with("/photos") {
             let part = reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.jpg");
             request.multipart(reqwest::multipart::Form::new().part("photo", part))

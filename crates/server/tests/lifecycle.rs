@@ -236,16 +236,21 @@ async fn requests_still_running_after_the_grace_period_are_aborted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_can_move_to_a_listener_of_their_own() {
+async fn metrics_are_served_on_their_own_listener_only() {
+    // Without STRIDE_METRICS_LISTEN there are no metrics at all on the public listener.
+    let public_only = TestApp::spawn_with(Backend::Sqlite, |c| c.metrics_listen = None).await;
+    let on_api = public_only.client.get(public_only.url("/metrics")).send().await.unwrap();
+    assert_eq!(on_api.status(), StatusCode::NOT_FOUND);
+    assert!(public_only.metrics_base.is_none());
+
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let (token, _) = app.register("watched").await;
     app.get("/api/v1/me", &token).await;
     let on_api = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(on_api.status(), StatusCode::NOT_FOUND, "no longer beside the API");
+    assert_eq!(on_api.status(), StatusCode::NOT_FOUND, "never beside the API");
     let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["paths"]["/metrics"].is_null(), "nor in the API's document");
-    let metrics_url = format!("{}/metrics", app.metrics_base.as_deref().unwrap());
-    let metrics = app.client.get(metrics_url).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("http_requests_total{method=\"GET\",route=\"/api/v1/me\""), "{metrics}");
 }
 

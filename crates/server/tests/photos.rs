@@ -248,7 +248,7 @@ async fn on_s3_renditions_can_redirect_to_a_presigned_url() {
 async fn page_session(client: &reqwest::Client, app: &TestApp, username: &str) -> String {
     let page = client.get(app.url("/login")).send().await.unwrap();
     let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let csrf = csrf_cookie.trim_start_matches("stride_csrf=").to_owned();
+    let csrf = common::form_token(&page.text().await.unwrap());
     let logged_in = client
         .post(app.url("/login"))
         .header("cookie", &csrf_cookie)
@@ -257,7 +257,11 @@ async fn page_session(client: &reqwest::Client, app: &TestApp, username: &str) -
         .await
         .unwrap();
     assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
-    logged_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    let session = logged_in.headers().get_all("set-cookie").iter().find_map(|cookie| {
+        let cookie = cookie.to_str().unwrap();
+        cookie.starts_with("stride_session=").then(|| cookie.split(';').next().unwrap().to_owned())
+    });
+    session.expect("a session cookie")
 }
 
 #[tokio::test]

@@ -138,6 +138,6 @@ async fn two_instances_agree_through_redis_outages() {
     assert_eq!(total(&b, &token).await, 5);
     assert_eq!(total(&a, &token).await, 5);
     frozen.join().unwrap();
-    let metrics = a.client.get(a.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = a.metrics().await;
     assert!(metrics.contains("cache_remote_errors_total"), "the outage was counted");
 }

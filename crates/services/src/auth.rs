@@ -14,35 +14,23 @@ use chrono::TimeDelta;
 use sha2::{Digest, Sha256};
 use stride_concurrency::Deadline;
 use stride_domain::{DisplayName, Password, TimeZone, User, UserId, Username};
-use stride_repository::{NewSession, RepoError, SessionRepo, SessionUser, StatsRepo, Store, UserRepo};
+use stride_repository::{LimitRepo, NewSession, RepoError, SessionRepo, SessionUser, StatsRepo, Store, UserRepo};
 use tokio::sync::OnceCell;
 
+use crate::limits::Limits;
 use crate::password::{Hashing, HashingConfig};
-use crate::throttle::{LoginThrottle, RegistrationLimit};
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult};
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub session_ttl: Duration,
-    /// Failed logins for one username within `failure_window` before further attempts are
-    /// refused with 429 for `failure_window` from the last of them.
-    pub max_failed_logins: u32,
-    pub failure_window: Duration,
-    /// Registrations one client address may attempt per hour (429 past it).
-    pub registrations_per_hour: u32,
     pub hashing: HashingConfig,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            session_ttl: Duration::from_secs(30 * 24 * 3600),
-            max_failed_logins: 5,
-            failure_window: Duration::from_secs(15 * 60),
-            registrations_per_hour: 20,
-            hashing: HashingConfig::default(),
-        }
+        Self { session_ttl: Duration::from_secs(30 * 24 * 3600), hashing: HashingConfig::default() }
     }
 }
 
@@ -68,6 +56,12 @@ impl std::fmt::Debug for SessionToken {
 
 fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// A 32-byte key for `purpose` from an operator's or the database's secret of any length, so
+/// that one secret never serves two purposes with the same key.
+pub fn derive_key(purpose: &str, secret: &str) -> [u8; 32] {
+    Sha256::new().chain_update(purpose).chain_update([0]).chain_update(secret).finalize().into()
 }
 
 /// What a new user supplies, already parsed at the edge.
@@ -102,8 +96,7 @@ pub struct AuthService<S> {
     store: S,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
-    logins: LoginThrottle,
-    registrations: RegistrationLimit,
+    limits: Limits<S>,
     /// Shared by every clone: the bound on concurrent argon2 work is process-wide.
     hashing: Hashing,
     /// Verified against when the username is unknown, so both kinds of failed login cost the
@@ -112,12 +105,9 @@ pub struct AuthService<S> {
 }
 
 impl<S: Store> AuthService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, config: AuthConfig) -> Self {
-        let logins = LoginThrottle::new(config.max_failed_logins, config.failure_window, clock.clone());
-        let registrations =
-            RegistrationLimit::new(config.registrations_per_hour, Duration::from_secs(3600), clock.clone());
+    pub(crate) fn new(store: S, clock: Arc<dyn Clock>, config: AuthConfig, limits: Limits<S>) -> Self {
         let hashing = Hashing::new(config.hashing);
-        Self { store, clock, config, logins, registrations, hashing, dummy_hash: Arc::new(OnceCell::new()) }
+        Self { store, clock, config, limits, hashing, dummy_hash: Arc::new(OnceCell::new()) }
     }
 
     /// Registers from `client` (the caller's address), within that address's hourly limit.
@@ -129,7 +119,7 @@ impl<S: Store> AuthService<S> {
         registration: Registration,
         client: IpAddr,
     ) -> ServiceResult<SignedIn> {
-        self.registrations.admit(client)?;
+        self.limits.admit(deadline, &[self.limits.register_from(client)]).await?;
         let Registration { username, password, display_name, timezone } = registration;
         let password_hash = deadline.run(self.hashing.hash(password)).await??;
         let user = User {
@@ -159,14 +149,28 @@ impl<S: Store> AuthService<S> {
     }
 
     /// Wrong username and wrong password fail alike (`BadCredentials`), in the same time.
-    pub async fn login(&self, deadline: Deadline, username: &str, password: &str) -> ServiceResult<SignedIn> {
-        // Reserved before verifying: the check and the count are one step, so a burst of
-        // guesses cannot all pass the check first.
-        let attempt = self.logins.reserve(username)?;
+    ///
+    /// Before any hashing: the client address's bucket, then (for a string that can be a
+    /// username) that username's bucket at this address and its bucket from everywhere. Each
+    /// attempt takes its token before the password is verified, so a burst of guesses cannot
+    /// all pass the check first; a success refills the (username, address) bucket.
+    pub async fn login(
+        &self,
+        deadline: Deadline,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> ServiceResult<SignedIn> {
+        let parsed = Username::parse(username);
+        let mut buckets = vec![self.limits.login_from(client)];
+        if let Ok(username) = &parsed {
+            buckets.push(self.limits.login_as_from(username, client));
+            buckets.push(self.limits.login_as(username));
+        }
+        self.limits.admit(deadline, &buckets).await?;
         // A string that cannot be a username names nobody, and the username format is public:
-        // answering at once reveals nothing, and spends no hash (such names are not throttled,
-        // so each would otherwise cost an argon2 run for free).
-        let Ok(username) = Username::parse(username) else {
+        // answering at once reveals nothing, and spends no hash.
+        let Ok(username) = parsed else {
             tracing::info!("failed login");
             return Err(ServiceError::BadCredentials);
         };
@@ -182,12 +186,11 @@ impl<S: Store> AuthService<S> {
         let user = match (user, matches) {
             (Some(user), true) => user,
             _ => {
-                attempt.fail();
                 tracing::info!("failed login");
                 return Err(ServiceError::BadCredentials);
             }
         };
-        attempt.succeed();
+        self.limits.refill(deadline, &self.limits.login_as_from(&user.username, client)).await?;
 
         let mut uow = self.store.write(deadline).await?;
         let outcome = self.open_session(&mut uow, user.id).await;
@@ -237,6 +240,14 @@ impl<S: Store> AuthService<S> {
         finish(uow, outcome).await
     }
 
+    /// The server's secret named `name`, shared by every replica: the first to ask makes it.
+    pub async fn server_secret(&self, deadline: Deadline, name: &str) -> ServiceResult<String> {
+        let candidate = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = uow.server_key(name, &candidate).await.map_err(Into::into);
+        finish(uow, outcome).await
+    }
+
     pub async fn user(&self, deadline: Deadline, id: UserId) -> ServiceResult<User> {
         let mut uow = self.store.read(deadline).await?;
         uow.user_by_id(id).await?.ok_or(ServiceError::NotFound)
@@ -271,10 +282,48 @@ mod tests {
     use stride_repository::testing::deadline;
 
     use super::*;
-    use crate::test_support::{clock, person, store_of};
+    use crate::limits::LimitsConfig;
+    use crate::test_support::{clock, now, person, store_of};
+    use stride_domain::Admission;
 
     fn service(units: Vec<(Access, MockUnitOfWork)>) -> AuthService<MockStore> {
-        AuthService::new(store_of(units), clock(), AuthConfig::default())
+        with_config(units, AuthConfig::default())
+    }
+
+    fn with_config(units: Vec<(Access, MockUnitOfWork)>, config: AuthConfig) -> AuthService<MockStore> {
+        let store = store_of(units);
+        let limits = Limits::new(store.clone(), clock(), LimitsConfig::default());
+        AuthService::new(store, clock(), config, limits)
+    }
+
+    const CLIENT: [u8; 4] = [192, 0, 2, 1];
+
+    /// A unit of work that takes from the buckets `keys`, in that order: each admits, except
+    /// the last when `refuse_last`.
+    fn taking(keys: &[&str], refuse_last: bool) -> (Access, MockUnitOfWork) {
+        let mut unit = MockUnitOfWork::new();
+        let mut sequence = mockall::Sequence::new();
+        for (i, key) in keys.iter().enumerate() {
+            let key = key.to_string();
+            let refused = refuse_last && i + 1 == keys.len();
+            unit.expect_take()
+                .withf(move |taken, _, at| *taken == key && *at == now())
+                .times(1)
+                .in_sequence(&mut sequence)
+                .returning(move |_, _, _| {
+                    let retry_after = Duration::from_secs(180);
+                    ready(Ok(if refused { Admission::Refused { retry_after } } else { Admission::Admitted }))
+                });
+        }
+        unit.expect_commit().returning(|| ready(Ok(())));
+        (Access::Write, unit)
+    }
+
+    fn credentials_of(user: &User, password_hash: &str) -> (Access, MockUnitOfWork) {
+        let mut unit = MockUnitOfWork::new();
+        let credentials = Credentials { user: user.clone(), password_hash: password_hash.to_owned() };
+        unit.expect_credentials_by_username().returning(move |_| ready(Ok(Some(credentials.clone()))));
+        (Access::Read, unit)
     }
 
     #[tokio::test]
@@ -289,7 +338,8 @@ mod tests {
             timezone: None,
         };
         unit.expect_rollback().times(1).returning(|| ready(Ok(())));
-        let got = service(vec![(Access::Write, unit)]).register(deadline(), registration, [192, 0, 2, 1].into()).await;
+        let units = vec![taking(&["register-from:192.0.2.1"], false), (Access::Write, unit)];
+        let got = service(units).register(deadline(), registration, CLIENT.into()).await;
         let Err(ServiceError::Conflict { code, message }) = got else { panic!("{got:?}") };
         assert_eq!((code, message.as_str()), ("username_taken", "username alice is already taken"));
     }
@@ -316,40 +366,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_name_that_cannot_be_a_username_is_refused_without_a_query_or_a_hash() {
+    async fn a_name_that_cannot_be_a_username_costs_an_address_token_and_nothing_else() {
         let config = AuthConfig {
             // No slot and no waiting room: a hash would answer `Busy`, not `BadCredentials`.
             hashing: HashingConfig { slots: 1, max_waiting: 0, max_wait: Duration::ZERO },
             ..AuthConfig::default()
         };
-        let auth = AuthService::new(store_of(vec![]), clock(), config);
-        for name in ["a b", "x", "ü", &"n".repeat(33)] {
-            let got = auth.login(deadline(), name, "whatever").await;
+        let names = ["a b", "x", "ü", &"n".repeat(33)];
+        let units = names.iter().map(|_| taking(&["login-from:192.0.2.1"], false)).collect();
+        let auth = with_config(units, config);
+        for name in names {
+            let got = auth.login(deadline(), name, "whatever", CLIENT.into()).await;
             assert!(matches!(got, Err(ServiceError::BadCredentials)), "{name:?}: {got:?}");
         }
     }
 
     #[tokio::test]
-    async fn after_five_wrong_passwords_the_throttle_answers_without_a_query() {
+    async fn a_login_takes_the_address_then_the_username_buckets_before_hashing_and_a_success_refills_its_own() {
         let alice = person("alice");
         let hashing = Hashing::new(HashingConfig::default());
         let stored = hashing.hash(Password::parse("the right password").unwrap()).await.unwrap();
-        let units = (0..5)
-            .map(|_| {
-                let mut unit = MockUnitOfWork::new();
-                let credentials = Credentials { user: alice.clone(), password_hash: stored.clone() };
-                unit.expect_credentials_by_username().returning(move |_| ready(Ok(Some(credentials.clone()))));
-                (Access::Read, unit)
-            })
-            .collect();
-        // Exactly five units of work: the sixth attempt must not reach the database.
+        let other = hashing.hash(Password::parse("another password").unwrap()).await.unwrap();
+        let buckets = ["login-from:192.0.2.1", "login-as-from:alice:192.0.2.1", "login-as:alice"];
+        let mut refill = MockUnitOfWork::new();
+        refill
+            .expect_forget()
+            .withf(|key| key == "login-as-from:alice:192.0.2.1")
+            .times(1)
+            .returning(|_| ready(Ok(())));
+        refill.expect_commit().returning(|| ready(Ok(())));
+        let mut session = MockUnitOfWork::new();
+        session.expect_insert_session().returning(|_| ready(Ok(())));
+        session.expect_commit().returning(|| ready(Ok(())));
+        let units = vec![
+            taking(&buckets, false),
+            credentials_of(&alice, &other),
+            taking(&buckets, false),
+            credentials_of(&alice, &stored),
+            (Access::Write, refill),
+            (Access::Write, session),
+        ];
         let auth = service(units);
-        for _ in 0..5 {
-            let got = auth.login(deadline(), "alice", "a wrong password").await;
-            assert!(matches!(got, Err(ServiceError::BadCredentials)), "{got:?}");
+        let wrong = auth.login(deadline(), "Alice", "a wrong password", CLIENT.into()).await;
+        assert!(matches!(wrong, Err(ServiceError::BadCredentials)), "{wrong:?}");
+        let signed_in = auth.login(deadline(), "ALICE", "the right password", CLIENT.into()).await.unwrap();
+        assert_eq!(signed_in.user, alice, "usernames are case-insensitive");
+    }
+
+    #[tokio::test]
+    async fn a_refused_bucket_answers_throttled_before_any_read_or_hash() {
+        for refused_at in 1..=3 {
+            let buckets = ["login-from:192.0.2.1", "login-as-from:alice:192.0.2.1", "login-as:alice"];
+            // Only the buckets up to the refusing one are touched, and no other unit of work.
+            let auth = service(vec![taking(&buckets[..refused_at], true)]);
+            let got = auth.login(deadline(), "alice", "the right password", CLIENT.into()).await;
+            let Err(ServiceError::Throttled { retry_after }) = got else { panic!("{got:?}") };
+            assert_eq!(retry_after, Duration::from_secs(180));
         }
-        let got = auth.login(deadline(), "ALICE", "the right password").await;
-        assert!(matches!(got, Err(ServiceError::Throttled { .. })), "usernames are case-insensitive: {got:?}");
     }
 
     #[test]

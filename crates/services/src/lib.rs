@@ -21,6 +21,7 @@ mod feed;
 mod health;
 mod idempotency;
 pub mod jobs;
+mod limits;
 mod maintenance;
 mod password;
 pub mod photos;
@@ -28,7 +29,6 @@ mod social;
 mod stats;
 #[cfg(test)]
 mod test_support;
-mod throttle;
 mod uow;
 mod weather;
 #[cfg(feature = "testing")]
@@ -37,13 +37,14 @@ pub mod weather_stub;
 pub use access::relationship;
 pub use activities::{ActivityPage, ActivityService, Created};
 pub use activity_write::ActivityWrites;
-pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, SignedIn};
+pub use auth::{AuthConfig, AuthService, Caller, Registration, SessionToken, SignedIn, derive_key};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cpu::{CpuPool, CpuPoolConfig, Threads};
 pub use error::{ServiceError, ServiceResult};
 pub use feed::{FeedConfig, FeedItem, FeedPage, FeedService, Strategy as FeedStrategy};
 pub use health::HealthService;
 pub use idempotency::IdempotencyKey;
+pub use limits::{LimitsConfig, client_network};
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
 pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
@@ -88,17 +89,19 @@ pub struct Settings {
     pub social: SocialConfig,
     pub feed: FeedConfig,
     pub weather: WeatherConfig,
+    pub limits: LimitsConfig,
 }
 
 impl<S: Store> Stride<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, blobs: SharedBlobStore, settings: Settings) -> ServiceResult<Self> {
-        let Settings { auth, stats, photos, social, feed, weather } = settings;
+        let Settings { auth, stats, photos, social, feed, weather, limits } = settings;
+        let limits = limits::Limits::new(store.clone(), clock.clone(), limits);
         let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), clock.clone(), photos);
         Ok(Self {
-            social: SocialService::new(store.clone(), clock.clone(), social),
+            social: SocialService::new(store.clone(), clock.clone(), social, limits.clone()),
             feed: FeedService::new(store.clone(), feed),
             jobs: jobs::JobService::new(store.clone(), clock.clone()),
-            auth: AuthService::new(store.clone(), clock.clone(), auth),
+            auth: AuthService::new(store.clone(), clock.clone(), auth, limits),
             activities: ActivityService::new(store.clone(), clock.clone(), ActivityWrites::new(weather.clone())),
             weather: WeatherService::new(store.clone(), clock.clone(), weather),
             photos,

@@ -1,11 +1,11 @@
-//! Housekeeping the server runs on a timer: deleting what has expired, so that tables of
-//! sessions and idempotency keys do not grow for ever. (The durable-jobs runner will take this
-//! over as a periodic job.)
+//! Housekeeping the server runs on a timer: deleting what has expired, so that the tables of
+//! sessions, idempotency keys and rate-limit buckets do not grow for ever.
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use stride_concurrency::Deadline;
-use stride_repository::{IdempotencyRepo, SessionRepo, Store};
+use stride_repository::{IdempotencyRepo, LimitRepo, RepoResult, SessionRepo, Store};
 
 use crate::idempotency::IDEMPOTENCY_WINDOW;
 use crate::uow::finish;
@@ -20,6 +20,7 @@ const BATCH: u32 = 500;
 pub struct Purged {
     pub sessions: u64,
     pub idempotency_keys: u64,
+    pub rate_limit_buckets: u64,
 }
 
 #[derive(Clone)]
@@ -33,30 +34,35 @@ impl<S: Store> MaintenanceService<S> {
         Self { store, clock }
     }
 
-    /// Deletes expired sessions and idempotency keys past their replay window, a batch per
-    /// unit of work, until a batch comes back short.
+    /// Deletes expired sessions, idempotency keys past their replay window and rate-limit
+    /// buckets that are full again, a batch per unit of work, until a batch comes back short.
     pub async fn purge_expired(&self, deadline: Deadline) -> ServiceResult<Purged> {
         let now = self.clock.now();
-        let mut purged = Purged::default();
+        Ok(Purged {
+            sessions: self.in_batches(deadline, |uow| Box::pin(uow.delete_expired_sessions(now, BATCH))).await?,
+            idempotency_keys: self
+                .in_batches(deadline, |uow| {
+                    Box::pin(uow.delete_idempotency_keys_before(now - IDEMPOTENCY_WINDOW, BATCH))
+                })
+                .await?,
+            rate_limit_buckets: self.in_batches(deadline, |uow| Box::pin(uow.delete_full_buckets(now, BATCH))).await?,
+        })
+    }
+
+    async fn in_batches<F>(&self, deadline: Deadline, mut batch: F) -> ServiceResult<u64>
+    where
+        F: for<'u> FnMut(&'u mut S::Uow) -> BoxFuture<'u, RepoResult<u64>>,
+    {
+        let mut total = 0;
         loop {
             let mut uow = self.store.write(deadline).await?;
-            let outcome = uow.delete_expired_sessions(now, BATCH).await.map_err(Into::into);
+            let outcome = batch(&mut uow).await.map_err(Into::into);
             let deleted = finish(uow, outcome).await?;
-            purged.sessions += deleted;
+            total += deleted;
             if deleted < u64::from(BATCH) {
-                break;
+                return Ok(total);
             }
         }
-        loop {
-            let mut uow = self.store.write(deadline).await?;
-            let outcome = uow.delete_idempotency_keys_before(now - IDEMPOTENCY_WINDOW, BATCH).await.map_err(Into::into);
-            let deleted = finish(uow, outcome).await?;
-            purged.idempotency_keys += deleted;
-            if deleted < u64::from(BATCH) {
-                break;
-            }
-        }
-        Ok(purged)
     }
 }
 
@@ -84,12 +90,24 @@ mod tests {
         (Access::Write, unit)
     }
 
+    fn deleting_buckets(count: u64) -> (Access, MockUnitOfWork) {
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_delete_full_buckets().withf(|at, _| *at == now()).returning(move |_, _| ready(Ok(count)));
+        unit.expect_commit().returning(|| ready(Ok(())));
+        (Access::Write, unit)
+    }
+
     #[tokio::test]
     async fn a_purge_goes_batch_by_batch_until_a_batch_comes_back_short() {
         let full = u64::from(BATCH);
-        let store =
-            store_of(vec![deleting_sessions(full), deleting_sessions(full), deleting_sessions(7), deleting_keys(3)]);
+        let store = store_of(vec![
+            deleting_sessions(full),
+            deleting_sessions(full),
+            deleting_sessions(7),
+            deleting_keys(3),
+            deleting_buckets(4),
+        ]);
         let purged = MaintenanceService::new(store, clock()).purge_expired(deadline()).await.unwrap();
-        assert_eq!(purged, Purged { sessions: 2 * full + 7, idempotency_keys: 3 });
+        assert_eq!(purged, Purged { sessions: 2 * full + 7, idempotency_keys: 3, rate_limit_buckets: 4 });
     }
 }

@@ -18,6 +18,7 @@ use stride_domain::{
 };
 use stride_repository::{ProfileRepo, RelationshipRepo, Store};
 
+use crate::limits::Limits;
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult, relationship};
 
@@ -69,20 +70,24 @@ pub struct SocialService<S> {
     store: S,
     clock: Arc<dyn Clock>,
     config: SocialConfig,
+    limits: Limits<S>,
 }
 
 impl<S: Store> SocialService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, config: SocialConfig) -> Self {
-        Self { store, clock, config }
+    pub(crate) fn new(store: S, clock: Arc<dyn Clock>, config: SocialConfig, limits: Limits<S>) -> Self {
+        Self { store, clock, config, limits }
     }
 
     /// A public profile by username; `NotFound` for no such user and across a block alike.
+    /// Lookups are limited per viewer (`Throttled` past it), so usernames cannot be
+    /// enumerated at speed.
     pub async fn profile_by_username(
         &self,
         deadline: Deadline,
         viewer: UserId,
         username: &str,
     ) -> ServiceResult<Profile> {
+        self.limits.admit(deadline, &[self.limits.lookups_by(viewer)]).await?;
         let username = Username::parse(username).map_err(|_| ServiceError::NotFound)?;
         let mut uow = self.store.read(deadline).await?;
         let profile = uow.profile_by_username(&username).await?.ok_or(ServiceError::NotFound)?;

@@ -166,9 +166,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// A page and its status, with the CSRF cookie if this request minted the token.
 pub(crate) fn page(context: &PageContext, status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, axum::response::Html(markup.into_string())).into_response();
-    if context.new_csrf {
-        let value = session::cookie(context.cookies, session::CSRF_COOKIE, &context.csrf, 365 * 24 * 3600);
-        response.headers_mut().append(header::SET_COOKIE, value);
+    if let Some(cookie) = &context.new_nonce {
+        response.headers_mut().append(header::SET_COOKIE, cookie.clone());
     }
     response
 }

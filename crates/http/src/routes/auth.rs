@@ -49,17 +49,18 @@ pub(crate) async fn register<S: Store>(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Wrong username or password (indistinguishable)", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, for this username from this address, or for this username from everywhere; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable, or too many logins at once; see Retry-After", body = ErrorBody),
     )
 )]
 pub(crate) async fn login<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
+    ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     req.check_lengths()?;
-    let SignedIn { user, token } = app.stride.auth.login(deadline, &req.username, &req.password).await?;
+    let SignedIn { user, token } = app.stride.auth.login(deadline, &req.username, &req.password, client).await?;
     Ok(Json(AuthResponse { user: UserBody::from(&user), token: token.as_str().to_owned() }))
 }
 

@@ -113,12 +113,11 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(openapi_json::<S>))
 }
 
-/// Probes and, unless an operator moved it to its own listener, metrics: at the root, for the
-/// tools that expect them there.
+/// The probes, at the root, for the tools that expect them there. (`/metrics` is not here: it
+/// tells the public the server's load and inner names, so it has a listener of its own.)
 pub(crate) fn operational<S: Store>(config: &HttpConfig) -> OpenApiRouter<AppState<S>> {
     let probes = OpenApiRouter::new().routes(documented!(healthz)).routes(documented!(readyz::<S>));
-    let routes = if config.metrics_on_api { probes.routes(documented!(metrics_text::<S>)) } else { probes };
-    guarded_api(routes, config.request_timeout)
+    guarded_api(probes, config.request_timeout)
 }
 
 /// `/metrics` alone, for `STRIDE_METRICS_LISTEN`: an operator can keep metrics off the

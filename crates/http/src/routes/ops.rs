@@ -49,8 +49,8 @@ pub(crate) async fn readyz<S: Store>(State(app): State<AppState<S>>) -> Result<J
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Prometheus text format; served only by [`metrics_router`](crate::metrics_router), on the
+/// operator's own listener, never beside the API the public reaches.
 pub(crate) async fn metrics_text<S: Store>(State(app): State<AppState<S>>) -> impl IntoResponse {
     for pool in app.stride.health.pool_stats() {
         let idle = f64::from(pool.idle);

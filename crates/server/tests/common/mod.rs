@@ -62,6 +62,7 @@ impl TestApp {
             data_dir: data_dir.path().to_owned(),
             database_url: Some(db.url().to_owned()),
             log: "warn".into(),
+            metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
             ..Config::default()
         };
         tweak(&mut config);
@@ -96,6 +97,12 @@ impl TestApp {
             assert!(std::time::Instant::now() < give_up, "in-flight requests stuck at {}", self.in_flight.current());
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// `/metrics`, on its own listener.
+    pub async fn metrics(&self) -> String {
+        let base = self.metrics_base.as_deref().expect("a metrics listener");
+        self.client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -206,4 +213,11 @@ pub async fn eventually(what: &str, condition: impl Fn() -> bool) {
         assert!(std::time::Instant::now() < deadline, "still not true after 30 s: {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// The CSRF token a page's forms carry (`<input type="hidden" name="csrf" value="…">`).
+pub fn form_token(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).map(|at| at + marker.len()).expect("a form with a CSRF token");
+    html[start..].split('"').next().unwrap().to_owned()
 }

@@ -11,7 +11,7 @@ use stride_services::{Registration, ServiceError, SignedIn, Store};
 use crate::ApiError;
 use crate::dto::{LoginRequest, parse_display_name, parse_timezone};
 use crate::extract::{ClientAddr, RequestDeadline};
-use crate::pages::session::{SESSION_COOKIE, cookie};
+use crate::pages::session::CookieName;
 use crate::pages::views::{self};
 use crate::pages::{PageContext, PageError, page, see_other};
 use crate::state::AppState;
@@ -33,17 +33,21 @@ pub(crate) async fn login_page(context: PageContext) -> Response {
     page(&context, StatusCode::OK, views::login(&context.csrf, "", None))
 }
 
-/// Signed in: the session cookie, and on to the dashboard.
+/// Signed in: the session cookie (the forms' tokens are now bound to it), a new pre-session
+/// nonce in place of the one used to sign in, and on to the dashboard.
 fn signed_in(context: &PageContext, token: &str) -> Response {
     let mut response = see_other("/");
     let max_age = context.cookies.session_max_age.as_secs();
-    response.headers_mut().append(SET_COOKIE, cookie(context.cookies, SESSION_COOKIE, token, max_age));
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, context.cookies.set(CookieName::Session, token, max_age));
+    headers.append(SET_COOKIE, context.cookies.fresh_nonce().1);
     response
 }
 
 pub(crate) async fn login<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
+    ClientAddr(client): ClientAddr,
     context: PageContext,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -53,7 +57,7 @@ pub(crate) async fn login<S: Store>(
     if let Err(error) = request.check_lengths() {
         return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, &error.message));
     }
-    match app.stride.auth.login(deadline, &form.username, &form.password).await {
+    match app.stride.auth.login(deadline, &form.username, &form.password, client).await {
         Ok(SignedIn { token, .. }) => Ok(signed_in(&context, token.as_str())),
         Err(ServiceError::Unauthenticated) => Ok(again(StatusCode::UNAUTHORIZED, "Wrong username or password.")),
         Err(other) => Err(other.into()),
@@ -123,6 +127,8 @@ pub(crate) async fn logout<S: Store>(
         app.stride.auth.logout(deadline, token).await?;
     }
     let mut response = see_other("/login");
-    response.headers_mut().append(SET_COOKIE, cookie(context.cookies, SESSION_COOKIE, "gone", 0));
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, context.cookies.set(CookieName::Session, "gone", 0));
+    headers.append(SET_COOKIE, context.cookies.fresh_nonce().1);
     Ok(response)
 }

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use stride_domain::{ActivityCursor, Cursor};
 
 use super::PageError;
-use super::session::{check_csrf, csrf_cookie};
+use super::session::{ExpectedCsrf, check_csrf};
 use crate::ApiError;
 
 const PAGE_SIZE: u32 = 20;
@@ -50,10 +50,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequest<S> for PageForm<T> 
         if !urlencoded {
             return Err(bad_request("a form post must be application/x-www-form-urlencoded".into()));
         }
-        let cookie = csrf_cookie(req.headers()).map(str::to_owned);
+        // Put there by `PageContext`, which every form handler takes before its form.
+        let expected = req.extensions().get::<ExpectedCsrf>().and_then(|expected| expected.0.clone());
         let body = Bytes::from_request(req, state).await.map_err(|rejection| bad_request(rejection.body_text()))?;
         let token: SubmittedToken = serde_urlencoded::from_bytes(&body).map_err(|e| bad_request(e.to_string()))?;
-        check_csrf(cookie.as_deref(), token.csrf.as_deref())?;
+        check_csrf(expected.as_deref(), token.csrf.as_deref())?;
         serde_urlencoded::from_bytes(&body).map(Self).map_err(|e| bad_request(e.to_string()))
     }
 }

@@ -1,0 +1,151 @@
+//! Abuse limits that every replica shares: logins per client address, failed logins per
+//! (username, address) and per username, registrations per address, username lookups per user.
+//!
+//! Each limit is a token bucket ([`RateLimit`]) kept in the database, taken by one atomic
+//! upsert (`LimitRepo::take`), so a limit of five means five across all replicas, and a burst of
+//! concurrent attempts cannot all pass before any is counted. A request's buckets are taken in
+//! one unit of work, in order, stopping at the first refusal, so a refused attempt spends no
+//! token of the buckets after it (nor any hashing).
+//!
+//! Client addresses are keyed as the network a client controls: an IPv4 address whole, an IPv6
+//! address by its /64 (one subscriber's prefix; keying the full address would give every
+//! client 2^64 fresh buckets).
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use stride_concurrency::Deadline;
+use stride_domain::{Admission, RateLimit, UserId, Username};
+use stride_repository::{LimitRepo, Store};
+
+use crate::uow::finish;
+use crate::{Clock, ServiceError, ServiceResult};
+
+const QUARTER_HOUR: Duration = Duration::from_secs(15 * 60);
+
+/// The shared limits; each is an operator setting (README, "Limits").
+#[derive(Debug, Clone, Copy)]
+pub struct LimitsConfig {
+    /// Login attempts from one client address, checked before a hashing slot is taken.
+    pub logins_per_address: RateLimit,
+    /// Login attempts for one username from one address; a success refills it. The owner at
+    /// another address is not affected.
+    pub logins_per_username_and_address: RateLimit,
+    /// Login attempts for one username from everywhere: a ceiling that slows a distributed
+    /// guesser to its refill rate without locking the account.
+    pub logins_per_username: RateLimit,
+    /// Registrations from one client address.
+    pub registrations_per_address: RateLimit,
+    /// Profile lookups by username one signed-in user may make.
+    pub lookups_per_user: RateLimit,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            logins_per_address: RateLimit::per_minute(10),
+            logins_per_username_and_address: RateLimit::new(5, QUARTER_HOUR),
+            logins_per_username: RateLimit::new(50, QUARTER_HOUR),
+            registrations_per_address: RateLimit::per_hour(20),
+            lookups_per_user: RateLimit::per_minute(60),
+        }
+    }
+}
+
+/// The network a client address stands for: IPv4 whole, IPv6 by its /64, an IPv4-mapped IPv6
+/// address as the IPv4 address it is.
+pub fn client_network(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// A bucket to take from: its key and its rule.
+pub(crate) struct Bucket {
+    key: String,
+    limit: RateLimit,
+}
+
+#[derive(Clone)]
+pub(crate) struct Limits<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    config: LimitsConfig,
+}
+
+impl<S: Store> Limits<S> {
+    pub(crate) fn new(store: S, clock: Arc<dyn Clock>, config: LimitsConfig) -> Self {
+        Self { store, clock, config }
+    }
+
+    pub(crate) fn login_from(&self, client: IpAddr) -> Bucket {
+        Bucket { key: format!("login-from:{}", client_network(client)), limit: self.config.logins_per_address }
+    }
+
+    pub(crate) fn login_as_from(&self, username: &Username, client: IpAddr) -> Bucket {
+        let key = format!("login-as-from:{username}:{}", client_network(client));
+        Bucket { key, limit: self.config.logins_per_username_and_address }
+    }
+
+    pub(crate) fn login_as(&self, username: &Username) -> Bucket {
+        Bucket { key: format!("login-as:{username}"), limit: self.config.logins_per_username }
+    }
+
+    pub(crate) fn register_from(&self, client: IpAddr) -> Bucket {
+        Bucket {
+            key: format!("register-from:{}", client_network(client)),
+            limit: self.config.registrations_per_address,
+        }
+    }
+
+    pub(crate) fn lookups_by(&self, user: UserId) -> Bucket {
+        Bucket { key: format!("lookup-by:{user}"), limit: self.config.lookups_per_user }
+    }
+
+    /// Takes a token from each bucket in order; `Throttled` at the first that has none (the
+    /// buckets after it are not touched).
+    pub(crate) async fn admit(&self, deadline: Deadline, buckets: &[Bucket]) -> ServiceResult<()> {
+        let now = self.clock.now();
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = async {
+            for bucket in buckets {
+                if let Admission::Refused { retry_after } = uow.take(&bucket.key, bucket.limit, now).await? {
+                    return Ok(Err(ServiceError::Throttled { retry_after }));
+                }
+            }
+            Ok(Ok(()))
+        }
+        .await;
+        finish(uow, outcome).await?
+    }
+
+    /// Refills a bucket (a successful login forgets the failures before it).
+    pub(crate) async fn refill(&self, deadline: Deadline, bucket: &Bucket) -> ServiceResult<()> {
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = uow.forget(&bucket.key).await.map_err(Into::into);
+        finish(uow, outcome).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let network = |text: &str| client_network(text.parse().unwrap());
+        assert_eq!(network("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(network("2001:db8:1:2:ffff:1:2:3"), network("2001:db8:1:2::9"));
+        assert_ne!(network("2001:db8:1:3::1"), network("2001:db8:1:2::1"));
+        assert_eq!(network("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(network("192.0.2.7"), "192.0.2.7");
+    }
+}
