@@ -196,7 +196,9 @@ impl LocalDate {
 pub struct Title(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("title must be at most 200 characters and contain no control characters other than newlines")]
+#[error(
+    "title must be at most 200 characters and contain no control characters other than newlines, and no bidirectional overrides"
+)]
 pub struct TitleError;
 
 impl Title {
@@ -204,7 +206,7 @@ impl Title {
 
     pub fn parse(raw: &str) -> Result<Self, TitleError> {
         let too_long = raw.chars().count() > Self::MAX_CHARS;
-        let has_control = raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+        let has_control = raw.chars().any(|c| crate::user::is_forbidden_in_text(c) && c != '\n' && c != '\t');
         if too_long || has_control {
             return Err(TitleError);
         }

@@ -31,7 +31,7 @@ pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
 pub use limits::{Admission, RateLimit};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
 pub use social::{
-    Connection, FriendRequest, MergedPage, Profile, RequestDirection, RequestOutcome, RequestRefusal, Tie,
+    BlockedUser, Connection, FriendRequest, MergedPage, Profile, RequestDirection, RequestOutcome, RequestRefusal, Tie,
     cursor_after, decide_request, feed_order, merge_newest_first,
 };
 pub use stats::{
@@ -40,6 +40,7 @@ pub use stats::{
 };
 pub use user::{
     DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User, Username, UsernameError,
+    is_forbidden_in_text,
 };
 pub use visibility::{Relationship, Visibility, VisibilityError, can_view};
 pub use weather::{

@@ -42,6 +42,23 @@ pub struct Connection {
     pub since: DateTime<Utc>,
 }
 
+/// Someone the caller blocked, as the caller may see them. When they have blocked the caller
+/// too, the caller learns nothing of them beyond the id they already hold: not their name as it
+/// is now (a rename after their block must not reach the person they blocked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedUser {
+    pub id: UserId,
+    /// `None` when they blocked the caller as well.
+    pub profile: Option<Profile>,
+    pub since: DateTime<Utc>,
+}
+
+impl BlockedUser {
+    pub fn new(profile: Profile, since: DateTime<Utc>, they_block_the_caller: bool) -> Self {
+        Self { id: profile.id, profile: (!they_block_the_caller).then_some(profile), since }
+    }
+}
+
 /// Which side of a pending request the caller is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RequestDirection {

@@ -49,7 +49,15 @@ impl fmt::Display for Username {
     }
 }
 
-/// The name shown to other people: 1–64 characters after trimming, no control characters.
+/// Whether `c` may not appear in text shown to other people: a control character, or a
+/// bidirectional embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which would
+/// let a name or title reorder the text around it ("Trojan Source").
+pub fn is_forbidden_in_text(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The name shown to other people: 1–64 characters after trimming, no control characters and
+/// no bidirectional overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -58,7 +66,7 @@ pub struct DisplayName(String);
 pub enum DisplayNameError {
     #[error("display_name must be 1 to 64 characters long")]
     Length,
-    #[error("display_name must not contain control characters")]
+    #[error("display_name must not contain control characters or bidirectional overrides")]
     Control,
 }
 
@@ -73,7 +81,7 @@ impl DisplayName {
         }
         // Checked before trimming: trimming would quietly drop a trailing tab or vertical tab
         // that the API document (and the web form) refuse anywhere in the name.
-        if raw.chars().any(char::is_control) {
+        if raw.chars().any(is_forbidden_in_text) {
             return Err(DisplayNameError::Control);
         }
         let trimmed = raw.trim();
@@ -270,5 +278,20 @@ mod tests {
         // Blank but not control: trimmed like a space.
         assert_eq!(DisplayName::parse("\u{3000}Ann\u{00A0}").unwrap().as_str(), "Ann");
         assert_eq!(DisplayName::parse("\u{2028}\u{205F}"), Err(DisplayNameError::Length));
+    }
+
+    #[test]
+    fn bidirectional_overrides_and_isolates_are_refused_and_marks_are_not() {
+        for c in
+            ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']
+        {
+            assert_eq!(DisplayName::parse(&format!("evil{c}gnp.exe")), Err(DisplayNameError::Control), "{c:?}");
+        }
+        assert!(
+            !is_forbidden_in_text('\u{2029}') && !is_forbidden_in_text('\u{2065}') && !is_forbidden_in_text('\u{202F}')
+        );
+        assert!(DisplayName::parse("\u{200F}שלום").is_ok(), "a right-to-left mark is ordinary text");
+        assert!(crate::Title::parse("Morning run\u{2067}").is_err());
+        assert!(crate::Title::parse("Morning\nrun\u{200F}").is_ok());
     }
 }

@@ -589,6 +589,35 @@ impl From<&stride_domain::Connection> for ConnectionBody {
     }
 }
 
+/// Someone you blocked: their id always; their username and display name only while they have
+/// not blocked you too (then both are absent, and a rename of theirs never reaches you).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockedUserBody {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// A block: whom, and since when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockBody {
+    pub user: BlockedUserBody,
+    pub since: String,
+}
+
+impl From<&stride_domain::BlockedUser> for BlockBody {
+    fn from(b: &stride_domain::BlockedUser) -> Self {
+        let user = BlockedUserBody {
+            id: b.id.to_string(),
+            username: b.profile.as_ref().map(|p| p.username.as_str().to_owned()),
+            display_name: b.profile.as_ref().map(|p| p.display_name.as_str().to_owned()),
+        };
+        Self { user, since: b.since.to_rfc3339_opts(SecondsFormat::AutoSi, true) }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {

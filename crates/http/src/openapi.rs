@@ -65,7 +65,8 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
     // it is trimmed of. The blanks are spelled out, being exactly what Rust's `trim` removes
     // once control characters are refused: a regex `\s` differs by engine (ECMAScript counts
     // U+FEFF, Python's `re` does not), and the fuzzer found the gap such a difference leaves.
-    const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+    // Control characters and the bidirectional overrides and isolates (`is_forbidden_in_text`).
+    const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069";
     const BLANK: &str = " \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
     let display_name = json!({
         "minLength": 1,
@@ -88,7 +89,10 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
         ("sport", json!({ "enum": sports })),
         (
             "title",
-            json!({ "maxLength": Title::MAX_CHARS, "pattern": "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$" }),
+            json!({
+                "maxLength": Title::MAX_CHARS,
+                "pattern": "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$",
+            }),
         ),
         ("started_at", started_at),
         ("duration_s", json!({ "minimum": 1, "maximum": MovingTime::MAX_SECONDS })),

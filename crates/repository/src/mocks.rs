@@ -18,10 +18,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use stride_concurrency::Deadline;
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, Admission, Connection, DayNumber, FriendRequest, FriendRequestId, Job, JobId,
-    JobState, Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RateLimit, RequestDirection, StatsScope,
-    StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus,
-    WeatherTarget,
+    Activity, ActivityCursor, ActivityId, Admission, BlockedUser, Connection, DayNumber, FriendRequest,
+    FriendRequestId, Job, JobId, JobState, Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RateLimit,
+    RequestDirection, StatsScope, StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather,
+    WeatherCell, WeatherStatus, WeatherTarget,
 };
 
 use crate::{
@@ -117,7 +117,7 @@ mockall::mock! {
         fn delete_block(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<bool>> + Send;
         fn block_since(&mut self, blocker: UserId, blocked: UserId) -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
         fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32)
-            -> impl Future<Output = RepoResult<Vec<Connection>>> + Send;
+            -> impl Future<Output = RepoResult<Vec<BlockedUser>>> + Send;
     }
 
     impl FeedRepo for UnitOfWork {

@@ -11,6 +11,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use stride_domain::{Observation, WeatherCell};
 
+/// The largest answer read from the weather API.
+const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+
 /// Why the API gave no observations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WeatherApiError {
@@ -46,7 +49,10 @@ impl OpenMeteo {
             return Err(format!("{base_url:?} must be an http or https URL"));
         }
         crate::tls::install_ring_provider();
+        // No redirects: the configured host is the only one ever called (a redirect could aim
+        // the server at an internal address); a 3xx is a failure like any other status.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .user_agent(concat!("stride/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -71,12 +77,25 @@ impl OpenMeteo {
         let failed = |e: reqwest::Error| {
             if e.is_timeout() { WeatherApiError::Timeout(self.timeout) } else { WeatherApiError::Failed(e.to_string()) }
         };
-        let response = self.client.get(url).timeout(self.timeout).send().await.map_err(failed)?;
+        let mut response = self.client.get(url).timeout(self.timeout).send().await.map_err(failed)?;
         let status = response.status();
         if !status.is_success() {
             return Err(WeatherApiError::Failed(format!("status {status}")));
         }
-        let answer: Answer = response.json().await.map_err(failed)?;
+        // A month of hourly values is ~30 KiB; more than a MiB is not an answer to our question,
+        // and reading it whole would let the API decide how much memory a lookup takes.
+        if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES) {
+            return Err(WeatherApiError::Failed(format!("an answer over {MAX_ANSWER_BYTES} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES as usize {
+                return Err(WeatherApiError::Failed(format!("an answer over {MAX_ANSWER_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let answer: Answer =
+            serde_json::from_slice(&body).map_err(|e| WeatherApiError::Failed(format!("an unreadable answer: {e}")))?;
         answer.observations()
     }
 }
@@ -143,6 +162,63 @@ impl Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-connection HTTP server answering `response` (head and body) to whatever it is
+    /// asked; returns its base URL.
+    async fn answering(response: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            let _ = stream.write_all(&response).await;
+            let _ = stream.shutdown().await;
+        });
+        base
+    }
+
+    fn cell() -> WeatherCell {
+        stride_domain::LatLng::new(48.8566, 2.35).unwrap().cell()
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_failure_and_is_not_followed() {
+        // Where the redirect points: a listener nobody accepts on, so a followed redirect would
+        // leave its connection waiting in the backlog.
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let target = elsewhere.local_addr().unwrap();
+        let redirect =
+            format!("HTTP/1.1 302 Found\r\nlocation: http://{target}/v1/archive\r\ncontent-length: 0\r\n\r\n");
+        let base = answering(redirect.into_bytes()).await;
+        let api = OpenMeteo::new(&base, Duration::from_secs(2)).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let got = api.hourly(cell(), day, day).await;
+        assert!(matches!(&got, Err(WeatherApiError::Failed(message)) if message.contains("302")), "{got:?}");
+        let connected = elsewhere.accept();
+        assert!(matches!(&connected, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock), "followed: {connected:?}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_a_mebibyte_is_refused_whether_announced_or_streamed() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let huge = vec![b' '; 2 * 1024 * 1024];
+        let announced =
+            [format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", huge.len()).into_bytes(), huge.clone()].concat();
+        // Unannounced: the body ends when the connection closes.
+        let streamed = [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_vec(), huge].concat();
+        for response in [announced, streamed] {
+            let base = answering(response).await;
+            let api = OpenMeteo::new(&base, Duration::from_secs(5)).unwrap();
+            let got = api.hourly(cell(), day, day).await;
+            assert!(
+                matches!(&got, Err(WeatherApiError::Failed(message)) if message.contains("over 1048576")),
+                "{got:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_request_is_the_documented_archive_call_for_the_cells_centre() {

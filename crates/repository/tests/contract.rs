@@ -644,10 +644,17 @@ async fn friendships_requests_and_blocks_round_trip<S: Store>(store: S) {
     assert!(uow.insert_block(cy.id, ann.id, now()).await.unwrap());
     assert!(!uow.insert_block(cy.id, ann.id, now()).await.unwrap(), "a second block is no new block");
     assert_eq!(uow.tie(ann.id, cy.id).await.unwrap(), Tie::Blocked, "either direction");
-    assert_eq!(uow.blocks(cy.id, None, 10).await.unwrap()[0].user.id, ann.id);
+    let one_way = uow.blocks(cy.id, None, 10).await.unwrap().remove(0);
+    assert_eq!((one_way.id, one_way.profile.map(|p| p.username)), (ann.id, Some(ann.username.clone())));
     let since = uow.block_since(cy.id, ann.id).await.unwrap().expect("blocked");
     assert_eq!(uow.blocks(cy.id, None, 10).await.unwrap()[0].since, since);
     assert_eq!(uow.block_since(ann.id, cy.id).await.unwrap(), None, "a block has a direction");
+    // Once ann blocks cy too, cy's list names her by id only, and hers names cy by id only.
+    assert!(uow.insert_block(ann.id, cy.id, now()).await.unwrap());
+    let both_ways = uow.blocks(cy.id, None, 10).await.unwrap().remove(0);
+    assert_eq!((both_ways.id, both_ways.profile), (ann.id, None));
+    assert_eq!(uow.blocks(ann.id, None, 10).await.unwrap()[0].profile, None);
+    assert!(uow.delete_block(ann.id, cy.id).await.unwrap());
     assert!(uow.delete_friendship(ben.id, ann.id).await.unwrap());
     assert_eq!(uow.tie(ann.id, ben.id).await.unwrap(), Tie::None);
     assert!(uow.friend_ids(ann.id).await.unwrap().is_empty(), "both rows gone");

@@ -98,7 +98,7 @@ pub struct Config {
     pub s3_secret_access_key: Option<String>,
     /// `STRIDE_S3_TIMEOUT_MS`: each storage call's own deadline; transient failures are retried within the request's.
     pub s3_timeout_ms: u64,
-    /// `STRIDE_S3_PRESIGN_SECS`: when > 0 and on S3, display and thumbnail GETs answer 302 to a URL presigned for this long.
+    /// `STRIDE_S3_PRESIGN_SECS`: when > 0 and on S3, display and thumbnail GETs answer 302 to a URL presigned for this long (at most 300 s).
     pub s3_presign_secs: u64,
     /// `STRIDE_MAX_FRIENDS`: friends per user (409 `limit_reached` past it).
     pub max_friends: u64,
@@ -330,10 +330,7 @@ impl Config {
             max_wait: Duration::from_millis(self.hash_wait_ms),
             ..self.hash_concurrency.map_or_else(Default::default, stride_services::HashingConfig::with_slots)
         };
-        stride_services::AuthConfig {
-            session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
-            hashing,
-        }
+        stride_services::AuthConfig { session_ttl: Duration::from_secs(self.session_ttl_hours * 3600), hashing }
     }
 
     /// Every use case's settings.
@@ -418,7 +415,9 @@ impl Config {
             per_request: self.photo_concurrency.max(1),
             max_file_bytes: self.upload_max_file_bytes,
             storage_timeout: Duration::from_millis(self.s3_timeout_ms.max(1)),
-            presign_ttl: (self.s3_presign_secs > 0).then(|| Duration::from_secs(self.s3_presign_secs)),
+            // At most 5 minutes: a presigned URL cannot be revoked, so it must not outlive a
+            // block or a visibility change by more than that.
+            presign_ttl: (self.s3_presign_secs > 0).then(|| Duration::from_secs(self.s3_presign_secs.min(300))),
             // Longer than any upload can run, so gc never takes the blobs of one in flight.
             gc_grace: defaults.gc_grace.max(self.upload_timeout() * 2),
             ..defaults
@@ -455,6 +454,26 @@ mod tests {
             assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
             Ok(())
         });
+    }
+
+    #[test]
+    fn safe_defaults_secure_cookies_off_loopback_and_a_presign_lifetime_of_at_most_five_minutes() {
+        let on = |listen: &str, proxy: Option<&str>, secure: Option<bool>| Config {
+            listen: listen.parse().unwrap(),
+            trusted_proxy: proxy.map(|p| p.parse().unwrap()),
+            cookie_secure: secure,
+            ..Config::default()
+        };
+        assert!(!on("127.0.0.1:8080", None, None).cookies_secure(), "a developer's laptop");
+        assert!(!on("[::1]:8080", None, None).cookies_secure());
+        assert!(on("127.0.0.1:8080", Some("127.0.0.1"), None).cookies_secure(), "behind a proxy");
+        assert!(on("0.0.0.0:8080", None, None).cookies_secure());
+        assert!(!on("0.0.0.0:8080", None, Some(false)).cookies_secure(), "overridden");
+        assert!(on("127.0.0.1:8080", None, Some(true)).cookies_secure(), "overridden");
+        let presign = |secs| Config { s3_presign_secs: secs, ..Config::default() }.photos().presign_ttl;
+        assert_eq!(presign(0), None);
+        assert_eq!(presign(1), Some(Duration::from_secs(1)));
+        assert_eq!(presign(86_400), Some(Duration::from_secs(300)));
     }
 
     #[test]

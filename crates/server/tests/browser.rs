@@ -320,9 +320,12 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     // A real page hands out the CSRF cookie; with it, sign-up works and sets the session cookie.
     let page = client.get(app.url("/signup")).send().await.unwrap();
     let headers = page.headers().clone();
-    for (name, expected) in
-        [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "same-origin")]
-    {
+    for (name, expected) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
         assert_eq!(headers[name], expected);
     }
     let csp = headers["content-security-policy"].to_str().unwrap();

@@ -222,6 +222,20 @@ async fn a_block_hides_everything_both_ways_and_ends_the_friendship(backend: Bac
     let feed = json_of(app.get("/api/v1/feed", &ida).await, StatusCode::OK).await;
     assert_eq!(ids(&feed), vec![ida_public.clone()]);
 
+    // Ida renames herself and blocks hal back: from then on hal's answers name her by id only.
+    let renamed = app.patch("/api/v1/me", &ida, json!({"display_name": "Ida the Hidden"})).await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let back =
+        json_of(app.post("/api/v1/blocks", Some(&ida), json!({"user_id": hal_id})).await, StatusCode::CREATED).await;
+    assert_eq!(back["user"], json!({"id": hal_id}), "hal blocked ida first: ida learns only his id");
+    let again = json_of(app.post("/api/v1/blocks", Some(&hal), json!({"user_id": ida_id})).await, StatusCode::OK).await;
+    assert_eq!(again["user"], json!({"id": ida_id}));
+    let list = json_of(app.get("/api/v1/blocks", &hal).await, StatusCode::OK).await;
+    assert_eq!(list["items"][0]["user"], json!({"id": ida_id}), "neither her name nor her new display name");
+    assert_eq!(app.delete(&format!("/api/v1/blocks/{hal_id}"), &ida).await.status(), StatusCode::NO_CONTENT);
+    let list = json_of(app.get("/api/v1/blocks", &hal).await, StatusCode::OK).await;
+    assert_eq!(list["items"][0]["user"]["display_name"], "Ida the Hidden", "one-way again: shown as she is");
+
     // Blocking yourself, or nobody.
     let me = app.post("/api/v1/blocks", Some(&hal), json!({"user_id": hal_id})).await;
     assert_eq!(me.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use stride_concurrency::Deadline;
 use stride_domain::{
-    Connection, FriendRequest, FriendRequestId, ListCursor, Profile, RequestDirection, RequestOutcome, RequestRefusal,
-    Tie, UserId, Username, decide_request,
+    BlockedUser, Connection, FriendRequest, FriendRequestId, ListCursor, Profile, RequestDirection, RequestOutcome,
+    RequestRefusal, Tie, UserId, Username, decide_request,
 };
 use stride_repository::{ProfileRepo, RelationshipRepo, Store};
 
@@ -59,8 +59,8 @@ enum Ending {
 /// Whether a block was new.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Blocked {
-    New(Connection),
-    Already(Connection),
+    New(BlockedUser),
+    Already(BlockedUser),
 }
 
 const DAY: TimeDelta = TimeDelta::hours(24);
@@ -290,11 +290,12 @@ impl<S: Store> SocialService<S> {
             uow.lock_pair(me, other).await?;
             uow.delete_friendship(me, other).await?;
             uow.delete_requests_between(me, other).await?;
+            let they_block_me = uow.block_since(other, me).await?.is_some();
             if uow.insert_block(me, other, now).await? {
-                Ok(Blocked::New(Connection { user: profile, since: now }))
+                Ok(Blocked::New(BlockedUser::new(profile, now, they_block_me)))
             } else {
                 let since = uow.block_since(me, other).await?.ok_or_else(|| gone("the block just found"))?;
-                Ok(Blocked::Already(Connection { user: profile, since }))
+                Ok(Blocked::Already(BlockedUser::new(profile, since, they_block_me)))
             }
         }
         .await;
@@ -305,17 +306,20 @@ impl<S: Store> SocialService<S> {
         self.end(deadline, me, other, Ending::Block).await
     }
 
-    /// The profiles the caller blocked, newest first.
+    /// The people the caller blocked, newest first (by id only where they block the caller).
     pub async fn blocks(
         &self,
         deadline: Deadline,
         me: UserId,
         after: Option<ListCursor>,
         limit: u32,
-    ) -> ServiceResult<Page<Connection>> {
+    ) -> ServiceResult<Page<BlockedUser>> {
         let mut uow = self.store.read(deadline).await?;
         let items = uow.blocks(me, after, limit + 1).await?;
-        Ok(Page::from_overfetched(items, limit, connection_cursor))
+        Ok(Page::from_overfetched(items, limit, |blocked| ListCursor {
+            at_utc_micros: blocked.since.timestamp_micros(),
+            id: blocked.id.as_uuid(),
+        }))
     }
 }
 

@@ -22,9 +22,11 @@ pub(crate) async fn serve_photo<S: Store>(
 ) -> Result<Response, ApiError> {
     let photo = app.stride.photos.photo(deadline, viewer, id, kind).await?;
     let etag = photo.etag(kind);
-    // Private: who may see a photo depends on the caller. A day's freshness, then revalidation
-    // by ETag (re-processing changes the bytes, and with them the ETag).
-    let cache = HeaderValue::from_static("private, max-age=86400");
+    // Private: who may see a photo depends on the caller. And no freshness at all: every reuse
+    // asks first, and the question is answered only after the visibility check above, so a
+    // cached copy never outlives a block or a visibility change; an unchanged photo still costs
+    // only a 304 (re-processing changes the bytes, and with them the ETag).
+    let cache = HeaderValue::from_static("private, no-cache");
     let etag_value =
         HeaderValue::from_str(&etag).map_err(|_| ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
     let matches = headers.get_all(IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(

@@ -135,6 +135,12 @@ fn with_security_headers(mut response: Response) -> Response {
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    // A page shows one person's data as it is now: no copy of it may outlive a sign-out, a
+    // block or a visibility change in a shared browser's cache. (Assets and photos say
+    // otherwise for themselves.)
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 

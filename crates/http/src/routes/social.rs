@@ -8,8 +8,8 @@ use stride_services::{Blocked, Caller, RequestSent, Store};
 
 use crate::ApiError;
 use crate::dto::{
-    BlockCreate, ConnectionBody, FeedItemBody, FriendRequestBody, FriendRequestCreate, ListActivitiesQuery, ListQuery,
-    ListRequestsQuery, PageBody, ProfileBody,
+    BlockBody, BlockCreate, ConnectionBody, FeedItemBody, FriendRequestBody, FriendRequestCreate, ListActivitiesQuery,
+    ListQuery, ListRequestsQuery, PageBody, ProfileBody,
 };
 use crate::edge::PathId;
 use crate::error::ErrorBody;
@@ -202,8 +202,8 @@ pub(crate) async fn delete_friend<S: Store>(
     security(("bearer" = [])),
     request_body = BlockCreate,
     responses(
-        (status = 201, description = "Blocked: any friendship and pending request ended", body = ConnectionBody),
-        (status = 200, description = "Already blocked; nothing changed", body = ConnectionBody),
+        (status = 201, description = "Blocked: any friendship and pending request ended", body = BlockBody),
+        (status = 200, description = "Already blocked; nothing changed", body = BlockBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -216,12 +216,12 @@ pub(crate) async fn block_user<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     ApiJson(req): ApiJson<BlockCreate>,
-) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
+) -> Result<(StatusCode, Json<BlockBody>), ApiError> {
     // An id in the body that names no one is "not found", like one in a path.
     let other: UserId = req.user_id.parse().map_err(|_| ApiError::not_found())?;
     Ok(match app.stride.social.block(deadline, user.id, other).await? {
-        Blocked::New(block) => (StatusCode::CREATED, Json(ConnectionBody::from(&block))),
-        Blocked::Already(block) => (StatusCode::OK, Json(ConnectionBody::from(&block))),
+        Blocked::New(block) => (StatusCode::CREATED, Json(BlockBody::from(&block))),
+        Blocked::Already(block) => (StatusCode::OK, Json(BlockBody::from(&block))),
     })
 }
 
@@ -249,7 +249,7 @@ pub(crate) async fn unblock_user<S: Store>(
     security(("bearer" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "The people you blocked, newest first", body = PageBody<ConnectionBody>),
+        (status = 200, description = "The people you blocked, newest first", body = PageBody<BlockBody>),
         (status = 422, description = "Bad limit or cursor", body = ErrorBody),
     )
 )]
@@ -258,10 +258,10 @@ pub(crate) async fn list_blocks<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<PageBody<ConnectionBody>>, ApiError> {
+) -> Result<Json<PageBody<BlockBody>>, ApiError> {
     let (after, limit) = list_page(query.limit.as_deref(), query.cursor.as_deref())?;
     let page = app.stride.social.blocks(deadline, user.id, after, limit).await?;
-    Ok(Json(PageBody::of(&page, |c| ConnectionBody::from(c))))
+    Ok(Json(PageBody::of(&page, |b| BlockBody::from(b))))
 }
 
 #[utoipa::path(

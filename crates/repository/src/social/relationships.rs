@@ -9,7 +9,9 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use stride_domain::{Connection, FriendRequest, FriendRequestId, ListCursor, RequestDirection, Tie, UserId};
+use stride_domain::{
+    BlockedUser, Connection, FriendRequest, FriendRequestId, ListCursor, RequestDirection, Tie, UserId,
+};
 
 use super::{decode_connection, decode_request, list_keyset};
 use crate::codec::{from_micros, micros};
@@ -98,12 +100,13 @@ pub trait RelationshipRepo {
         blocker: UserId,
         blocked: UserId,
     ) -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
+    /// Whom `blocker` blocks, newest first, each with whether they block `blocker` too.
     fn blocks(
         &mut self,
         blocker: UserId,
         after: Option<ListCursor>,
         limit: u32,
-    ) -> impl Future<Output = RepoResult<Vec<Connection>>> + Send;
+    ) -> impl Future<Output = RepoResult<Vec<BlockedUser>>> + Send;
 }
 
 impl<DB: Dialect> RelationshipRepo for SqlxUnitOfWork<DB> {
@@ -336,13 +339,18 @@ impl<DB: Dialect> RelationshipRepo for SqlxUnitOfWork<DB> {
         since.map(from_micros).transpose()
     }
 
-    async fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32) -> RepoResult<Vec<Connection>> {
-        const SQL: &str = "SELECT b.since_us, users.id, users.username, users.display_name \
+    async fn blocks(&mut self, blocker: UserId, after: Option<ListCursor>, limit: u32) -> RepoResult<Vec<BlockedUser>> {
+        const SQL: &str = "SELECT b.since_us, users.id, users.username, users.display_name, \
+             (SELECT COUNT(*) FROM blocks back WHERE back.blocker = b.blocked AND back.blocked = b.blocker) \
              FROM blocks b JOIN users ON users.id = b.blocked \
              WHERE b.blocker = $1 AND (b.since_us < $2 OR (b.since_us = $2 AND b.blocked < $3)) \
              ORDER BY b.since_us DESC, b.blocked DESC LIMIT $4";
         let (at, id) = list_keyset(after);
         let params = [Param::Uuid(blocker.as_uuid()), Param::BigInt(at), Param::Uuid(id), Param::BigInt(limit.into())];
-        self.fetch_all(SQL, &params, decode_connection).await
+        self.fetch_all(SQL, &params, |cols| {
+            let Connection { user, since } = decode_connection(cols)?;
+            Ok(BlockedUser::new(user, since, cols.big_int()? > 0))
+        })
+        .await
     }
 }

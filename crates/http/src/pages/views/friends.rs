@@ -18,7 +18,7 @@ pub(crate) struct FriendsView<'a> {
     pub incoming: Listed<'a, stride_domain::FriendRequest>,
     pub outgoing: Listed<'a, stride_domain::FriendRequest>,
     pub friends: Listed<'a, stride_domain::Connection>,
-    pub blocked: Listed<'a, stride_domain::Connection>,
+    pub blocked: Listed<'a, stride_domain::BlockedUser>,
     pub message: Option<&'a str>,
 }
 
@@ -80,8 +80,11 @@ pub(crate) fn friends(caller: &Caller, csrf: &str, view: &FriendsView<'_>) -> Ma
             @if !view.blocked.items.is_empty() || view.blocked.next.is_some() {
                 h2 { "Blocked" }
                 (paged("blocked", view.blocked.items, "None.", view.blocked.next.clone(), |blocked| html! {
-                    (person(&blocked.user))
-                    (post_button(csrf, &format!("/blocks/{}/remove", blocked.user.id), "Unblock", None))
+                    @match &blocked.profile {
+                        Some(profile) => (person(profile)),
+                        None => span.who { "Someone who has blocked you too" },
+                    }
+                    (post_button(csrf, &format!("/blocks/{}/remove", blocked.id), "Unblock", None))
                 }))
             }
         },
