@@ -30,17 +30,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let JsonBodyLimit(limit) = JsonBodyLimit::from_ref(state);
-        let announced = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if announced.is_some_and(|length| length > limit as u64) {
-            return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE));
-        }
-        let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(bytes) => bytes,
-            Err(e) if is_length_limit(&e) => return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)),
-            Err(e) => return Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
-        };
+        let (parts, bytes) = read_limited(req, JsonBodyLimit::from_ref(state)).await?;
         // Every body of this API is an object. serde would also build a struct from an array
         // (`[null, null]` as a tuple of its fields), which no client means.
         let json = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
@@ -58,6 +48,25 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A request's whole body, at most `limit` bytes: refused with 413 from its `Content-Length`
+/// before a byte is read, or as it streams past the limit. (The API's JSON and the web app's
+/// forms share it, so both edges answer an oversized body alike.)
+pub(crate) async fn read_limited(
+    req: Request,
+    JsonBodyLimit(limit): JsonBodyLimit,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), ApiError> {
+    let announced = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(e) if is_length_limit(&e) => Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)),
+        Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
     }
 }
 

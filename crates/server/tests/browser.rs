@@ -245,6 +245,27 @@ async fn journey(app: &TestApp, browser: &Client) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     screenshot(browser, base, &format!("/activities/{ada_run}"), "activity").await;
+
+    // A refused upload's message is shown as text in the form's status, whatever the file is
+    // called: a name that is markup stays a name.
+    let hostile = files.path().join("<img src=x id=injected onerror=alert(1)>.txt");
+    std::fs::write(&hostile, b"not an image").unwrap();
+    let input = browser.find(Locator::Id("photo")).await.unwrap();
+    input.send_keys(&hostile.display().to_string()).await.unwrap();
+    // Clicked, not `submit`ted: a refusal leaves the page where it is.
+    browser.find(Locator::Css("form.upload button[type=submit]")).await.unwrap().click().await.unwrap();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = person.text(".upload-status").await;
+        if status.contains("img src=x") {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < give_up, "no refusal shown: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.contains("<img src=x id=injected"), "the name as text: {status}");
+    assert!(browser.find_all(Locator::Id("injected")).await.unwrap().is_empty(), "no element was made of it");
+    assert_eq!(person.path().await, format!("/activities/{ada_run}"), "the page stays");
     let ada_private = person.log_activity("Secret tempo", "5", "private").await;
     person.log_out().await;
 
@@ -384,6 +405,18 @@ async fn pages_refuse_forged_forms_keep_the_api_bearer_only_and_send_security_he
     assert_eq!(stale.status(), StatusCode::FORBIDDEN, "a pre-session token does not act for a session");
     let csrf_cookie = rotated.split(';').next().unwrap().to_owned();
     let csrf_cookie = csrf_cookie.trim_start_matches("stride_csrf=").to_owned();
+
+    // A form body past the API's limit is refused as the API refuses one: 413, as a page.
+    let huge = "x".repeat(1_100_000);
+    let too_big = client
+        .post(app.url("/activities"))
+        .header("cookie", format!("{session}; stride_csrf={csrf_cookie}"))
+        .form(&[("csrf", csrf.as_str()), ("sport", "run"), ("title", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_big.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 
     // A page upload of a file that is not an image answers a page naming the file, and
     // stores nothing.

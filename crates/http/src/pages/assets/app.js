@@ -30,10 +30,13 @@ document.addEventListener("DOMContentLoaded", () => {
         if (request.status < 400) {
           window.location.assign(request.responseURL);
         } else {
-          // The server's error page names the rejected file: show it as it is.
-          document.open();
-          document.write(request.responseText);
-          document.close();
+          // The server's error page names the rejected file: its message is shown as text,
+          // never as markup (a file name is the uploader's to choose).
+          const page = new DOMParser().parseFromString(request.responseText, "text/html");
+          const message = page.querySelector("p.error");
+          status.textContent = message ? message.textContent : `The upload was refused (${request.status}).`;
+          status.classList.add("error");
+          button.disabled = false;
         }
       });
       request.addEventListener("error", () => {

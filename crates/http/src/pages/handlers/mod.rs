@@ -13,8 +13,7 @@ pub(crate) use auth::*;
 pub(crate) use dashboard::*;
 pub(crate) use friends::*;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -23,6 +22,8 @@ use stride_domain::{ActivityCursor, Cursor};
 use super::PageError;
 use super::session::{ExpectedCsrf, check_csrf};
 use crate::ApiError;
+use crate::extract::read_limited;
+use crate::state::JsonBodyLimit;
 
 const PAGE_SIZE: u32 = 20;
 
@@ -37,7 +38,12 @@ struct SubmittedToken {
     csrf: Option<String>,
 }
 
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequest<S> for PageForm<T> {
+impl<S, T> FromRequest<S> for PageForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+    JsonBodyLimit: FromRef<S>,
+{
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -52,7 +58,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequest<S> for PageForm<T> 
         }
         // Put there by `PageContext`, which every form handler takes before its form.
         let expected = req.extensions().get::<ExpectedCsrf>().and_then(|expected| expected.0.clone());
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| bad_request(rejection.body_text()))?;
+        // The API's body limit, answered alike: 413, as a page.
+        let (_, body) = read_limited(req, JsonBodyLimit::from_ref(state)).await.map_err(PageError::Api)?;
         let token: SubmittedToken = serde_urlencoded::from_bytes(&body).map_err(|e| bad_request(e.to_string()))?;
         check_csrf(expected.as_deref(), token.csrf.as_deref())?;
         serde_urlencoded::from_bytes(&body).map(Self).map_err(|e| bad_request(e.to_string()))
