@@ -72,9 +72,14 @@ impl RateLimit {
 
     /// The refusal for a bucket left at `tat_us`: the wait until it admits again.
     pub fn refusal(&self, tat_us: i64, now_us: i64) -> Admission {
-        let wait_us = (tat_us - now_us - self.tolerance_us()).max(0);
-        let retry_after = Duration::from_micros(wait_us.unsigned_abs()).max(Duration::from_secs(1));
+        let retry_after =
+            Duration::from_micros(self.wait_us(tat_us, now_us).unsigned_abs()).max(Duration::from_secs(1));
         Admission::Refused { retry_after }
+    }
+
+    /// Exactly how long, in µs, until a bucket left at `tat_us` admits again (0: it does now).
+    pub fn wait_us(&self, tat_us: i64, now_us: i64) -> i64 {
+        (tat_us - now_us - self.tolerance_us()).max(0)
     }
 }
 

@@ -29,6 +29,16 @@ pub trait JobRepo {
     /// Adds a job in the caller's unit of work: rolled back, it never existed. Returns false
     /// when a job with the same unique key is not final yet (nothing is added).
     fn enqueue(&mut self, job: &NewJob, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+    /// Gives the waiting job (available or retryable, not running) with `unique_key` a fresh
+    /// start: due at `now`, no attempt spent, `max_attempts` of them. What an enqueue that found
+    /// the key taken does when the newer request supersedes the older; `false` when no job with
+    /// the key is waiting (none, or it is running).
+    fn renew_waiting(
+        &mut self,
+        unique_key: &str,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = RepoResult<bool>> + Send;
     /// Claims up to `limit` due jobs of `kind` — available, retryable whose time has come, and
     /// running ones whose lease expired (the rescue) — as one step, each with `attempt + 1` and
     /// a lease until `lease_until`. A running job whose lease expired on its last allowed
@@ -330,6 +340,18 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
             }
         };
         Ok(changed > 0)
+    }
+
+    async fn renew_waiting(&mut self, unique_key: &str, max_attempts: u32, now: DateTime<Utc>) -> RepoResult<bool> {
+        const SQL: &str = "UPDATE jobs SET state = 'available', attempt = 0, max_attempts = $2, run_at_us = $3, \
+                           last_error = NULL WHERE unique_key = $1 AND state IN ('available', 'retryable') \
+                           RETURNING kind";
+        let params = [Param::Text(unique_key), attempt_param(max_attempts.max(1)), micros(now)];
+        let renewed = self.fetch_optional(SQL, &params, |cols| Ok(cols.text()?)).await?;
+        if let (Some(kind), Some(notify)) = (&renewed, DB::NOTIFY_JOBS) {
+            self.fetch_all(notify, &[Param::Text(kind)], |_| Ok(())).await?;
+        }
+        Ok(renewed.is_some())
     }
 
     async fn reschedule(&mut self, id: JobId, attempt: u32, run_at: DateTime<Utc>) -> RepoResult<bool> {

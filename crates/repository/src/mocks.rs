@@ -147,6 +147,8 @@ mockall::mock! {
         fn queue_depths(&mut self, now: DateTime<Utc>) -> impl Future<Output = RepoResult<Vec<QueueDepth>>> + Send;
         fn retry_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
         fn cancel_job(&mut self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn renew_waiting(&mut self, unique_key: &str, max_attempts: u32, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<bool>> + Send;
         fn purge_finished_jobs(&mut self, before: DateTime<Utc>, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
     }
 
@@ -166,6 +168,12 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<()>> + Send;
         fn record_weather(&mut self, activity: ActivityId, target: &WeatherTarget, status: WeatherStatus, weather: Option<Weather>)
             -> impl Future<Output = RepoResult<bool>> + Send;
+        fn weather_failed_until(&mut self, cell: WeatherCell, hour: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
+        fn record_weather_failure(&mut self, cell: WeatherCell, hour: DateTime<Utc>, until: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn delete_weather_failures_before(&mut self, now: DateTime<Utc>, limit: u32)
+            -> impl Future<Output = RepoResult<u64>> + Send;
     }
 
     impl PhotoRepo for UnitOfWork {

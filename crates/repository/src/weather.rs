@@ -26,6 +26,25 @@ pub trait WeatherRepo {
         observations: &[Observation],
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<()>> + Send;
+    /// Until when the API is not to be asked about `cell` at `hour` (it failed shortly before).
+    fn weather_failed_until(
+        &mut self,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+    ) -> impl Future<Output = RepoResult<Option<DateTime<Utc>>>> + Send;
+    /// Remembers a failed API call for `cell` at `hour` until `until`.
+    fn record_weather_failure(
+        &mut self,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = RepoResult<()>> + Send;
+    /// Deletes at most `limit` remembered failures that ended before `now`; returns how many.
+    fn delete_weather_failures_before(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = RepoResult<u64>> + Send;
     /// Records the weather outcome of an activity that is pending (or `unavailable`, which an
     /// operator's retry asks again), fenced by its target: `false` when the activity is gone,
     /// done or cleared, or was moved since the job looked (a newer job then owns it).
@@ -89,6 +108,37 @@ impl<DB: Dialect> WeatherRepo for SqlxUnitOfWork<DB> {
             self.execute(SQL, &params).await?;
         }
         Ok(())
+    }
+
+    async fn weather_failed_until(
+        &mut self,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+    ) -> RepoResult<Option<DateTime<Utc>>> {
+        const SQL: &str =
+            "SELECT until_us FROM weather_failures WHERE cell_lat = $1 AND cell_lon = $2 AND hour_us = $3";
+        let params = [Param::Int(cell.lat_tenths), Param::Int(cell.lon_tenths), micros(hour)];
+        let until = self.fetch_optional(SQL, &params, |cols| Ok(cols.big_int()?)).await?;
+        until.map(from_micros).transpose()
+    }
+
+    async fn record_weather_failure(
+        &mut self,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        const SQL: &str = "INSERT INTO weather_failures (cell_lat, cell_lon, hour_us, until_us) VALUES ($1, $2, $3, $4) \
+                           ON CONFLICT (cell_lat, cell_lon, hour_us) DO UPDATE SET until_us = excluded.until_us";
+        let params = [Param::Int(cell.lat_tenths), Param::Int(cell.lon_tenths), micros(hour), micros(until)];
+        self.execute(SQL, &params).await?;
+        Ok(())
+    }
+
+    async fn delete_weather_failures_before(&mut self, now: DateTime<Utc>, limit: u32) -> RepoResult<u64> {
+        const SQL: &str = "DELETE FROM weather_failures WHERE (cell_lat, cell_lon, hour_us) IN \
+                           (SELECT cell_lat, cell_lon, hour_us FROM weather_failures WHERE until_us < $1 LIMIT $2)";
+        self.execute(SQL, &[micros(now), Param::BigInt(i64::from(limit))]).await
     }
 
     async fn record_weather(

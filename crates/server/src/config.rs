@@ -124,6 +124,10 @@ pub struct Config {
     pub weather_max_attempts: u32,
     /// `STRIDE_WEATHER_RETRY_MS`: the wait before a lookup's first retry (doubling, jittered, up to an hour).
     pub weather_retry_ms: u64,
+    /// `STRIDE_WEATHER_RATE_PER_MIN`: weather API calls per minute from one process; lookups wait past it.
+    pub weather_rate_per_min: u32,
+    /// `STRIDE_START_POINTS_PER_HOUR`: start points one user may set or move by hand per hour (429 past it).
+    pub start_points_per_hour: u32,
 }
 
 impl Default for Config {
@@ -179,6 +183,8 @@ impl Default for Config {
             weather_timeout_ms: 5_000,
             weather_max_attempts: 5,
             weather_retry_ms: 30_000,
+            weather_rate_per_min: 60,
+            start_points_per_hour: 30,
         }
     }
 }
@@ -287,6 +293,8 @@ const SETTINGS: &[&str] = &[
     "weather_timeout_ms",
     "weather_max_attempts",
     "weather_retry_ms",
+    "weather_rate_per_min",
+    "start_points_per_hour",
 ];
 
 impl Config {
@@ -350,6 +358,7 @@ impl Config {
                 logins_per_address: RateLimit::per_minute(self.logins_per_minute),
                 registrations_per_address: RateLimit::per_hour(self.registrations_per_hour),
                 lookups_per_user: RateLimit::per_minute(self.lookups_per_minute),
+                start_points_per_user: RateLimit::per_hour(self.start_points_per_hour),
                 ..Default::default()
             },
         })
@@ -369,6 +378,7 @@ impl Config {
             api,
             max_attempts: self.weather_max_attempts.max(1),
             first_retry: Duration::from_millis(self.weather_retry_ms.max(1)),
+            calls_per_minute: self.weather_rate_per_min.max(1),
             // The call, then the cache reads and the write, with room to spare; a kept-short
             // timeout keeps the lease short, so a crashed replica's lookups are rescued soon.
             timeout: call_timeout * 2 + Duration::from_secs(2),

@@ -41,6 +41,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
                 sessions = purged.sessions,
                 idempotency_keys = purged.idempotency_keys,
                 rate_limit_buckets = purged.rate_limit_buckets,
+                weather_failures = purged.weather_failures,
                 "purged expired rows"
             );
             Ok(JobOutcome::Done)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use stride_domain::{Job, JobId, JobState};
 use stride_repository::Store;
 use stride_services::jobs::JobService;
-use stride_services::{Deadline, ServiceError, SystemClock, WEATHER_KIND, settle_abandoned};
+use stride_services::{Deadline, ServiceError, SystemClock, WEATHER_KIND, forget_failure, settle_abandoned};
 
 use crate::Config;
 use crate::app::{OnStore, with_store};
@@ -64,7 +64,15 @@ async fn run_on<S: Store>(store: S, request: JobsRequest) -> anyhow::Result<Stri
             show(&job)
         }
         JobsRequest::Retry { id } => {
-            jobs.retry(deadline(), parse_id(&id)?).await.map_err(|e| not_found(&id, e))?;
+            let job_id = parse_id(&id)?;
+            let job = jobs.job(deadline(), job_id).await.map_err(|e| not_found(&id, e))?;
+            // An operator retries because the API is back: the retry must ask it, not meet the
+            // failure remembered for the place and hour. Forgotten first, since a runner may
+            // take the job the moment it is available.
+            if job.kind == WEATHER_KIND {
+                forget_failure(&store, &job, deadline()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            jobs.retry(deadline(), job_id).await.map_err(|e| not_found(&id, e))?;
             format!("job {id} is available again, with fresh attempts\n")
         }
         JobsRequest::Cancel { id } => {

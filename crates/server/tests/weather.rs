@@ -19,6 +19,7 @@ stride_repository::each_backend!(
     a_start_point_is_validated_and_changes_nothing_when_refused,
     with_the_feature_off_a_start_point_is_kept_and_nothing_is_looked_up,
     an_operator_cancels_a_hanging_lookup_then_retries_it_from_the_cli,
+    three_creates_and_ten_patches_while_the_api_fails_make_at_most_three_calls,
 );
 
 async fn app_with_weather(backend: Backend, stub: &WeatherStub) -> TestApp {
@@ -194,5 +195,31 @@ async fn an_operator_cancels_a_hanging_lookup_then_retries_it_from_the_cli(backe
     };
     assert_eq!(done["weather"]["source"], "api");
     assert_eq!(done["weather"]["temperature_c"], 6.5);
+    app.shutdown().await.unwrap();
+}
+
+async fn three_creates_and_ten_patches_while_the_api_fails_make_at_most_three_calls(backend: Backend) {
+    // The sequence that once made 65 calls (55 of them the same URL): 3 creates and 10 PATCHes
+    // of one activity at one place, while the API fails, each lookup allowed 5 attempts.
+    let stub = WeatherStub::start().await;
+    stub.set(StubMode::Fail);
+    let app = app_with_weather(backend, &stub).await;
+    let (token, _) = app.register("budgeted").await;
+    let mut ids = Vec::new();
+    for hour in 6..9 {
+        let mut body = run(&format!("2026-03-01T0{hour}:20:00Z"));
+        body["start_latlng"] = json!([48.8566, 2.3322]);
+        ids.push(app.create_activity(&token, body).await["id"].as_str().unwrap().to_owned());
+    }
+    for step in 0..10 {
+        let moved = json!({"start_latlng": [48.8566, 2.3322 + f64::from(step % 2) * 0.0001]});
+        let patched = app.patch(&format!("/api/v1/activities/{}", ids[0]), &token, moved).await;
+        assert_eq!(patched.status(), StatusCode::OK);
+    }
+    for id in &ids {
+        let body = settled(&app, &token, id).await;
+        assert_eq!(body["weather_status"], "unavailable", "{body}");
+    }
+    assert!(stub.calls() <= 3, "{} calls to the weather API", stub.calls());
     app.shutdown().await.unwrap();
 }

@@ -16,6 +16,7 @@ use stride_repository::{
 
 use crate::activity_write::ActivityWrites;
 use crate::idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
+use crate::limits::Limits;
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult, relationship};
 
@@ -44,11 +45,19 @@ pub struct ActivityService<S> {
     clock: Arc<dyn Clock>,
     /// The one write path, which keeps everything derived from an activity in step.
     writes: ActivityWrites,
+    /// Start points set by hand are limited per user: each may cost a weather lookup.
+    limits: Limits<S>,
 }
 
 impl<S: Store> ActivityService<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, writes: ActivityWrites) -> Self {
-        Self { store, clock, writes }
+    pub(crate) fn new(store: S, clock: Arc<dyn Clock>, writes: ActivityWrites, limits: Limits<S>) -> Self {
+        Self { store, clock, writes, limits }
+    }
+
+    /// Counts a start point set by hand against the owner's hourly allowance (`Throttled`
+    /// past it, before anything is written).
+    async fn admit_start(&self, deadline: Deadline, owner: UserId) -> ServiceResult<()> {
+        self.limits.admit(deadline, &[self.limits.start_points_by(owner)]).await
     }
 
     /// Creates an activity. With a key, a retry of the same request within 24 hours returns
@@ -62,6 +71,9 @@ impl<S: Store> ActivityService<S> {
     ) -> ServiceResult<Created> {
         let now = self.clock.now();
         check_start(&draft.started_at, now)?;
+        if draft.start_latlng.is_some() {
+            self.admit_start(deadline, owner).await?;
+        }
         let activity = Activity::create(ActivityId::new(), owner, draft, now);
         let Some(key) = key else {
             let mut uow = self.store.write(deadline).await?;
@@ -155,6 +167,11 @@ impl<S: Store> ActivityService<S> {
         if let Some(started_at) = &patch.started_at {
             check_start(started_at, self.clock.now())?;
         }
+        // Before the write's own unit of work (SQLite has one writer at a time). A patch that
+        // names a start counts, moved or not: whether it moves is known only inside.
+        if matches!(patch.start_latlng, Some(Some(_))) {
+            self.admit_start(deadline, viewer).await?;
+        }
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             let before = self.modifiable(&mut uow, viewer, id).await?;
@@ -243,7 +260,9 @@ mod tests {
     use crate::test_support::{activity_of, clock, draft, person, store_of};
 
     fn service(units: Vec<(Access, MockUnitOfWork)>) -> ActivityService<stride_repository::mocks::MockStore> {
-        ActivityService::new(store_of(units), clock(), ActivityWrites::default())
+        let store = store_of(units);
+        let limits = Limits::new(store.clone(), clock(), crate::LimitsConfig::default());
+        ActivityService::new(store, clock(), ActivityWrites::default(), limits)
     }
 
     fn finding(activity: &Activity) -> MockUnitOfWork {

@@ -96,7 +96,7 @@ impl ActivityWrites {
         uow: &mut U,
         before: Option<&Activity>,
         after: Option<&Activity>,
-        weather: Option<NewJob>,
+        weather: Option<[NewJob; 2]>,
         now: DateTime<Utc>,
     ) -> ServiceResult<()> {
         let counted_again = match (before, after) {
@@ -111,8 +111,15 @@ impl ActivityWrites {
                 stats::record(uow, after, 1).await?;
             }
         }
-        if let Some(job) = weather {
-            uow.enqueue(&job, now).await?;
+        if let Some([lookup, follow_up]) = weather {
+            // A new lookup, else the waiting one renewed; if the lookup is running instead, the
+            // follow-up (new or renewed) looks again once it is done.
+            for job in [lookup, follow_up] {
+                let key = job.unique_key.as_deref().unwrap_or_default();
+                if uow.enqueue(&job, now).await? || uow.renew_waiting(key, job.max_attempts, now).await? {
+                    break;
+                }
+            }
         }
         Ok(())
     }

@@ -60,7 +60,7 @@ pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlo
 pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
-pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService, settle_abandoned};
+pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService, forget_failure, settle_abandoned};
 
 use std::sync::Arc;
 
@@ -101,8 +101,13 @@ impl<S: Store> Stride<S> {
             social: SocialService::new(store.clone(), clock.clone(), social, limits.clone()),
             feed: FeedService::new(store.clone(), feed),
             jobs: jobs::JobService::new(store.clone(), clock.clone()),
-            auth: AuthService::new(store.clone(), clock.clone(), auth, limits),
-            activities: ActivityService::new(store.clone(), clock.clone(), ActivityWrites::new(weather.clone())),
+            auth: AuthService::new(store.clone(), clock.clone(), auth, limits.clone()),
+            activities: ActivityService::new(
+                store.clone(),
+                clock.clone(),
+                ActivityWrites::new(weather.clone()),
+                limits.clone(),
+            ),
             weather: WeatherService::new(store.clone(), clock.clone(), weather),
             photos,
             stats: StatsService::new(store.clone(), clock.clone(), stats)?,

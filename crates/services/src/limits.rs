@@ -39,6 +39,9 @@ pub struct LimitsConfig {
     pub registrations_per_address: RateLimit,
     /// Profile lookups by username one signed-in user may make.
     pub lookups_per_user: RateLimit,
+    /// Start points one user may set or move by hand (each may cost a weather lookup);
+    /// activities an import creates are not counted.
+    pub start_points_per_user: RateLimit,
 }
 
 impl Default for LimitsConfig {
@@ -49,6 +52,7 @@ impl Default for LimitsConfig {
             logins_per_username: RateLimit::new(50, QUARTER_HOUR),
             registrations_per_address: RateLimit::per_hour(20),
             lookups_per_user: RateLimit::per_minute(60),
+            start_points_per_user: RateLimit::per_hour(30),
         }
     }
 }
@@ -108,6 +112,10 @@ impl<S: Store> Limits<S> {
 
     pub(crate) fn lookups_by(&self, user: UserId) -> Bucket {
         Bucket { key: format!("lookup-by:{user}"), limit: self.config.lookups_per_user }
+    }
+
+    pub(crate) fn start_points_by(&self, user: UserId) -> Bucket {
+        Bucket { key: format!("start-points-by:{user}"), limit: self.config.start_points_per_user }
     }
 
     /// Takes a token from each bucket in order; `Throttled` at the first that has none (the

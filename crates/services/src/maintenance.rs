@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use stride_concurrency::Deadline;
-use stride_repository::{IdempotencyRepo, LimitRepo, RepoResult, SessionRepo, Store};
+use stride_repository::{IdempotencyRepo, LimitRepo, RepoResult, SessionRepo, Store, WeatherRepo};
 
 use crate::idempotency::IDEMPOTENCY_WINDOW;
 use crate::uow::finish;
@@ -21,6 +21,7 @@ pub struct Purged {
     pub sessions: u64,
     pub idempotency_keys: u64,
     pub rate_limit_buckets: u64,
+    pub weather_failures: u64,
 }
 
 #[derive(Clone)]
@@ -46,6 +47,9 @@ impl<S: Store> MaintenanceService<S> {
                 })
                 .await?,
             rate_limit_buckets: self.in_batches(deadline, |uow| Box::pin(uow.delete_full_buckets(now, BATCH))).await?,
+            weather_failures: self
+                .in_batches(deadline, |uow| Box::pin(uow.delete_weather_failures_before(now, BATCH)))
+                .await?,
         })
     }
 
@@ -90,6 +94,15 @@ mod tests {
         (Access::Write, unit)
     }
 
+    fn deleting_weather_failures(count: u64) -> (Access, MockUnitOfWork) {
+        let mut unit = MockUnitOfWork::new();
+        unit.expect_delete_weather_failures_before()
+            .withf(|at, _| *at == now())
+            .returning(move |_, _| ready(Ok(count)));
+        unit.expect_commit().returning(|| ready(Ok(())));
+        (Access::Write, unit)
+    }
+
     fn deleting_buckets(count: u64) -> (Access, MockUnitOfWork) {
         let mut unit = MockUnitOfWork::new();
         unit.expect_delete_full_buckets().withf(|at, _| *at == now()).returning(move |_, _| ready(Ok(count)));
@@ -106,8 +119,12 @@ mod tests {
             deleting_sessions(7),
             deleting_keys(3),
             deleting_buckets(4),
+            deleting_weather_failures(2),
         ]);
         let purged = MaintenanceService::new(store, clock()).purge_expired(deadline()).await.unwrap();
-        assert_eq!(purged, Purged { sessions: 2 * full + 7, idempotency_keys: 3, rate_limit_buckets: 4 });
+        assert_eq!(
+            purged,
+            Purged { sessions: 2 * full + 7, idempotency_keys: 3, rate_limit_buckets: 4, weather_failures: 2 }
+        );
     }
 }

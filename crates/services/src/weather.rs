@@ -22,8 +22,8 @@ use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use stride_concurrency::{Deadline, RetryPolicy};
 use stride_domain::{
-    Activity, ActivityId, FALLBACK_WINDOW, Job, Lease, NewJob, Observation, Weather, WeatherCell, WeatherSource,
-    WeatherStatus, WeatherTarget, nearest_observation, weather_days,
+    Activity, ActivityId, FALLBACK_WINDOW, Job, JobState, Lease, NewJob, Observation, RateLimit, Weather, WeatherCell,
+    WeatherSource, WeatherStatus, WeatherTarget, nearest_observation, weather_days,
 };
 use stride_repository::{ActivityRepo, JobRepo, Store, UnitOfWork, WeatherApi, WeatherApiError, WeatherRepo};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,41 @@ use tokio_util::sync::CancellationToken;
 use crate::jobs::{JobHandler, JobOutcome, KindConfig, Registered, complete_in};
 use crate::uow::finish;
 use crate::{Clock, ServiceError};
+
+/// The process's budget of calls to the weather API: a token bucket ([`RateLimit`]) that a
+/// lookup waits on for its turn. In-process by design: the budget protects the API (and the
+/// operator's quota with it) from this process's bursts; N replicas share N budgets.
+struct Pace {
+    limit: RateLimit,
+    started: tokio::time::Instant,
+    /// The bucket's theoretical arrival time, in µs since `started`.
+    tat_us: tokio::sync::Mutex<Option<i64>>,
+}
+
+impl Pace {
+    fn new(limit: RateLimit) -> Self {
+        Self { limit, started: tokio::time::Instant::now(), tat_us: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Waits until a call may be made, and takes that turn. Turns are handed out in order: the
+    /// lock is held while waiting, so a later caller cannot overtake.
+    async fn turn(&self) {
+        let mut tat = self.tat_us.lock().await;
+        loop {
+            let now_us = i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+            match self.limit.decide(*tat, now_us) {
+                (stride_domain::Admission::Admitted, next) => {
+                    *tat = Some(next);
+                    return;
+                }
+                (stride_domain::Admission::Refused { .. }, _) => {
+                    let wait_us = self.limit.wait_us(tat.unwrap_or(now_us), now_us);
+                    tokio::time::sleep(Duration::from_micros(wait_us.unsigned_abs())).await;
+                }
+            }
+        }
+    }
+}
 
 /// The job kind, as stored.
 pub const WEATHER_KIND: &str = "weather.enrich";
@@ -48,6 +83,11 @@ pub struct WeatherConfig {
     pub timeout: Duration,
     /// Enrichments running at once in one process.
     pub concurrency: usize,
+    /// Calls to the API per minute from one process (`STRIDE_WEATHER_RATE_PER_MIN`); lookups
+    /// beyond it wait for their turn.
+    pub calls_per_minute: u32,
+    /// How long a failed call for a place and hour keeps every lookup of them from calling again.
+    pub failure_ttl: Duration,
 }
 
 impl Default for WeatherConfig {
@@ -58,6 +98,8 @@ impl Default for WeatherConfig {
             first_retry: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
             concurrency: 4,
+            calls_per_minute: 60,
+            failure_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -70,6 +112,8 @@ impl fmt::Debug for WeatherConfig {
             .field("first_retry", &self.first_retry)
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
+            .field("calls_per_minute", &self.calls_per_minute)
+            .field("failure_ttl", &self.failure_ttl)
             .finish()
     }
 }
@@ -87,18 +131,24 @@ struct Payload {
 
 /// The job for an activity whose start just appeared or moved: enqueue it in the same unit of
 /// work as the write that set the activity's weather to `pending`.
-pub(crate) fn enrich_job(activity: ActivityId, now: DateTime<Utc>, max_attempts: u32) -> NewJob {
+/// At most one lookup per activity waits at a time. The job carries the activity's id only (its
+/// handler reads the start the activity has when it runs), so a move while a lookup waits
+/// renews that one instead of adding another; a move while a lookup runs adds at most one
+/// follow-up, itself renewed by later moves. The two unique keys make both hold.
+pub(crate) fn enrich_jobs(activity: ActivityId, now: DateTime<Utc>, max_attempts: u32) -> [NewJob; 2] {
     let payload = serde_json::json!({ "activity_id": activity.to_string() }).to_string();
-    NewJob::due(WEATHER_KIND, payload, max_attempts, now)
+    let job =
+        |key: String| NewJob { unique_key: Some(key), ..NewJob::due(WEATHER_KIND, payload.clone(), max_attempts, now) };
+    [job(format!("{WEATHER_KIND}:{activity}")), job(format!("{WEATHER_KIND}:{activity}:after-move"))]
 }
 
 /// Marks the activity's weather pending and returns its lookup job, if it has a start and the
 /// feature is on. The caller enqueues the job in the unit of work that writes the activity.
-pub(crate) fn weather_job(activity: &mut Activity, config: &WeatherConfig, now: DateTime<Utc>) -> Option<NewJob> {
+pub(crate) fn weather_job(activity: &mut Activity, config: &WeatherConfig, now: DateTime<Utc>) -> Option<[NewJob; 2]> {
     if !config.enabled() {
         return None;
     }
-    activity.await_weather().map(|_| enrich_job(activity.id, now, config.max_attempts))
+    activity.await_weather().map(|_| enrich_jobs(activity.id, now, config.max_attempts))
 }
 
 fn activity_of(job: &Job) -> Result<ActivityId, String> {
@@ -139,6 +189,19 @@ pub async fn settle_abandoned<S: Store>(store: &S, job: &Job, deadline: Deadline
     Ok(written)
 }
 
+/// Forgets the remembered API failure for the place and hour a `weather.enrich` job's activity
+/// starts at, so that its next attempt asks the API (an operator's retry: the API is back).
+pub async fn forget_failure<S: Store>(store: &S, job: &Job, deadline: Deadline) -> Result<(), String> {
+    let id = activity_of(job)?;
+    let mut uow = store.write(deadline).await.map_err(|e| e.to_string())?;
+    let target = uow.activity_by_id(id).await.map_err(|e| e.to_string())?.and_then(|a| a.weather_target());
+    if let Some(target) = target {
+        let ended = Utc::now() - TimeDelta::seconds(1);
+        uow.record_weather_failure(target.start.cell(), target.hour(), ended).await.map_err(|e| e.to_string())?;
+    }
+    uow.commit().await.map_err(|e| e.to_string())
+}
+
 /// `weather.enrich` as the runner sees it.
 struct EnrichHandler<S>(WeatherService<S>);
 
@@ -168,6 +231,8 @@ pub struct WeatherService<S> {
     config: WeatherConfig,
     /// In front of the database cache: observations by (cell, hour in µs).
     recent: Cache<(WeatherCell, i64), Observation>,
+    /// The process's budget of API calls.
+    pace: Arc<Pace>,
 }
 
 /// How one lookup ended.
@@ -182,7 +247,8 @@ impl<S: Store> WeatherService<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, config: WeatherConfig) -> Option<Self> {
         let api = config.api.clone()?;
         let recent = Cache::builder().max_capacity(50_000).time_to_live(Duration::from_secs(6 * 3600)).build();
-        Some(Self { store, clock, api, config, recent })
+        let pace = Arc::new(Pace::new(RateLimit::per_minute(config.calls_per_minute)));
+        Some(Self { store, clock, api, config, recent, pace })
     }
 
     /// The kind to register with the job runner.
@@ -224,7 +290,7 @@ impl<S: Store> WeatherService<S> {
             // Deleted, cleared, or already settled by a newer job: nothing to do.
             return Ok(JobOutcome::Done);
         };
-        match self.look_up(&target, deadline).await? {
+        match self.look_up(&lease, &target, deadline).await? {
             Lookup::Found(weather) => self.record_done(&lease, id, &target, weather, deadline).await,
             Lookup::Missing(reason) if lease.may_retry() => Err(reason),
             Lookup::Missing(reason) => {
@@ -239,7 +305,7 @@ impl<S: Store> WeatherService<S> {
         }
     }
 
-    async fn look_up(&self, target: &WeatherTarget, deadline: Deadline) -> Result<Lookup, String> {
+    async fn look_up(&self, lease: &Lease, target: &WeatherTarget, deadline: Deadline) -> Result<Lookup, String> {
         let (cell, hour) = (target.start.cell(), target.hour());
         let cached = |observation| Lookup::Found(Weather { observation, source: WeatherSource::Cached });
         if let Some(observation) = self.recent.get(&(cell, hour.timestamp_micros())).await {
@@ -251,9 +317,11 @@ impl<S: Store> WeatherService<S> {
             return Ok(cached(observation));
         }
         let (from, to) = weather_days(hour);
-        let answer = match deadline.run(self.api.hourly(cell, from, to)).await {
-            Ok(answer) => answer,
-            Err(_) => Err(WeatherApiError::Timeout(deadline.remaining())),
+        let answer = match self.failed_lately(cell, hour, deadline).await? {
+            Some(until) => Err(WeatherApiError::Failed(format!(
+                "a call for this place and hour failed; not asked again before {until}"
+            ))),
+            None => self.call(lease, cell, hour, from, to, deadline).await?,
         };
         let failure = match answer {
             Ok(observations) => {
@@ -281,6 +349,50 @@ impl<S: Store> WeatherService<S> {
             }
             None => Ok(Lookup::Missing(failure)),
         }
+    }
+
+    async fn failed_lately(
+        &self,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+        deadline: Deadline,
+    ) -> Result<Option<DateTime<Utc>>, String> {
+        let mut uow = self.store.read(deadline).await.map_err(|e| e.to_string())?;
+        let until = uow.weather_failed_until(cell, hour).await.map_err(|e| e.to_string())?;
+        Ok(until.filter(|until| *until > self.clock.now()))
+    }
+
+    /// One call to the API, in the process's budget (it waits for its turn within the attempt's
+    /// deadline); a failure is remembered for the place and hour, unless the attempt no longer
+    /// owns its job (cancelled or rescued meanwhile: an operator may have retried it because the
+    /// API is back, and a stale failure must not stand in the retry's way).
+    async fn call(
+        &self,
+        lease: &Lease,
+        cell: WeatherCell,
+        hour: DateTime<Utc>,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        deadline: Deadline,
+    ) -> Result<Result<Vec<Observation>, WeatherApiError>, String> {
+        if deadline.run(self.pace.turn()).await.is_err() {
+            return Ok(Err(WeatherApiError::Failed("no API call left in this minute's budget".into())));
+        }
+        let answer = match deadline.run(self.api.hourly(cell, from, to)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(WeatherApiError::Timeout(deadline.remaining())),
+        };
+        if answer.is_err() {
+            let until =
+                self.clock.now() + TimeDelta::from_std(self.config.failure_ttl).unwrap_or(TimeDelta::minutes(10));
+            let mut uow = self.store.write(deadline).await.map_err(|e| e.to_string())?;
+            let job = uow.job(lease.id()).await.map_err(|e| e.to_string())?;
+            if job.is_some_and(|job| job.state == JobState::Running && job.attempt == lease.attempt()) {
+                uow.record_weather_failure(cell, hour, until).await.map_err(|e| e.to_string())?;
+            }
+            uow.commit().await.map_err(|e| e.to_string())?;
+        }
+        Ok(answer)
     }
 
     async fn cached_near(
@@ -328,7 +440,17 @@ impl<S: Store> WeatherService<S> {
         let written =
             uow.record_weather(id, target, WeatherStatus::Done, Some(weather)).await.map_err(|e| e.to_string())?;
         if !written {
-            tracing::debug!(activity = %id, "the activity moved or settled meanwhile; its newer job owns it");
+            // Moved while this attempt looked. Usually a follow-up was enqueued for the new
+            // start, but not when it was running too: then this one looks again, at once, the
+            // attempt not counted.
+            let awaiting = uow.activity_by_id(id).await.map_err(|e| e.to_string())?.and_then(|activity| {
+                (activity.weather_status == WeatherStatus::Pending).then(|| activity.weather_target()).flatten()
+            });
+            if awaiting.is_some_and(|moved_to| moved_to != *target) {
+                uow.rollback().await.map_err(|e| e.to_string())?;
+                return Ok(JobOutcome::Snooze(Duration::ZERO));
+            }
+            tracing::debug!(activity = %id, "the activity was deleted or settled meanwhile");
         }
         if complete_in(&mut uow, lease, self.clock.now()).await.map_err(|e| e.to_string())? {
             uow.commit().await.map_err(|e| e.to_string())?;
@@ -337,5 +459,29 @@ impl<S: Store> WeatherService<S> {
             uow.rollback().await.map_err(|e| e.to_string())?;
             Err("the lease was lost; the weather is left to the attempt that owns it".to_owned())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_api_budget_lets_a_burst_through_then_hands_out_turns_in_order_at_its_rate() {
+        let pace = Arc::new(Pace::new(RateLimit::per_minute(2)));
+        let start = tokio::time::Instant::now();
+        let mut turns = tokio::task::JoinSet::new();
+        for caller in 0..4 {
+            let pace = pace.clone();
+            turns.spawn(async move {
+                pace.turn().await;
+                (caller, start.elapsed())
+            });
+        }
+        let mut times: Vec<Duration> = turns.join_all().await.into_iter().map(|(_, at)| at).collect();
+        times.sort();
+        // Two at once (the burst), then one every 30 s.
+        let seconds = [0, 0, 30, 60].map(Duration::from_secs);
+        assert_eq!(times, seconds);
     }
 }

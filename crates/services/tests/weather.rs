@@ -14,10 +14,12 @@ use stride_domain::{
     TimeZone, Title, User, UserId, Username, Visibility, WeatherSource, WeatherStatus,
 };
 use stride_repository::testing::deadline;
-use stride_repository::{JobRepo, LocalBlobStore, Store, UnitOfWork, UserRepo};
+use stride_repository::{JobRepo, LocalBlobStore, Store, UnitOfWork, UserRepo, WeatherRepo};
 use stride_services::jobs::{JobRunner, JobService, RunReport, RunnerConfig};
 use stride_services::weather_stub::{StubMode, WeatherStub};
-use stride_services::{OpenMeteo, Settings, Stride, SystemClock, WEATHER_KIND, WeatherConfig};
+use stride_services::{
+    LimitsConfig, OpenMeteo, ServiceError, Settings, Stride, SystemClock, WEATHER_KIND, WeatherConfig,
+};
 use tokio_util::sync::CancellationToken;
 
 stride_repository::each_backend!(
@@ -27,6 +29,8 @@ stride_repository::each_backend!(
     a_failing_api_with_nothing_cached_is_retried_then_unavailable,
     moving_or_clearing_the_start_follows_the_activity,
     a_last_attempt_whose_worker_died_leaves_the_weather_unavailable,
+    three_creates_and_ten_moves_while_the_api_fails_make_at_most_three_calls,
+    start_points_set_by_hand_are_limited_per_user,
 );
 
 struct World<S: Store> {
@@ -38,6 +42,10 @@ struct World<S: Store> {
 }
 
 async fn world<S: Store>(store: S, max_attempts: u32) -> World<S> {
+    world_with(store, max_attempts, LimitsConfig::default()).await
+}
+
+async fn world_with<S: Store>(store: S, max_attempts: u32, limits: LimitsConfig) -> World<S> {
     let stub = WeatherStub::start().await;
     let api = OpenMeteo::new(&stub.url, Duration::from_millis(300)).unwrap();
     let weather = WeatherConfig {
@@ -46,11 +54,13 @@ async fn world<S: Store>(store: S, max_attempts: u32) -> World<S> {
         first_retry: Duration::from_millis(10),
         timeout: Duration::from_secs(10),
         concurrency: 2,
+        ..WeatherConfig::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(LocalBlobStore::open(dir.path()).await.unwrap());
     let stride =
-        Stride::new(store.clone(), Arc::new(SystemClock), blobs, Settings { weather, ..Settings::default() }).unwrap();
+        Stride::new(store.clone(), Arc::new(SystemClock), blobs, Settings { weather, limits, ..Settings::default() })
+            .unwrap();
     let owner = UserId::new();
     let username = Username::parse(&format!("w{}", &owner.to_string()[..8])).unwrap();
     let user = User {
@@ -196,10 +206,16 @@ async fn a_failing_api_with_nothing_cached_is_retried_then_unavailable<S: Store>
     let activity = world.create("2026-03-01T07:00:00Z", Some((60.17, 24.94))).await;
     let report = world.run_jobs().await;
     assert_eq!((report.completed, report.failed), (0, 3), "three attempts, each failing: {report:?}");
-    assert_eq!(world.stub.calls(), 3);
+    assert_eq!(world.stub.calls(), 1, "the failure is remembered for the place and hour: the retries do not call");
     assert_eq!(world.weather_jobs(JobState::Discarded).await, 1);
     let activity = world.reload(&activity).await;
     assert_eq!((activity.weather_status, activity.weather), (WeatherStatus::Unavailable, None));
+
+    // Ten minutes later (the remembered failure ended)...
+    let target = activity.weather_target().unwrap();
+    let mut uow = world.store.write(deadline()).await.unwrap();
+    uow.record_weather_failure(target.start.cell(), target.hour(), Utc::now()).await.unwrap();
+    uow.commit().await.unwrap();
 
     // An operator retries the lookup once the API is back: it asks again, and the weather it
     // finds replaces `unavailable`.
@@ -212,7 +228,7 @@ async fn a_failing_api_with_nothing_cached_is_retried_then_unavailable<S: Store>
     let activity = world.reload(&activity).await;
     assert_eq!(activity.weather_status, WeatherStatus::Done);
     assert_eq!(activity.weather.map(|w| w.source), Some(WeatherSource::Api));
-    assert_eq!(world.stub.calls(), 4);
+    assert_eq!(world.stub.calls(), 2);
 }
 
 async fn moving_or_clearing_the_start_follows_the_activity<S: Store>(store: S) {
@@ -223,7 +239,7 @@ async fn moving_or_clearing_the_start_follows_the_activity<S: Store>(store: S) {
     let moved = ActivityPatch { start_latlng: Some(Some(LatLng::new(51.5, -0.12).unwrap())), ..Default::default() };
     let updated = world.stride.activities.update(deadline(), world.owner, activity.id, moved).await.unwrap();
     assert_eq!(updated.weather_status, WeatherStatus::Pending);
-    assert_eq!(world.weather_jobs(JobState::Available).await, 2, "the move enqueued its own lookup");
+    assert_eq!(world.weather_jobs(JobState::Available).await, 1, "the move renewed the waiting lookup");
     world.run_jobs().await;
     let done = world.reload(&activity).await;
     assert_eq!(done.weather_status, WeatherStatus::Done);
@@ -280,4 +296,54 @@ async fn a_last_attempt_whose_worker_died_leaves_the_weather_unavailable<S: Stor
     // by the time the move's lookup completed, the lone activity was settled.
     let lonely = world.reload(&lonely).await;
     assert_eq!((lonely.weather_status, lonely.weather), (WeatherStatus::Unavailable, None));
+}
+
+async fn three_creates_and_ten_moves_while_the_api_fails_make_at_most_three_calls<S: Store>(store: S) {
+    let world = world(store, 5).await;
+    world.stub.set(StubMode::Fail);
+    let places = [(60.17, 24.94), (48.85, 2.35), (51.5, -0.12)];
+    let mut created = Vec::new();
+    for place in places {
+        created.push(world.create("2026-03-01T07:00:00Z", Some(place)).await);
+    }
+    for step in 0..10 {
+        let to = LatLng::new(40.0 + f64::from(step), -3.7).unwrap();
+        let moved = ActivityPatch { start_latlng: Some(Some(to)), ..Default::default() };
+        world.stride.activities.update(deadline(), world.owner, created[0].id, moved).await.unwrap();
+    }
+    assert_eq!(world.weather_jobs_in(|_| true).await, 3, "one lookup per activity, however often it moved");
+    world.run_jobs().await;
+    assert_eq!(world.stub.calls(), 3, "one call per place looked up; every retry met the remembered failure");
+    let mut asked: Vec<_> = world.stub.queries().iter().map(|q| q["latitude"].clone()).collect();
+    asked.sort();
+    assert_eq!(asked, ["48.9", "49.0", "51.5"], "the first activity only at its last start (49.0, -3.7)");
+    for activity in &created {
+        assert_eq!(world.reload(activity).await.weather_status, WeatherStatus::Unavailable);
+    }
+}
+
+async fn start_points_set_by_hand_are_limited_per_user<S: Store>(store: S) {
+    let limits = LimitsConfig { start_points_per_user: stride_domain::RateLimit::per_hour(3), ..Default::default() };
+    let world = world_with(store, 3, limits).await;
+    for _ in 0..3 {
+        world.create("2026-03-01T07:00:00Z", Some((60.17, 24.94))).await;
+    }
+    let draft = ActivityDraft {
+        sport: Sport::Run,
+        title: Title::default(),
+        started_at: StartedAt::parse("2026-03-01T08:00:00Z").unwrap(),
+        duration: MovingTime::from_seconds(1800).unwrap(),
+        distance: Distance::from_metres(5000.0).unwrap(),
+        visibility: Visibility::Public,
+        start_latlng: Some(LatLng::new(60.17, 24.94).unwrap()),
+    };
+    let refused = world.stride.activities.create(deadline(), world.owner, draft, None).await;
+    assert!(matches!(refused, Err(ServiceError::Throttled { .. })), "{:?}", refused.map(|_| ()));
+    // Without a start nothing is counted; a patch that sets one is.
+    let plain = world.create("2026-03-01T09:00:00Z", None).await;
+    let moved = ActivityPatch { start_latlng: Some(Some(LatLng::new(1.0, 1.0).unwrap())), ..Default::default() };
+    let refused = world.stride.activities.update(deadline(), world.owner, plain.id, moved).await;
+    assert!(matches!(refused, Err(ServiceError::Throttled { .. })), "{refused:?}");
+    assert_eq!(world.reload(&plain).await.start_latlng, None, "refused before anything was written");
+    assert_eq!(world.weather_jobs_in(|_| true).await, 3);
 }
