@@ -227,8 +227,17 @@ impl Connection {
         }
         head.push_str("\r\n");
         head.push_str(body.unwrap_or(""));
-        self.writer.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+        self.exchange(head.as_bytes())
+    }
 
+    /// Writes a whole request as given (head and body) and reads the answer.
+    pub(crate) fn exchange(&mut self, request: &[u8]) -> Result<(u16, String), String> {
+        self.writer.write_all(request).map_err(|e| e.to_string())?;
+        self.answer()
+    }
+
+    /// Reads one answer: its status and body.
+    pub(crate) fn answer(&mut self) -> Result<(u16, String), String> {
         let mut line = String::new();
         self.reader.read_line(&mut line).map_err(|e| e.to_string())?;
         let status: u16 = line

@@ -4,6 +4,7 @@
 //! reason CI is red. Each stage prints its duration; a failure says how to fix it.
 
 mod abuse;
+mod abuse_user;
 mod bench;
 mod census;
 mod durability;
@@ -27,7 +28,7 @@ usage: cargo xtask <command>
 
 commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
-            examples, stress, loom (quick), race, abuse, durability, soak, fuzz,
+            examples, stress, loom (quick), race, abuse, abuse-user, durability, soak, fuzz,
             bench (quick)
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
@@ -43,6 +44,9 @@ commands:
             5000; --hog with a busy thread per core competing)
   abuse     300 concurrent unauthenticated logins against a release process: every answer 401
             or 503, and RSS within (hash slots + waiters) x 20 MiB of idle
+  abuse-user signed-in accounts against a release process: 20 stalled 4 x 24 MiB uploads keep
+            RSS within the upload budget + 100 MB; 8 concurrent 7000 x 7000 16-bit PNGs keep it
+            within the decode budget + 150 MB, each answered 201, 503 or 429
   durability kill -9 under write load on SQLite and PostgreSQL loses no acknowledged write; a
             PostgreSQL outage mid-load (private cluster) is 503 within the deadline, and writes
             succeed again within 5 s of the database coming back
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         }
         Some("fuzz") => fuzz::fuzz(flag_value(&args, "--examples").unwrap_or(100)),
         Some("abuse") => abuse::abuse(),
+        Some("abuse-user") => abuse_user::abuse_user(),
         Some("durability") => durability::durability(),
         Some("soak") => soak::soak(flag_value(&args, "--secs").unwrap_or(60).into()),
         None | Some("help" | "--help" | "-h") => {
@@ -129,6 +134,7 @@ fn ci() -> Result<(), String> {
         // limit of whichever gate happens to run first.
         stages.run("release", load::build_release)?;
         stages.run("abuse", abuse::abuse)?;
+        stages.run("abuse-user", abuse_user::abuse_user)?;
         stages.run("durability", durability::durability)?;
         stages.run("soak", || soak::soak(60))?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
@@ -308,7 +314,7 @@ fn cargo_env(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
 fn stage_limit(stage: &str) -> Duration {
     let minutes = match stage {
         "fmt" | "layers" => 2,
-        "abuse" | "durability" | "soak" => 8,
+        "abuse" | "abuse-user" | "durability" | "soak" => 8,
         "examples" => 10,
         "clippy" | "stress" | "loom" => 15,
         "race" => 20,

@@ -4,7 +4,9 @@
 //! repository, service and server layers compose — a [`Deadline`] that travels from an HTTP
 //! request down to a database statement, a [`WorkerPool`] (the job runner), a staged
 //! [`Pipeline`] (photo re-processing), bounded fan-out ([`try_map_concurrent`], the feed), a
-//! [`TaskGroup`] with first-error cancellation and [`retry`] with backoff (the photo upload).
+//! [`TaskGroup`] with first-error cancellation and [`retry`] with backoff (the photo upload), and
+//! a [`MemoryBudget`] that large buffers reserve before they are allocated (upload bodies, decoded
+//! pixels).
 //! Every primitive has a caller in the product; the course's examples live in `stride-course`. Each type's doc comment states its guarantees:
 //! ordering, cancellation, what happens on panic, and what is never leaked.
 //!
@@ -15,6 +17,7 @@
 
 #![cfg_attr(not(stride_tsan_canary), forbid(unsafe_code))]
 
+mod budget;
 mod counters;
 mod deadline;
 mod fan_out;
@@ -31,6 +34,7 @@ pub mod testing;
 mod tsan_canary;
 mod worker_pool;
 
+pub use budget::{BudgetError, MemoryBudget, Reservation};
 pub use counters::{CounterSnapshot, Counters};
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use fan_out::try_map_concurrent;

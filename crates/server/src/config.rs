@@ -82,6 +82,10 @@ pub struct Config {
     pub upload_max_request_bytes: u64,
     /// `STRIDE_UPLOAD_MAX_FILE_BYTES`: the largest file in an upload (413 past it).
     pub upload_max_file_bytes: u64,
+    /// `STRIDE_UPLOAD_MEMORY_BYTES`: upload bodies all requests together may hold (503 past it).
+    pub upload_memory_bytes: u64,
+    /// `STRIDE_DECODE_MEMORY_BYTES`: decoded pixels all photos together may hold.
+    pub decode_memory_bytes: u64,
     /// `STRIDE_PHOTO_CONCURRENCY`: files of one upload processed at once.
     pub photo_concurrency: usize,
     /// `STRIDE_S3_BUCKET`: store photos in this S3 bucket instead of `<data dir>/blobs`.
@@ -163,6 +167,8 @@ impl Default for Config {
             upload_stall_timeout_ms: 30_000,
             upload_max_request_bytes: 100 * 1024 * 1024,
             upload_max_file_bytes: 25 * 1024 * 1024,
+            upload_memory_bytes: 256 << 20,
+            decode_memory_bytes: 512 << 20,
             photo_concurrency: 5,
             s3_bucket: None,
             s3_endpoint: None,
@@ -273,6 +279,8 @@ const SETTINGS: &[&str] = &[
     "upload_stall_timeout_ms",
     "upload_max_request_bytes",
     "upload_max_file_bytes",
+    "upload_memory_bytes",
+    "decode_memory_bytes",
     "photo_concurrency",
     "s3_bucket",
     "s3_endpoint",
@@ -430,6 +438,8 @@ impl Config {
             presign_ttl: (self.s3_presign_secs > 0).then(|| Duration::from_secs(self.s3_presign_secs.min(300))),
             // Longer than any upload can run, so gc never takes the blobs of one in flight.
             gc_grace: defaults.gc_grace.max(self.upload_timeout() * 2),
+            upload_memory_bytes: self.upload_memory_bytes,
+            decode_memory_bytes: self.decode_memory_bytes,
             ..defaults
         }
     }

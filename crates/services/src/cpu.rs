@@ -12,12 +12,14 @@
 //! - a panic in the work is caught and becomes [`ServiceError::Internal`]; the pool survives;
 //! - the caller's tracing span is carried into the work.
 //!
-//! Instances differ in where the work runs ([`Threads`]). Photos use tokio's blocking pool.
-//! Password hashing keeps exactly `slots` threads of its own, for a memory reason: tokio's
-//! blocking pool starts a new thread whenever its threads are busy, and each thread's malloc
-//! arena keeps the 19 MiB an argon2 hash once held, so a burst of logins left hundreds of MiB
-//! resident (`cargo xtask abuse`: +219 to +331 MiB over idle for 300 concurrent logins on the
-//! blocking pool; +45 to +49 MiB on threads of its own with glibc's mmap threshold pinned).
+//! Instances differ in where the work runs ([`Threads`]). Both product pools keep exactly
+//! `slots` threads of their own, for a memory reason: tokio's blocking pool starts a new thread
+//! whenever its threads are busy, and each thread's malloc arena keeps the large buffers it
+//! once held, so bursts left hundreds of MiB resident. Password hashing (19 MiB an argon2 hash):
+//! `cargo xtask abuse` measured +219 to +331 MiB over idle for 300 concurrent logins on the
+//! blocking pool, +45 to +49 MiB on threads of its own. Photo processing (a decoded photo is up
+//! to ~250 MB): `cargo xtask abuse-user` measured a peak of 974 MiB for 8 concurrent 7000 × 7000
+//! PNGs on the blocking pool, past the 512 MiB decode budget the pixels are reserved from.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -88,11 +90,11 @@ impl CpuPool {
         Self { jobs, slots: Arc::new(Semaphore::new(slots)), waiting: Arc::default(), config }
     }
 
-    /// One slot per core the process may use, on tokio's blocking pool, every caller waiting
-    /// its turn: the pool of photo processing and track parsing.
+    /// One thread per core the process may use, every caller waiting its turn: the pool of
+    /// photo processing and track parsing.
     pub fn per_core() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self::new(Threads::Blocking, CpuPoolConfig::unbounded_wait(cores))
+        Self::new(Threads::Dedicated("stride-cpu"), CpuPoolConfig::unbounded_wait(cores))
     }
 
     /// How many closures run at once, at most.

@@ -47,7 +47,7 @@ pub use idempotency::IdempotencyKey;
 pub use limits::{LimitsConfig, client_network};
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
-pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadFile, Uploaded};
+pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadAdmission, UploadFile, Uploaded};
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.

@@ -12,10 +12,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use stride_domain::{ActivityId, UserId};
-use stride_services::{Deadline, IdempotencyKey, Store, UploadFile, Uploaded};
+use stride_services::{Deadline, IdempotencyKey, Store, UploadAdmission, UploadFile, Uploaded};
 
 use crate::ApiError;
 use crate::state::{AppState, UploadLimits};
@@ -39,7 +39,9 @@ pub(crate) async fn receive_upload<S: Store>(
         return Err(request_too_large(limits));
     }
     app.stride.photos.check_upload(deadline, owner, activity).await?;
-    let files = read_files(body, boundary, limits).await?;
+    // Held until the upload is answered: the slot, and the memory the files occupy.
+    let mut admission = app.stride.photos.admit_upload(owner)?;
+    let files = read_files(body, boundary, limits, &mut admission).await?;
     Ok(app.stride.photos.upload(deadline, owner, activity, files, key).await?)
 }
 
@@ -86,13 +88,21 @@ fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes
     })
 }
 
-/// Every `photo` part, each checked against the limits as it streams in.
-async fn read_files(body: Body, boundary: String, limits: UploadLimits) -> Result<Vec<UploadFile>, ApiError> {
+/// Every `photo` part, each checked against the limits as it streams in, its bytes held in the
+/// upload memory budget before they are kept.
+async fn read_files(
+    body: Body,
+    boundary: String,
+    limits: UploadLimits,
+    admission: &mut UploadAdmission,
+) -> Result<Vec<UploadFile>, ApiError> {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes));
     let mut multipart =
         multer::Multipart::with_constraints(stall_guarded(body, limits.stall_timeout), boundary, constraints);
     let mut files = Vec::new();
+    // The capacity of the files already read, which they keep.
+    let mut kept = 0u64;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limits, None))? {
         if field.name() != Some("photo") {
             let name = field.name().unwrap_or("(unnamed)").to_owned();
@@ -105,11 +115,20 @@ async fn read_files(body: Body, boundary: String, limits: UploadLimits) -> Resul
             return Err(ApiError::invalid("photo", format!("at most {} files per upload", limits.max_files)));
         }
         let name = field.file_name().map_or_else(|| format!("photo #{}", files.len() + 1), str::to_owned);
-        let mut bytes = BytesMut::new();
+        let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limits, Some(&name)))? {
+            let needed = bytes.len() + chunk.len();
+            if needed > bytes.capacity() {
+                // Growing moves the buffer: the old and the new one exist at once, and both are
+                // held in the budget before either is allocated.
+                let grown = needed.max(bytes.capacity() * 2);
+                admission.hold(kept + (bytes.capacity() + grown) as u64).await?;
+                bytes.reserve_exact(grown - bytes.len());
+            }
             bytes.extend_from_slice(&chunk);
         }
-        files.push(UploadFile { name, bytes: bytes.freeze() });
+        kept += bytes.capacity() as u64;
+        files.push(UploadFile { name, bytes: Bytes::from(bytes) });
     }
     if files.is_empty() {
         return Err(ApiError::invalid("photo", "at least one file is required, as a `photo` part"));

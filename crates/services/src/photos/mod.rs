@@ -15,6 +15,7 @@
 //! rows in one commit; on delete the rows first, then the blobs. A crash in between leaves
 //! blobs no row names, which `stride photos gc` ([`PhotoService::collect_garbage`]) removes.
 
+mod admission;
 mod deletion;
 mod reprocess;
 mod serving;
@@ -30,6 +31,7 @@ use stride_domain::{Activity, ActivityId, Photo, PhotoId, PhotoKind, Rendition, 
 use stride_repository::{ActivityRepo, BlobKey, SharedBlobStore, Store};
 use tokio_util::task::TaskTracker;
 
+pub use admission::UploadAdmission;
 pub use deletion::DELETE_BLOBS_KIND;
 pub(crate) use deletion::delete_blobs_job;
 pub use reprocess::{ReprocessEvent, ReprocessOptions, ReprocessSummary};
@@ -58,6 +60,14 @@ pub struct PhotoConfig {
     /// Blobs of photo ids minted more recently than this are never garbage: their upload may
     /// still be running (it must exceed the longest upload deadline).
     pub gc_grace: Duration,
+    /// Photo uploads one user may have in flight at once (429 past it).
+    pub uploads_per_user: u32,
+    /// Upload body bytes all requests together may hold in memory (`STRIDE_UPLOAD_MEMORY_BYTES`).
+    pub upload_memory_bytes: u64,
+    /// Decoded pixels all files together may hold (`STRIDE_DECODE_MEMORY_BYTES`).
+    pub decode_memory_bytes: u64,
+    /// How long an upload or a decode waits for memory before the answer is 503.
+    pub memory_wait: Duration,
 }
 
 impl Default for PhotoConfig {
@@ -76,6 +86,10 @@ impl Default for PhotoConfig {
             },
             presign_ttl: None,
             gc_grace: Duration::from_secs(60 * 60),
+            uploads_per_user: 2,
+            upload_memory_bytes: 256 << 20,
+            decode_memory_bytes: 512 << 20,
+            memory_wait: Duration::from_secs(5),
         }
     }
 }
@@ -136,16 +150,29 @@ pub struct PhotoService<S> {
     config: Arc<PhotoConfig>,
     /// Every upload still running or cleaning up; shutdown waits for them.
     uploads: TaskTracker,
+    budgets: admission::Budgets,
 }
 
 impl<S: Store> PhotoService<S> {
     pub fn new(store: S, blobs: SharedBlobStore, cpu: CpuPool, clock: Arc<dyn Clock>, config: PhotoConfig) -> Self {
         let storage = Storage::new(blobs, config.storage_timeout, config.retry);
-        Self { store, storage, cpu, clock, config: Arc::new(config), uploads: TaskTracker::new() }
+        let budgets = admission::Budgets::new(
+            config.uploads_per_user,
+            config.upload_memory_bytes,
+            config.decode_memory_bytes,
+            config.memory_wait,
+        );
+        Self { store, storage, cpu, clock, config: Arc::new(config), uploads: TaskTracker::new(), budgets }
     }
 
     pub fn config(&self) -> &PhotoConfig {
         &self.config
+    }
+
+    /// One of `owner`'s upload slots, to hold while the body is read and the upload runs
+    /// (429 when they have as many in flight as allowed); its body bytes are held through it.
+    pub fn admit_upload(&self, owner: UserId) -> ServiceResult<UploadAdmission> {
+        self.budgets.admit(owner)
     }
 
     /// Resolves once no upload is running or cleaning up (for shutdown, and for tests that

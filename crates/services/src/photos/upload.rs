@@ -179,6 +179,9 @@ impl<S: Store> PhotoService<S> {
     ) -> ServiceResult<Photo> {
         let limits = self.config.limits;
         let bytes = file.bytes.clone();
+        // The pixels' memory is reserved before they exist, and held while they do.
+        let cost = process::decode_cost(&bytes, limits).map_err(|e| file_error("", e))?;
+        let _pixels = self.budgets.decode(&file.name, cost).await?;
         // The digest of up to 25 MiB is CPU work too: it runs in the same slot, not on an
         // async worker.
         let (processed, sha256) =
