@@ -109,6 +109,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooLarge(message) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
             }
+            ServiceError::QuotaExceeded(message) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", message)
+            }
             ServiceError::UnsupportedMedia(message) => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
             }
@@ -179,6 +182,7 @@ mod tests {
             (ServiceError::Busy { retry_after: Duration::from_secs(1) }, 503, "busy"),
             (ServiceError::Timeout, 504, "deadline_exceeded"),
             (ServiceError::TooLarge("a.jpg: over 25 MiB".into()), 413, "payload_too_large"),
+            (ServiceError::QuotaExceeded("5.0 GiB of 5.0 GiB used".into()), 413, "quota_exceeded"),
             (ServiceError::UnsupportedMedia("a.gif: not an image".into()), 415, "unsupported_media_type"),
             (ServiceError::StorageUnavailable("s3 503".into()), 503, "storage_unavailable"),
             (ServiceError::Unavailable("db.internal:5432 refused".into()), 503, "unavailable"),

@@ -184,6 +184,7 @@ mockall::mock! {
         fn delete_photo(&mut self, photo: &Photo) -> impl Future<Output = RepoResult<bool>> + Send;
         fn photos_to_reprocess(&mut self, selection: PhotoSelection, current: u32, after: Option<PhotoId>, limit: u32)
             -> impl Future<Output = RepoResult<Vec<Photo>>> + Send;
+        fn storage_used(&mut self, user: UserId) -> impl Future<Output = RepoResult<u64>> + Send;
         fn count_photos(&mut self, selection: PhotoSelection, current: u32)
             -> impl Future<Output = RepoResult<(u64, u64)>> + Send;
         fn replace_renditions(&mut self, photo: &Photo, from_version: u32) -> impl Future<Output = RepoResult<bool>> + Send;

@@ -46,6 +46,8 @@ pub trait PhotoRepo {
         after: Option<PhotoId>,
         limit: u32,
     ) -> impl Future<Output = RepoResult<Vec<Photo>>> + Send;
+    /// The bytes `user`'s photos take in the blob store (every rendition).
+    fn storage_used(&mut self, user: UserId) -> impl Future<Output = RepoResult<u64>> + Send;
     /// How many photos of `selection` there are, and how many are at version `current`.
     fn count_photos(
         &mut self,
@@ -242,6 +244,13 @@ impl<DB: Dialect> PhotoRepo for SqlxUnitOfWork<DB> {
                 self.fetch_all(BY_ACTIVITY, &params, decode_photo).await
             }
         }
+    }
+
+    async fn storage_used(&mut self, user: UserId) -> RepoResult<u64> {
+        const SQL: &str = "SELECT CAST(COALESCE(SUM(original_bytes + display_bytes + thumb_bytes), 0) AS BIGINT) \
+                           FROM photos WHERE user_id = $1";
+        let used = self.fetch_one(SQL, &[Param::Uuid(user.as_uuid())], |cols| Ok(cols.big_int()?)).await?;
+        Ok(u64::try_from(used).unwrap_or(0))
     }
 
     async fn count_photos(&mut self, selection: PhotoSelection, current: u32) -> RepoResult<(u64, u64)> {

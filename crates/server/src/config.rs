@@ -86,6 +86,8 @@ pub struct Config {
     pub upload_memory_bytes: u64,
     /// `STRIDE_DECODE_MEMORY_BYTES`: decoded pixels all photos together may hold.
     pub decode_memory_bytes: u64,
+    /// `STRIDE_USER_STORAGE_BYTES`: the blob bytes one user's photos may take (413 past it).
+    pub user_storage_bytes: u64,
     /// `STRIDE_PHOTO_CONCURRENCY`: files of one upload processed at once.
     pub photo_concurrency: usize,
     /// `STRIDE_S3_BUCKET`: store photos in this S3 bucket instead of `<data dir>/blobs`.
@@ -169,6 +171,7 @@ impl Default for Config {
             upload_max_file_bytes: 25 * 1024 * 1024,
             upload_memory_bytes: 256 << 20,
             decode_memory_bytes: 512 << 20,
+            user_storage_bytes: 5 << 30,
             photo_concurrency: 5,
             s3_bucket: None,
             s3_endpoint: None,
@@ -281,6 +284,7 @@ const SETTINGS: &[&str] = &[
     "upload_max_file_bytes",
     "upload_memory_bytes",
     "decode_memory_bytes",
+    "user_storage_bytes",
     "photo_concurrency",
     "s3_bucket",
     "s3_endpoint",
@@ -440,6 +444,7 @@ impl Config {
             gc_grace: defaults.gc_grace.max(self.upload_timeout() * 2),
             upload_memory_bytes: self.upload_memory_bytes,
             decode_memory_bytes: self.decode_memory_bytes,
+            user_storage_bytes: self.user_storage_bytes,
             ..defaults
         }
     }

@@ -410,3 +410,33 @@ async fn a_stalled_body_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("body_stalled"), "{answer}");
 }
+
+async fn photo_count(app: &TestApp, token: &str, activity: &str) -> usize {
+    let body: Value = app.get(&format!("/api/v1/activities/{activity}/photos"), token).await.json().await.unwrap();
+    body["items"].as_array().expect("a list of photos").len()
+}
+
+async fn a_user_past_their_storage_quota_is_refused_naming_the_usage(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.user_storage_bytes = 400_000).await;
+    let (token, _) = app.register("hoarder").await;
+    let activity = activity_of(&app, &token).await;
+    let first = upload(&app, &token, &activity, &[("a.jpg", jpeg(1200, 900))]).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(photo_count(&app, &token, &activity).await, 1);
+    // Big enough that the stored photo and this one pass 400 kB together.
+    let big = jpeg(2400, 1800);
+    assert!(big.len() > 200_000, "{} bytes", big.len());
+    let refused = upload(&app, &token, &activity, &[("b.jpg", big)]).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("storage quota exceeded:") && message.contains("of 0.4 MiB used"), "{message}");
+    assert_eq!(photo_count(&app, &token, &activity).await, 1, "nothing more was stored");
+    // Another user has a quota of their own.
+    let (other, _) = app.register("modest").await;
+    let theirs = activity_of(&app, &other).await;
+    assert_eq!(upload(&app, &other, &theirs, &[("c.jpg", jpeg(1200, 900))]).await.status(), StatusCode::CREATED);
+}
+
+stride_repository::each_backend!(backend: a_user_past_their_storage_quota_is_refused_naming_the_usage,);

@@ -34,6 +34,10 @@ pub enum ServiceError {
     /// A body or a file past its size limit (413); the message names which.
     #[error("{0}")]
     TooLarge(String),
+    /// The user's storage quota would be exceeded (413 `quota_exceeded`); the message names the
+    /// usage and the quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// A file in a format Stride does not take (415); the message names the file.
     #[error("{0}")]
     UnsupportedMedia(String),

@@ -68,6 +68,9 @@ pub struct PhotoConfig {
     pub decode_memory_bytes: u64,
     /// How long an upload or a decode waits for memory before the answer is 503.
     pub memory_wait: Duration,
+    /// The bytes one user's photos may take in the blob store, every rendition counted
+    /// (`STRIDE_USER_STORAGE_BYTES`; 413 `quota_exceeded` past it).
+    pub user_storage_bytes: u64,
 }
 
 impl Default for PhotoConfig {
@@ -90,6 +93,7 @@ impl Default for PhotoConfig {
             upload_memory_bytes: 256 << 20,
             decode_memory_bytes: 512 << 20,
             memory_wait: Duration::from_secs(5),
+            user_storage_bytes: 5 << 30,
         }
     }
 }

@@ -21,7 +21,26 @@ impl<S: Store> PhotoService<S> {
     /// stranger's 100 MiB is refused without being received.
     pub async fn check_upload(&self, deadline: Deadline, owner: UserId, activity: ActivityId) -> ServiceResult<()> {
         let mut uow = self.store.read(deadline).await?;
-        owned(&mut uow, owner, activity).await.map(drop)
+        owned(&mut uow, owner, activity).await?;
+        self.within_quota(&mut uow, owner, 1).await
+    }
+
+    /// Refuses (413 `quota_exceeded`) when `owner`'s stored photos and `incoming` more bytes
+    /// would pass their quota. Checked against the originals before processing; their display
+    /// and thumbnail versions (a few hundred KB) are counted from the next upload on.
+    async fn within_quota(&self, uow: &mut S::Uow, owner: UserId, incoming: u64) -> ServiceResult<()> {
+        let used = uow.storage_used(owner).await?;
+        let quota = self.config.user_storage_bytes;
+        if used.saturating_add(incoming) <= quota {
+            return Ok(());
+        }
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+        Err(ServiceError::QuotaExceeded(format!(
+            "storage quota exceeded: {:.1} MiB of {:.1} MiB used, and this upload needs {:.1} MiB more",
+            mib(used),
+            mib(quota),
+            mib(incoming)
+        )))
     }
 
     /// Stores every file as a photo of the activity, or none of them.
@@ -45,12 +64,14 @@ impl<S: Store> PhotoService<S> {
         };
         let mut uow = self.store.read(deadline).await?;
         owned(&mut uow, owner, activity).await?;
+        let incoming = files.iter().map(|file| file.bytes.len() as u64).sum();
         if let Some(key) = &key {
             let scope = self.scope(owner, key);
             if let Some(first) = uow.find_photo_upload_key(scope).await? {
                 return replay(&mut uow, &fingerprint, first).await;
             }
         }
+        self.within_quota(&mut uow, owner, incoming).await?;
         drop(uow);
         // Formats and sizes from the headers, for every file, before any pixel is decoded.
         let limits = self.config.limits;
