@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{TestApp, run};
+use common::{StrideProcess, TestApp, run};
 use serde_json::{Value, json};
 use stride_domain::JobState;
 use stride_repository::testing::{TestDatabase, deadline};
@@ -31,53 +30,11 @@ async fn a_runner_killed_mid_job_is_rescued_after_its_lease_and_completes_once(b
     }
 }
 
-/// The real binary, serving on a free port over `db`, with the weather feature pointed at `stub`.
-struct Process {
-    child: Child,
-    base: String,
-    _data: tempfile::TempDir,
-}
-
-impl Process {
-    async fn start(db: &TestDatabase, stub: &WeatherStub) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let data = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_stride"))
-            .env("STRIDE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("STRIDE_DATA_DIR", data.path())
-            .env("STRIDE_DATABASE_URL", db.url())
-            .env("STRIDE_WEATHER_URL", &stub.url)
-            .env("STRIDE_WEATHER_TIMEOUT_MS", "1000")
-            .env("STRIDE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the stride binary");
-        let mut process = Self { child, base: format!("http://127.0.0.1:{port}"), _data: data };
-        let client = common::http_client();
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let health = client.get(format!("{}/healthz", process.base)).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return process;
-            }
-            assert!(process.child.try_wait().unwrap().is_none(), "stride exited at start");
-            assert!(tokio::time::Instant::now() < give_up, "stride never became healthy");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn scenario<S: Store>(db: Arc<TestDatabase>) {
     let stub = WeatherStub::start().await;
     stub.set(StubMode::Hang);
-    let mut doomed = Process::start(&db, &stub).await;
+    let weather = [("STRIDE_WEATHER_URL", stub.url.as_str()), ("STRIDE_WEATHER_TIMEOUT_MS", "1000")];
+    let mut doomed = StrideProcess::start(&db, &weather).await;
     let client = common::http_client();
     let registered: Value = client
         .post(format!("{}/api/v1/auth/register", doomed.base))

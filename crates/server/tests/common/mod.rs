@@ -221,3 +221,50 @@ pub fn form_token(html: &str) -> String {
     let start = html.find(marker).map(|at| at + marker.len()).expect("a form with a CSRF token");
     html[start..].split('"').next().unwrap().to_owned()
 }
+
+/// The real binary (`CARGO_BIN_EXE_stride`), serving on a free port over `db` with `env` on top;
+/// killed when dropped.
+pub struct StrideProcess {
+    pub child: std::process::Child,
+    pub base: String,
+    _data: tempfile::TempDir,
+}
+
+impl StrideProcess {
+    pub async fn start(db: &TestDatabase, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stride"))
+            .env("STRIDE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("STRIDE_DATA_DIR", data.path())
+            .env("STRIDE_DATABASE_URL", db.url())
+            .env("STRIDE_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the stride binary");
+        let mut process = Self { child, base: format!("http://127.0.0.1:{port}"), _data: data };
+        let client = http_client();
+        let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let health = client.get(format!("{}/healthz", process.base)).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            assert!(process.child.try_wait().unwrap().is_none(), "stride exited at start");
+            assert!(tokio::time::Instant::now() < give_up, "stride never became healthy");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for StrideProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
