@@ -89,6 +89,39 @@ impl RedisTier {
         .await;
     }
 
+    /// Takes a token from the GCRA bucket under `key` (see `stride_domain::RateLimit`) in one
+    /// atomic script: the stored value is the bucket's theoretical arrival time in µs, kept
+    /// until the bucket is full again. Returns the TAT after the attempt and whether it was
+    /// refused; `None` on any failure (the caller falls back to the database).
+    pub async fn take_token(&self, key: &str, now_us: i64, interval_us: i64, tolerance_us: i64) -> Option<(i64, bool)> {
+        const GCRA: &str = r"
+            local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+            local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+            if tat - now > tolerance then return {tat, 1} end
+            local next = math.max(tat, now) + interval
+            redis.call('SET', KEYS[1], next, 'PX', math.floor((next - now) / 1000) + 1000)
+            return {next, 0}";
+        self.command(
+            move |mut connection, key| async move {
+                redis::Script::new(GCRA)
+                    .key(key)
+                    .arg(now_us)
+                    .arg(interval_us)
+                    .arg(tolerance_us)
+                    .invoke_async::<(i64, i64)>(&mut connection)
+                    .await
+            },
+            key,
+        )
+        .await
+        .map(|(tat, refused)| (tat, refused == 1))
+    }
+
+    /// Deletes `key`, best effort; whether it was done.
+    pub async fn delete(&self, key: &str) -> bool {
+        self.command(|mut connection, key| async move { connection.del::<_, ()>(key).await }, key).await.is_some()
+    }
+
     /// How many Redis interactions failed or timed out since start.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)

@@ -141,3 +141,46 @@ async fn two_instances_agree_through_redis_outages() {
     let metrics = a.metrics().await;
     assert!(metrics.contains("cache_remote_errors_total"), "the outage was counted");
 }
+
+async fn rate_limit_rows(db: &TestDatabase) -> i64 {
+    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let rows = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rate_limits").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    rows
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> StatusCode {
+    let body = serde_json::json!({"username": username, "password": password});
+    app.post("/api/v1/auth/login", None, body).await.status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_live_in_redis_and_the_database_takes_over_while_it_is_down() {
+    let mut redis = PrivateRedis::start();
+    let db = Arc::new(TestDatabase::postgres().await);
+    let url = redis.url();
+    let with_redis = |c: &mut stride_server::Config| {
+        c.redis_url = Some(url.clone());
+        c.redis_timeout_ms = 500;
+    };
+    let a = TestApp::spawn_sharing(db.clone(), with_redis).await;
+    let b = TestApp::spawn_sharing(db.clone(), with_redis).await;
+    a.register("victim").await;
+    b.register("other").await;
+    for attempt in 0..5 {
+        let replica = if attempt % 2 == 0 { &a } else { &b };
+        assert_eq!(login(replica, "victim", "a guess").await, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    assert_eq!(login(&b, "victim", "correct horse battery").await, StatusCode::TOO_MANY_REQUESTS);
+    assert!(redis.keys() >= 4, "the buckets are in Redis: {} keys", redis.keys());
+    assert_eq!(rate_limit_rows(&db).await, 0, "and not in the database");
+
+    // Redis gone: the database decides, and the limit still holds across the two.
+    redis.stop();
+    for attempt in 0..5 {
+        let replica = if attempt % 2 == 0 { &b } else { &a };
+        assert_eq!(login(replica, "other", "a guess").await, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    assert_eq!(login(&a, "other", "correct horse battery").await, StatusCode::TOO_MANY_REQUESTS);
+    assert!(rate_limit_rows(&db).await > 0, "the database kept them");
+}

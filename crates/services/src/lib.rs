@@ -95,7 +95,11 @@ pub struct Settings {
 impl<S: Store> Stride<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, blobs: SharedBlobStore, settings: Settings) -> ServiceResult<Self> {
         let Settings { auth, stats, photos, social, feed, weather, limits } = settings;
-        let limits = limits::Limits::new(store.clone(), clock.clone(), limits);
+        let mut limits = limits::Limits::new(store.clone(), clock.clone(), limits);
+        if let Some(url) = &stats.redis_url {
+            let redis = stride_cache::RedisTier::new(url, 8, stats.redis_timeout).map_err(ServiceError::Internal)?;
+            limits = limits.with_redis(Arc::new(redis));
+        }
         let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), clock.clone(), photos);
         Ok(Self {
             social: SocialService::new(store.clone(), clock.clone(), social, limits.clone()),

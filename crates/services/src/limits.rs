@@ -7,6 +7,11 @@
 //! one unit of work, in order, stopping at the first refusal, so a refused attempt spends no
 //! token of the buckets after it (nor any hashing).
 //!
+//! With `STRIDE_REDIS_URL` set, the buckets live in Redis instead (one atomic script per
+//! attempt, the same rule), under keys prefixed by this installation's id (made once and kept
+//! in the database, so replicas share it and nothing else on that Redis collides with them);
+//! when Redis is slow or down, the database takes over for that request.
+//!
 //! Client addresses are keyed as the network a client controls: an IPv4 address whole, an IPv6
 //! address by its /64 (one subscriber's prefix; keying the full address would give every
 //! client 2^64 fresh buckets).
@@ -15,9 +20,13 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use stride_cache::RedisTier;
 use stride_concurrency::Deadline;
 use stride_domain::{Admission, RateLimit, UserId, Username};
 use stride_repository::{LimitRepo, Store};
+use tokio::sync::OnceCell;
 
 use crate::uow::finish;
 use crate::{Clock, ServiceError, ServiceResult};
@@ -83,11 +92,48 @@ pub(crate) struct Limits<S> {
     store: S,
     clock: Arc<dyn Clock>,
     config: LimitsConfig,
+    redis: Option<Arc<RedisTier>>,
+    /// `stride:{installation}:limit:`, read once from the database.
+    redis_prefix: Arc<OnceCell<String>>,
 }
 
 impl<S: Store> Limits<S> {
     pub(crate) fn new(store: S, clock: Arc<dyn Clock>, config: LimitsConfig) -> Self {
-        Self { store, clock, config }
+        Self { store, clock, config, redis: None, redis_prefix: Arc::default() }
+    }
+
+    /// The same limits kept in Redis first.
+    pub(crate) fn with_redis(self, redis: Arc<RedisTier>) -> Self {
+        Self { redis: Some(redis), ..self }
+    }
+
+    /// Takes the buckets in Redis; `None` when there is no Redis or it failed (then the
+    /// database decides, for this whole request).
+    async fn admit_in_redis(&self, deadline: Deadline, buckets: &[Bucket]) -> ServiceResult<Option<ServiceResult<()>>> {
+        let Some(redis) = &self.redis else { return Ok(None) };
+        let prefix = self
+            .redis_prefix
+            .get_or_try_init(|| async {
+                let mut uow = self.store.write(deadline).await?;
+                let candidate = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+                let outcome = uow.server_key("installation", &candidate).await.map_err(ServiceError::from);
+                let id = finish(uow, outcome).await?;
+                Ok::<_, ServiceError>(format!("stride:{id}:limit:"))
+            })
+            .await?;
+        let now_us = self.clock.now().timestamp_micros();
+        for bucket in buckets {
+            let key = format!("{prefix}{}", bucket.key);
+            let limit = bucket.limit;
+            let Some((tat, refused)) = redis.take_token(&key, now_us, limit.interval_us(), limit.tolerance_us()).await
+            else {
+                return Ok(None);
+            };
+            if refused && let Admission::Refused { retry_after } = limit.refusal(tat, now_us) {
+                return Ok(Some(Err(ServiceError::Throttled { retry_after })));
+            }
+        }
+        Ok(Some(Ok(())))
     }
 
     pub(crate) fn login_from(&self, client: IpAddr) -> Bucket {
@@ -121,6 +167,9 @@ impl<S: Store> Limits<S> {
     /// Takes a token from each bucket in order; `Throttled` at the first that has none (the
     /// buckets after it are not touched).
     pub(crate) async fn admit(&self, deadline: Deadline, buckets: &[Bucket]) -> ServiceResult<()> {
+        if let Some(verdict) = self.admit_in_redis(deadline, buckets).await? {
+            return verdict;
+        }
         let now = self.clock.now();
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
@@ -137,6 +186,9 @@ impl<S: Store> Limits<S> {
 
     /// Refills a bucket (a successful login forgets the failures before it).
     pub(crate) async fn refill(&self, deadline: Deadline, bucket: &Bucket) -> ServiceResult<()> {
+        if let (Some(redis), Some(prefix)) = (&self.redis, self.redis_prefix.get()) {
+            redis.delete(&format!("{prefix}{}", bucket.key)).await;
+        }
         let mut uow = self.store.write(deadline).await?;
         let outcome = uow.forget(&bucket.key).await.map_err(Into::into);
         finish(uow, outcome).await
