@@ -28,7 +28,8 @@ const MAX_PAGE: u32 = 100;
         (status = 409, description = "Idempotency-Key reused for a different request", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 422, description = "Invalid field, or `started_at` more than a day after now", body = ErrorBody),
+        (status = 429, description = "Too many start points set by hand this hour (`STRIDE_START_POINTS_PER_HOUR`); see Retry-After", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_activity<S: Store>(
@@ -134,7 +135,8 @@ pub(crate) async fn get_activity<S: Store>(
         (status = 200, description = "The updated activity", body = ActivityBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such activity, or not the caller's", body = ErrorBody),
-        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 422, description = "Invalid field, or `started_at` more than a day after now", body = ErrorBody),
+        (status = 429, description = "Too many start points set by hand this hour (`STRIDE_START_POINTS_PER_HOUR`); see Retry-After", body = ErrorBody),
     )
 )]
 pub(crate) async fn update_activity<S: Store>(

@@ -31,10 +31,14 @@ use crate::state::AppState;
         (status = 404, description = "No such activity, or not the caller's", body = ErrorBody),
         (status = 408, description = "The body stalled", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused for different files", body = ErrorBody),
-        (status = 413, description = "A file over 25 MiB or a request over 100 MiB", body = ErrorBody),
-        (status = 415, description = "Not multipart, or a file that is not JPEG, PNG or WebP", body = ErrorBody),
+        (status = 413, description = "A file over 25 MiB or a request over 100 MiB (`payload_too_large`), a file whose \
+            pixels alone need more than the decode budget, or past the user's storage quota (`quota_exceeded`, naming the usage)", body = ErrorBody),
+        (status = 415, description = "Not multipart, or a part that is not a JPEG, PNG or WebP image (judged from its bytes, \
+            whatever its name or declared type)", body = ErrorBody),
         (status = 422, description = "No file, more than 10, or a file too large in pixels, truncated or corrupt", body = ErrorBody),
-        (status = 503, description = "Storage or database unavailable; nothing was stored", body = ErrorBody),
+        (status = 429, description = "Two uploads of this user are already in flight; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Storage or database unavailable, or the server's upload or decode memory stayed full \
+            (`busy`, see Retry-After); nothing was stored", body = ErrorBody),
         (status = 504, description = "Deadline exceeded; nothing was stored", body = ErrorBody),
     )
 )]

@@ -32,6 +32,7 @@ fn list_page(limit: Option<&str>, cursor: Option<&str>) -> Result<(Option<ListCu
     responses(
         (status = 200, description = "The public profile: the way to find people", body = ProfileBody),
         (status = 404, description = "No such user, or a block between the two", body = ErrorBody),
+        (status = 429, description = "Too many lookups by this user (`STRIDE_LOOKUPS_PER_MINUTE`); see Retry-After", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_profile_by_username<S: Store>(
