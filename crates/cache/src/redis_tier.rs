@@ -117,6 +117,22 @@ impl RedisTier {
         .map(|(tat, refused)| (tat, refused == 1))
     }
 
+    /// Moves the bucket under `key` back by `interval_us` (a token given back), if it exists;
+    /// best effort.
+    pub async fn give_back_token(&self, key: &str, interval_us: i64) {
+        const GIVE_BACK: &str = r"
+            local tat = tonumber(redis.call('GET', KEYS[1]))
+            if tat then redis.call('SET', KEYS[1], tat - tonumber(ARGV[1]), 'KEEPTTL') end
+            return 0";
+        self.command(
+            move |mut connection, key| async move {
+                redis::Script::new(GIVE_BACK).key(key).arg(interval_us).invoke_async::<i64>(&mut connection).await
+            },
+            key,
+        )
+        .await;
+    }
+
     /// Deletes `key`, best effort; whether it was done.
     pub async fn delete(&self, key: &str) -> bool {
         self.command(|mut connection, key| async move { connection.del::<_, ()>(key).await }, key).await.is_some()

@@ -23,6 +23,8 @@ pub trait LimitRepo {
     ) -> impl Future<Output = RepoResult<Admission>> + Send;
     /// Forgets `key`: its bucket is full again (a successful login clears its failures).
     fn forget(&mut self, key: &str) -> impl Future<Output = RepoResult<()>> + Send;
+    /// Gives back one token taken from `key` (an attempt that turned out not to count).
+    fn give_back(&mut self, key: &str, limit: RateLimit) -> impl Future<Output = RepoResult<()>> + Send;
     /// Deletes at most `limit` buckets that are full again at `now` (a missing row means the
     /// same); returns how many.
     fn delete_full_buckets(&mut self, now: DateTime<Utc>, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
@@ -50,6 +52,12 @@ impl<DB: Dialect> LimitRepo for SqlxUnitOfWork<DB> {
 
     async fn forget(&mut self, key: &str) -> RepoResult<()> {
         self.execute("DELETE FROM rate_limits WHERE key = $1", &[Param::Text(key)]).await?;
+        Ok(())
+    }
+
+    async fn give_back(&mut self, key: &str, limit: RateLimit) -> RepoResult<()> {
+        let params = [Param::Text(key), Param::BigInt(limit.interval_us())];
+        self.execute("UPDATE rate_limits SET tat_us = tat_us - $2 WHERE key = $1", &params).await?;
         Ok(())
     }
 

@@ -156,6 +156,7 @@ mockall::mock! {
         fn take(&mut self, key: &str, limit: RateLimit, now: DateTime<Utc>)
             -> impl Future<Output = RepoResult<Admission>> + Send;
         fn forget(&mut self, key: &str) -> impl Future<Output = RepoResult<()>> + Send;
+        fn give_back(&mut self, key: &str, limit: RateLimit) -> impl Future<Output = RepoResult<()>> + Send;
         fn delete_full_buckets(&mut self, now: DateTime<Utc>, limit: u32)
             -> impl Future<Output = RepoResult<u64>> + Send;
         fn server_key(&mut self, name: &str, candidate: &str) -> impl Future<Output = RepoResult<String>> + Send;

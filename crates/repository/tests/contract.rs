@@ -915,6 +915,11 @@ async fn rate_limit_buckets_follow_the_reference_rule_and_concurrent_takes_never
     assert!(take(&store, "login:carol", limit, start).await);
     assert!(!take(&store, "login:carol", limit, start).await);
     let mut uow = store.write(deadline()).await.unwrap();
+    uow.give_back("login:carol", limit).await.unwrap();
+    uow.commit().await.unwrap();
+    assert!(take(&store, "login:carol", limit, start).await, "a token given back is taken again");
+    assert!(!take(&store, "login:carol", limit, start).await, "one token, not more");
+    let mut uow = store.write(deadline()).await.unwrap();
     uow.forget("login:carol").await.unwrap();
     uow.commit().await.unwrap();
     assert!(take(&store, "login:carol", limit, start).await);

@@ -191,6 +191,7 @@ impl<S: Store> AuthService<S> {
             }
         };
         self.limits.refill(deadline, &self.limits.login_as_from(&user.username, client)).await?;
+        self.limits.give_back(deadline, &self.limits.login_as(&user.username)).await?;
 
         let mut uow = self.store.write(deadline).await?;
         let outcome = self.open_session(&mut uow, user.id).await;
@@ -382,7 +383,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_login_takes_the_address_then_the_username_buckets_before_hashing_and_a_success_refills_its_own() {
+    async fn a_login_takes_the_address_then_the_username_buckets_before_hashing_and_a_success_refills_its_own_and_gives_the_ceiling_back()
+     {
         let alice = person("alice");
         let hashing = Hashing::new(HashingConfig::default());
         let stored = hashing.hash(Password::parse("the right password").unwrap()).await.unwrap();
@@ -395,6 +397,10 @@ mod tests {
             .times(1)
             .returning(|_| ready(Ok(())));
         refill.expect_commit().returning(|| ready(Ok(())));
+        // The username's ceiling counts failures only: the success's token is given back.
+        let mut give_back = MockUnitOfWork::new();
+        give_back.expect_give_back().withf(|key, _| key == "login-as:alice").times(1).returning(|_, _| ready(Ok(())));
+        give_back.expect_commit().returning(|| ready(Ok(())));
         let mut session = MockUnitOfWork::new();
         session.expect_insert_session().returning(|_| ready(Ok(())));
         session.expect_commit().returning(|| ready(Ok(())));
@@ -404,6 +410,7 @@ mod tests {
             taking(&buckets, false),
             credentials_of(&alice, &stored),
             (Access::Write, refill),
+            (Access::Write, give_back),
             (Access::Write, session),
         ];
         let auth = service(units);

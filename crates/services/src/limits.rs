@@ -184,6 +184,17 @@ impl<S: Store> Limits<S> {
         finish(uow, outcome).await?
     }
 
+    /// Gives back the token an attempt took from `bucket` (a successful login is not one of the
+    /// failures the username's ceiling counts).
+    pub(crate) async fn give_back(&self, deadline: Deadline, bucket: &Bucket) -> ServiceResult<()> {
+        if let (Some(redis), Some(prefix)) = (&self.redis, self.redis_prefix.get()) {
+            redis.give_back_token(&format!("{prefix}{}", bucket.key), bucket.limit.interval_us()).await;
+        }
+        let mut uow = self.store.write(deadline).await?;
+        let outcome = uow.give_back(&bucket.key, bucket.limit).await.map_err(Into::into);
+        finish(uow, outcome).await
+    }
+
     /// Refills a bucket (a successful login forgets the failures before it).
     pub(crate) async fn refill(&self, deadline: Deadline, bucket: &Bucket) -> ServiceResult<()> {
         if let (Some(redis), Some(prefix)) = (&self.redis, self.redis_prefix.get()) {
