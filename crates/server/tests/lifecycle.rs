@@ -268,3 +268,24 @@ async fn a_metrics_address_that_cannot_be_bound_stops_the_start_with_a_clear_err
     let chain = format!("{error:#}");
     assert!(chain.contains("STRIDE_METRICS_LISTEN"), "{chain}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_cookies_have_host_names_and_come_with_hsts_and_a_laptop_gets_neither() {
+    let laptop = TestApp::spawn(Backend::Sqlite).await;
+    let page = laptop.client.get(laptop.url("/login")).send().await.unwrap();
+    assert!(page.headers().get("strict-transport-security").is_none(), "no HSTS on a loopback listener");
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("stride_csrf=") && !cookie.contains("Secure"), "{cookie}");
+
+    let behind_tls = TestApp::spawn_with(Backend::Sqlite, |c| c.cookie_secure = Some(true)).await;
+    let page = behind_tls.client.get(behind_tls.url("/login")).send().await.unwrap();
+    assert_eq!(page.headers()["strict-transport-security"], "max-age=31536000");
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("__Host-stride_csrf=") && cookie.contains("; Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "a __Host- cookie has no Domain: {cookie}");
+    let api = behind_tls.client.get(behind_tls.url("/healthz")).send().await.unwrap();
+    assert_eq!(api.headers()["strict-transport-security"], "max-age=31536000", "every response");
+}

@@ -440,3 +440,55 @@ async fn a_user_past_their_storage_quota_is_refused_naming_the_usage(backend: Ba
 }
 
 stride_repository::each_backend!(backend: a_user_past_their_storage_quota_is_refused_naming_the_usage,);
+
+/// An upload whose head and first half of its body are sent, the rest never: it stays in flight.
+async fn half_sent_upload(app: &TestApp, token: &str, activity: &str) -> tokio::net::TcpStream {
+    let boundary = "stride-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(jpeg(800, 600));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let address = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/activities/{activity}/photos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&body[..body.len() / 2]).await.unwrap();
+    socket.flush().await.unwrap();
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_upload_of_one_user_in_flight_is_refused_and_others_are_not() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, _) = app.register("alice").await;
+    let activity = activity_of(&app, &alice).await;
+    let hanging = [half_sent_upload(&app, &alice, &activity).await, half_sent_upload(&app, &alice, &activity).await];
+    app.wait_for_in_flight(|n| n == 2).await;
+    // Once both hanging uploads hold their slots, a third of alice's is refused. (Until they do,
+    // a third may still get through: it is a real upload, and the next one asks again.)
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let third = upload(&app, &alice, &activity, &[("c.jpg", jpeg(200, 150))]).await;
+        match third.status() {
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(third.headers().contains_key("retry-after"));
+                break;
+            }
+            StatusCode::CREATED => assert!(tokio::time::Instant::now() < give_up, "never refused"),
+            other => panic!("a third upload answered {other}"),
+        }
+    }
+    let (bob, _) = app.register("bob").await;
+    let bobs = activity_of(&app, &bob).await;
+    assert_eq!(upload(&app, &bob, &bobs, &[("b.jpg", jpeg(200, 150))]).await.status(), StatusCode::CREATED, "per user");
+    // The hanging ones gone, alice's slots are hers again.
+    drop(hanging);
+    app.wait_for_in_flight(|n| n == 0).await;
+    assert_eq!(upload(&app, &alice, &activity, &[("d.jpg", jpeg(200, 150))]).await.status(), StatusCode::CREATED);
+}
