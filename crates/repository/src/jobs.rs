@@ -441,25 +441,3 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         .await
     }
 }
-
-/// The benchmark's floor (`testing` feature): the same rows taken off the same table by a bare
-/// batched `DELETE … RETURNING` — no state, no lease, no fencing. Nothing in the product calls it.
-#[cfg(feature = "testing")]
-pub trait JobsFloor {
-    /// Deletes up to `limit` jobs of `kind`, oldest first; returns how many.
-    fn take_jobs(&mut self, kind: &str, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
-}
-
-#[cfg(feature = "testing")]
-impl<DB: Dialect> JobsFloor for SqlxUnitOfWork<DB> {
-    async fn take_jobs(&mut self, kind: &str, limit: u32) -> RepoResult<u64> {
-        const LOCKING: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
-             ORDER BY run_at_us, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id";
-        const SINGLE_WRITER: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
-             ORDER BY run_at_us, id LIMIT $2) RETURNING id";
-        let sql = crate::dialect::read_for_update::<DB>(LOCKING, SINGLE_WRITER);
-        let taken =
-            self.fetch_all(sql, &[Param::Text(kind), Param::BigInt(limit.into())], |cols| Ok(cols.uuid()?)).await?;
-        Ok(taken.len() as u64)
-    }
-}

@@ -57,8 +57,6 @@ pub use error::{RepoError, RepoResult};
 #[cfg(feature = "testing")]
 pub use faulty_blobs::FaultyBlobStore;
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
-#[cfg(feature = "testing")]
-pub use jobs::JobsFloor;
 pub use jobs::{JobRepo, QueueDepth, RESCUE_NOTE};
 pub use limits::LimitRepo;
 pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
@@ -74,6 +72,8 @@ pub use social::{FeedRepo, MAX_FEED_CHUNK, ProfileRepo, RelationshipRepo};
 pub use sqlite::SqliteStore;
 pub use stats::{StatsRepo, StatsSubject, StatsTotals};
 pub use store::{PoolStats, Store, UnitOfWork};
+#[cfg(feature = "testing")]
+pub use testing::JobsFloor;
 pub use tls::install_ring_provider;
 pub use uow::SqlxUnitOfWork;
 pub use users::{Credentials, UserRepo};

@@ -14,7 +14,7 @@ use sqlx::postgres::PgConnection;
 
 use stride_concurrency::Deadline;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Param};
 use crate::{Backend, PgStore, RepoResult, SqliteStore, SqlxUnitOfWork, Store, StoreConfig};
 
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -198,6 +198,26 @@ pub trait RawSql {
 impl<DB: Dialect> RawSql for SqlxUnitOfWork<DB> {
     async fn raw(&mut self, sql: &'static str) -> RepoResult<()> {
         self.on_the_wire(|conn| DB::execute_script(conn, sql.to_owned())).await
+    }
+}
+
+/// The benchmark's floor (`testing` feature): the same rows taken off the same table by a bare
+/// batched `DELETE … RETURNING` — no state, no lease, no fencing. Nothing in the product calls it.
+pub trait JobsFloor {
+    /// Deletes up to `limit` jobs of `kind`, oldest first; returns how many.
+    fn take_jobs(&mut self, kind: &str, limit: u32) -> impl Future<Output = RepoResult<u64>> + Send;
+}
+
+impl<DB: Dialect> JobsFloor for SqlxUnitOfWork<DB> {
+    async fn take_jobs(&mut self, kind: &str, limit: u32) -> RepoResult<u64> {
+        const LOCKING: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
+             ORDER BY run_at_us, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id";
+        const SINGLE_WRITER: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE kind = $1 \
+             ORDER BY run_at_us, id LIMIT $2) RETURNING id";
+        let sql = crate::dialect::read_for_update::<DB>(LOCKING, SINGLE_WRITER);
+        let taken =
+            self.fetch_all(sql, &[Param::Text(kind), Param::BigInt(limit.into())], |cols| Ok(cols.uuid()?)).await?;
+        Ok(taken.len() as u64)
     }
 }
 

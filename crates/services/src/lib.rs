@@ -23,6 +23,7 @@ mod idempotency;
 pub mod jobs;
 mod limits;
 mod maintenance;
+mod pace;
 mod password;
 pub mod photos;
 mod social;
