@@ -407,9 +407,7 @@ impl Config {
         }
     }
 
-    /// `Secure` cookies and HSTS unless `STRIDE_COOKIE_SECURE` says otherwise; by default off
-    /// only where no browser can reach the server over HTTPS anyway: a loopback listener that
-    /// no proxy forwards to.
+    /// `Secure` cookies and HSTS, unless overridden, or on a loopback listener no proxy serves.
     pub fn cookies_secure(&self) -> bool {
         self.cookie_secure.unwrap_or(!(self.listen.ip().is_loopback() && self.trusted_proxy.is_none()))
     }
@@ -437,8 +435,7 @@ impl Config {
             per_request: self.photo_concurrency.max(1),
             max_file_bytes: self.upload_max_file_bytes,
             storage_timeout: Duration::from_millis(self.s3_timeout_ms.max(1)),
-            // At most 5 minutes: a presigned URL cannot be revoked, so it must not outlive a
-            // block or a visibility change by more than that.
+            // At most 5 minutes: an unrevocable URL must not long outlive a block or a visibility change.
             presign_ttl: (self.s3_presign_secs > 0).then(|| Duration::from_secs(self.s3_presign_secs.min(300))),
             // Longer than any upload can run, so gc never takes the blobs of one in flight.
             gc_grace: defaults.gc_grace.max(self.upload_timeout() * 2),

@@ -356,23 +356,7 @@ async fn a_retried_upload_with_its_key_returns_the_first_photos() {
 
 /// Sends the head and half the body of an upload, then closes the socket.
 async fn disconnect_mid_body(app: &TestApp, token: &str, activity: &str) {
-    let boundary = "stride-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend(jpeg(800, 600));
-    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
-    let address = app.base.trim_start_matches("http://");
-    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST /api/v1/activities/{activity}/photos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
-    socket.write_all(&body[..body.len() / 2]).await.unwrap();
-    socket.flush().await.unwrap();
+    let socket = half_sent_upload(app, token, activity).await;
     // The handler is running (reading the body) before the client goes away.
     app.wait_for_in_flight(|n| n >= 1).await;
     drop(socket);
