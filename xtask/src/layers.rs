@@ -11,13 +11,21 @@ use std::process::Command;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("stride-concurrency", &[]),
     ("stride-domain", &[]),
+    ("stride-tracks", &[]),
     ("stride-imaging", &["stride-domain"]),
     ("stride-course", &["stride-concurrency"]),
     ("stride-cache", &["stride-concurrency"]),
     ("stride-repository", &["stride-domain", "stride-concurrency", "stride-cache"]),
     (
         "stride-services",
-        &["stride-domain", "stride-imaging", "stride-concurrency", "stride-cache", "stride-repository"],
+        &[
+            "stride-domain",
+            "stride-tracks",
+            "stride-imaging",
+            "stride-concurrency",
+            "stride-cache",
+            "stride-repository",
+        ],
     ),
     ("stride-http", &["stride-services", "stride-domain"]),
 ];
@@ -168,6 +176,7 @@ mod tests {
     fn the_intended_layering_passes() {
         let ok = graph(&[
             ("stride-domain", &[]),
+            ("stride-tracks", &[]),
             ("stride-concurrency", &[]),
             ("stride-repository", &["stride-domain", "stride-concurrency"]),
             ("stride-services", &["stride-repository", "stride-domain"]),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, SubsecRound, Timelike, 
 use serde::{Deserialize, Serialize};
 
 use crate::weather::{LatLng, Weather, WeatherStatus, WeatherTarget};
-use crate::{ActivityId, UserId, Visibility};
+use crate::{ActivityId, Description, Source, TrackSummary, UserId, Visibility};
 
 /// What kind of activity it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -228,6 +228,7 @@ pub struct ActivityDraft {
     pub distance: Distance,
     pub visibility: Visibility,
     pub start_latlng: Option<LatLng>,
+    pub description: Option<Description>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -241,11 +242,18 @@ pub struct ActivityPatch {
     pub visibility: Option<Visibility>,
     /// `Some(None)` clears the start point (and with it the weather).
     pub start_latlng: Option<Option<LatLng>>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<Description>>,
 }
 
 impl ActivityPatch {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Whether the patch changes what a track decides (its start, moving time and distance).
+    pub fn touches_track(&self) -> bool {
+        self.started_at.is_some() || self.duration.is_some() || self.distance.is_some()
     }
 }
 
@@ -269,6 +277,10 @@ pub struct Activity {
     pub start_latlng: Option<LatLng>,
     pub weather_status: WeatherStatus,
     pub weather: Option<Weather>,
+    pub description: Option<Description>,
+    pub source: Source,
+    /// The recorded track's summary; `None` for an activity typed in by hand.
+    pub track: Option<TrackSummary>,
 }
 
 impl Activity {
@@ -289,7 +301,23 @@ impl Activity {
             start_latlng: draft.start_latlng,
             weather_status: WeatherStatus::None,
             weather: None,
+            description: draft.description,
+            source: Source::Manual,
+            track: None,
         }
+    }
+
+    /// An activity made from a recorded file: its start, moving time and distance are the
+    /// track's, and stay so (a patch may not change them).
+    pub fn recorded(
+        id: ActivityId,
+        owner: UserId,
+        draft: ActivityDraft,
+        source: Source,
+        track: TrackSummary,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self { source, track: Some(track), ..Self::create(id, owner, draft, now) }
     }
 
     /// What a `weather.enrich` job would look up for this activity, if it has a start point.
@@ -315,7 +343,11 @@ impl Activity {
     /// after any write ([`Activity::await_weather`]).
     pub fn apply(&mut self, patch: ActivityPatch, now: DateTime<Utc>) {
         let target_before = self.weather_target();
-        let ActivityPatch { sport, title, started_at, duration, distance, visibility, start_latlng } = patch;
+        let ActivityPatch { sport, title, started_at, duration, distance, visibility, start_latlng, description } =
+            patch;
+        if let Some(v) = description {
+            self.description = v;
+        }
         if let Some(v) = sport {
             self.sport = v;
         }
@@ -434,6 +466,7 @@ mod tests {
             distance: Distance::from_metres(100.0).unwrap(),
             visibility: Visibility::Public,
             start_latlng: None,
+            description: None,
         };
         let mut activity = Activity::create(ActivityId::new(), owner, draft, Utc::now());
         activity.apply(ActivityPatch { title: Some(Title::parse("x").unwrap()), ..Default::default() }, Utc::now());

@@ -93,3 +93,13 @@ mod tests {
         assert_eq!(id.to_string().parse::<UserId>(), Ok(id));
     }
 }
+
+uuid_id!(
+    /// One upload of track files (or, later, an archive), processed as a durable job.
+    ImportId
+);
+
+uuid_id!(
+    /// A privacy zone: a circle whose points others never see.
+    ZoneId
+);

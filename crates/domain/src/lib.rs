@@ -12,11 +12,13 @@
 mod activity;
 mod cursor;
 mod ids;
+mod import;
 mod jobs;
 mod limits;
 mod photo;
 mod social;
 mod stats;
+mod track;
 mod user;
 mod visibility;
 mod weather;
@@ -26,7 +28,8 @@ pub use activity::{
     SportError, StartedAt, StartedAtError, Title, TitleError,
 };
 pub use cursor::{ActivityCursor, Cursor, CursorError, ListCursor, Page};
-pub use ids::{ActivityId, FriendRequestId, IdError, JobId, PhotoId, UserId};
+pub use ids::{ActivityId, FriendRequestId, IdError, ImportId, JobId, PhotoId, UserId, ZoneId};
+pub use import::{Import, ImportItem, ImportState, ItemState, Problem, import_item_blob};
 pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
 pub use limits::{Admission, RateLimit};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
@@ -37,6 +40,9 @@ pub use social::{
 pub use stats::{
     DayNumber, StatsScope, StreakLengths, StreakRun, StreakRunEdit, add_day, current_streak, remove_day,
     streaks_from_days,
+};
+pub use track::{
+    Description, DescriptionError, PrivacyZone, Source, SourceError, SplitSummary, TrackSummary, track_points_blob,
 };
 pub use user::{
     DisplayName, DisplayNameError, Password, PasswordError, TimeZone, TimeZoneError, User, Username, UsernameError,

@@ -216,6 +216,7 @@ mod tests {
             distance: Distance::from_metres(1000.0).unwrap(),
             visibility: Visibility::Public,
             start_latlng: None,
+            description: None,
         };
         Activity::create(id, UserId::new(), draft, at)
     }

@@ -89,6 +89,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadCredentials => ApiError::unauthenticated("invalid username or password"),
             ServiceError::NotFound => ApiError::not_found(),
             ServiceError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            ServiceError::Refused { code, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
             ServiceError::Throttled { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(
@@ -173,6 +174,7 @@ mod tests {
             (ServiceError::BadCredentials, 401, "unauthenticated"),
             (ServiceError::NotFound, 404, "not_found"),
             (ServiceError::Conflict { code: "username_taken", message: "taken".into() }, 409, "username_taken"),
+            (ServiceError::Refused { code: "track_owned", message: "from the track".into() }, 422, "track_owned"),
             (ServiceError::Throttled { retry_after: Duration::from_millis(1500) }, 429, "too_many_attempts"),
             (
                 ServiceError::RateLimited { retry_after: Duration::from_secs(60), message: "quota".into() },

@@ -3,7 +3,8 @@
 use std::future::Future;
 
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, Distance, LatLng, MovingTime, StartedAt, Title, UserId, Weather,
+    Activity, ActivityCursor, ActivityId, Description, Distance, LatLng, MovingTime, StartedAt, Title, TrackSummary,
+    UserId, Weather,
 };
 
 use crate::codec::{corrupt, day, from_micros, micros};
@@ -36,7 +37,8 @@ pub trait ActivityRepo {
 macro_rules! activity_columns {
     () => {
         "id, user_id, sport, title, started_at_us, utc_offset_s, duration_s, distance_m, visibility, \
-         created_at_us, updated_at_us, photo_count, start_lat, start_lon, weather_status, weather"
+         created_at_us, updated_at_us, photo_count, start_lat, start_lon, weather_status, weather, \
+         description, source, track"
     };
 }
 pub(crate) use activity_columns;
@@ -79,7 +81,24 @@ pub(crate) fn decode_activity<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoRe
             Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("weather", &json))?),
             None => None,
         },
+        description: match cols.optional_text()? {
+            Some(text) => Some(Description::parse(&text).map_err(|_| corrupt("description", &text))?),
+            None => None,
+        },
+        source: {
+            let source = cols.text()?;
+            source.parse().map_err(|_| corrupt("source", &source))?
+        },
+        track: match cols.optional_text()? {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("track", &json))?),
+            None => None,
+        },
     })
+}
+
+/// The track column's JSON.
+fn track_json(track: Option<&TrackSummary>) -> RepoResult<Option<String>> {
+    track.map(serde_json::to_string).transpose().map_err(|e| RepoError::Corrupt(format!("track: {e}")))
 }
 
 /// The weather column's JSON.
@@ -92,9 +111,11 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
         const SQL: &str = concat!(
             "INSERT INTO activities (",
             activity_columns!(),
-            ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ", local_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20)"
         );
         let weather = weather_json(activity.weather.as_ref())?;
+        let track = track_json(activity.track.as_ref())?;
         self.execute(
             SQL,
             &[
@@ -114,6 +135,9 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
                 Param::OptReal(activity.start_latlng.map(|p| p.lon())),
                 Param::Text(activity.weather_status.as_str()),
                 Param::OptText(weather.as_deref()),
+                Param::OptText(activity.description.as_ref().map(Description::as_str)),
+                Param::Text(activity.source.as_str()),
+                Param::OptText(track.as_deref()),
                 day(activity.local_date().day_number()),
             ],
         )
@@ -168,7 +192,8 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
             .execute(
                 "UPDATE activities SET sport = $2, title = $3, started_at_us = $4, utc_offset_s = $5, \
                  local_day = $6, duration_s = $7, distance_m = $8, visibility = $9, updated_at_us = $10, \
-                 start_lat = $11, start_lon = $12, weather_status = $13, weather = $14 WHERE id = $1",
+                 start_lat = $11, start_lon = $12, weather_status = $13, weather = $14, description = $15 \
+                 WHERE id = $1",
                 &[
                     Param::Uuid(activity.id.as_uuid()),
                     Param::Text(activity.sport.as_str()),
@@ -184,6 +209,7 @@ impl<DB: Dialect> ActivityRepo for SqlxUnitOfWork<DB> {
                     Param::OptReal(activity.start_latlng.map(|p| p.lon())),
                     Param::Text(activity.weather_status.as_str()),
                     Param::OptText(weather.as_deref()),
+                    Param::OptText(activity.description.as_ref().map(Description::as_str)),
                 ],
             )
             .await?;

@@ -32,6 +32,10 @@ pub enum Param<'a> {
     OptReal(Option<f64>),
     /// A text value or NULL.
     OptText(Option<&'a str>),
+    /// A uuid or NULL.
+    OptUuid(Option<Uuid>),
+    /// A bigint or NULL.
+    OptBigInt(Option<i64>),
     /// An `int[]` (PostgreSQL only).
     Ints(&'a [i32]),
 }
@@ -82,6 +86,7 @@ pub trait Dialect: Database {
     fn optional_big_int(row: &Self::Row, column: usize) -> Result<Option<i64>, sqlx::Error>;
     fn optional_text(row: &Self::Row, column: usize) -> Result<Option<String>, sqlx::Error>;
     fn optional_real(row: &Self::Row, column: usize) -> Result<Option<f64>, sqlx::Error>;
+    fn optional_uuid(row: &Self::Row, column: usize) -> Result<Option<Uuid>, sqlx::Error>;
     fn bytes(row: &Self::Row, column: usize) -> Result<Vec<u8>, sqlx::Error>;
 }
 
@@ -116,6 +121,8 @@ macro_rules! impl_dialect {
                         Param::NullText => arguments.add(None::<&str>),
                         Param::OptReal(v) => arguments.add(v),
                         Param::OptText(v) => arguments.add(v),
+                        Param::OptUuid(v) => arguments.add(v),
+                        Param::OptBigInt(v) => arguments.add(v),
                         Param::Uuids(v) => {
                             Self::add_uuids(&mut arguments, v)?;
                             Ok(())
@@ -176,6 +183,9 @@ macro_rules! impl_dialect {
                 sqlx::Row::try_get(row, column)
             }
             fn optional_real(row: &Self::Row, column: usize) -> Result<Option<f64>, sqlx::Error> {
+                sqlx::Row::try_get(row, column)
+            }
+            fn optional_uuid(row: &Self::Row, column: usize) -> Result<Option<Uuid>, sqlx::Error> {
                 sqlx::Row::try_get(row, column)
             }
         }
@@ -258,5 +268,8 @@ impl<'r, DB: Dialect> Columns<'r, DB> {
     }
     pub(crate) fn optional_real(&mut self) -> Result<Option<f64>, sqlx::Error> {
         self.take(DB::optional_real)
+    }
+    pub(crate) fn optional_uuid(&mut self) -> Result<Option<Uuid>, sqlx::Error> {
+        self.take(DB::optional_uuid)
     }
 }

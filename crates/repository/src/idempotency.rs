@@ -39,7 +39,7 @@ pub trait IdempotencyRepo {
         record: &IdempotencyRecord,
         now: DateTime<Utc>,
     ) -> impl Future<Output = RepoResult<()>> + Send;
-    /// Deletes at most `limit` keys of each kind (activity creates, photo uploads) recorded
+    /// Deletes at most `limit` keys of each kind (activity creates, photo uploads, imports) recorded
     /// before `not_before`; returns how many.
     fn delete_idempotency_keys_before(
         &mut self,
@@ -106,6 +106,13 @@ impl<DB: Dialect> IdempotencyRepo for SqlxUnitOfWork<DB> {
                 &params,
             )
             .await?;
-        Ok(activities + uploads)
+        let imports = self
+            .execute(
+                "DELETE FROM import_keys WHERE (user_id, key) IN \
+                 (SELECT user_id, key FROM import_keys WHERE created_at_us < $1 LIMIT $2)",
+                &params,
+            )
+            .await?;
+        Ok(activities + uploads + imports)
     }
 }

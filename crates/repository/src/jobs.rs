@@ -187,6 +187,8 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         // Delivered when this unit of work commits, never if it rolls back.
         if let (true, Some(notify)) = (inserted > 0, DB::NOTIFY_JOBS) {
             self.fetch_all(notify, &[Param::Text(&job.kind)], |_| Ok(())).await?;
+        } else if inserted > 0 {
+            self.job_enqueued(&job.kind);
         }
         Ok(inserted > 0)
     }
@@ -350,6 +352,8 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         let renewed = self.fetch_optional(SQL, &params, |cols| Ok(cols.text()?)).await?;
         if let (Some(kind), Some(notify)) = (&renewed, DB::NOTIFY_JOBS) {
             self.fetch_all(notify, &[Param::Text(kind)], |_| Ok(())).await?;
+        } else if let Some(kind) = &renewed {
+            self.job_enqueued(kind);
         }
         Ok(renewed.is_some())
     }

@@ -23,6 +23,7 @@ mod error;
 #[cfg(feature = "testing")]
 mod faulty_blobs;
 mod idempotency;
+mod imports;
 mod jobs;
 mod limits;
 #[cfg(feature = "mocks")]
@@ -47,6 +48,7 @@ mod uow;
 mod users;
 mod weather;
 mod weather_api;
+mod zones;
 
 pub use activities::ActivityRepo;
 #[cfg(feature = "testing")]
@@ -57,6 +59,7 @@ pub use error::{RepoError, RepoResult};
 #[cfg(feature = "testing")]
 pub use faulty_blobs::FaultyBlobStore;
 pub use idempotency::{IdempotencyRecord, IdempotencyRepo, IdempotencyScope};
+pub use imports::{ImportRepo, ItemOutcome, TrackFile};
 pub use jobs::{JobRepo, QueueDepth, RESCUE_NOTE};
 pub use limits::LimitRepo;
 pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
@@ -79,3 +82,4 @@ pub use uow::SqlxUnitOfWork;
 pub use users::{Credentials, UserRepo};
 pub use weather::WeatherRepo;
 pub use weather_api::{OpenMeteo, WeatherApi, WeatherApiError};
+pub use zones::ZoneRepo;

@@ -19,16 +19,16 @@ use chrono::{DateTime, Utc};
 use stride_concurrency::Deadline;
 use stride_domain::{
     Activity, ActivityCursor, ActivityId, Admission, BlockedUser, Connection, DayNumber, FriendRequest,
-    FriendRequestId, Job, JobId, JobState, Lease, ListCursor, NewJob, Observation, Photo, PhotoId, Profile, RateLimit,
-    RequestDirection, StatsScope, StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather,
-    WeatherCell, WeatherStatus, WeatherTarget,
+    FriendRequestId, Import, ImportId, ImportItem, ImportState, Job, JobId, JobState, Lease, ListCursor, NewJob,
+    Observation, Photo, PhotoId, PrivacyZone, Problem, Profile, RateLimit, RequestDirection, StatsScope, StreakRun,
+    StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus, WeatherTarget, ZoneId,
 };
 
 use crate::{
-    ActivityRepo, Backend, Credentials, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, JobRepo,
-    LimitRepo, NewSession, PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, ProfileRepo, QueueDepth,
-    RelationshipRepo, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store, StoreConfig,
-    UnitOfWork, UserRepo, WeatherRepo,
+    ActivityRepo, Backend, Credentials, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, ImportRepo,
+    ItemOutcome, JobRepo, LimitRepo, NewSession, PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, ProfileRepo,
+    QueueDepth, RelationshipRepo, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store,
+    StoreConfig, TrackFile, UnitOfWork, UserRepo, WeatherRepo, ZoneRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -217,6 +217,39 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<()>> + Send;
         fn weeks(&mut self, user: UserId, first: DayNumber, last: DayNumber)
             -> impl Future<Output = RepoResult<Vec<(DayNumber, StatsTotals)>>> + Send;
+    }
+
+    impl ImportRepo for UnitOfWork {
+        fn insert_import(&mut self, import: &Import, items: &[ImportItem]) -> impl Future<Output = RepoResult<()>> + Send;
+        fn import_by_id(&mut self, id: ImportId) -> impl Future<Output = RepoResult<Option<Import>>> + Send;
+        fn list_imports(&mut self, user: UserId, after: Option<(DateTime<Utc>, ImportId)>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<Import>>> + Send;
+        fn import_items(&mut self, import: ImportId, from: u32, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<ImportItem>>> + Send;
+        fn active_imports(&mut self, user: UserId) -> impl Future<Output = RepoResult<u32>> + Send;
+        fn start_import(&mut self, id: ImportId) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn finish_import<'a>(&mut self, id: ImportId, state: ImportState, error: Option<&'a Problem>, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<bool>> + Send;
+        fn cancel_import(&mut self, id: ImportId, now: DateTime<Utc>) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn settle_item(&mut self, import: ImportId, index: u32, outcome: &ItemOutcome, warnings: &[Problem])
+            -> impl Future<Output = RepoResult<bool>> + Send;
+        fn fail_queued_items(&mut self, import: ImportId, problem: &Problem) -> impl Future<Output = RepoResult<u64>> + Send;
+        fn hold_lease(&mut self, job: JobId, attempt: u32) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn find_import_key(&mut self, user: UserId, key: &str, not_before: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<Option<ImportId>>> + Send;
+        fn record_import_key(&mut self, user: UserId, key: &str, import: ImportId, not_before: DateTime<Utc>, now: DateTime<Utc>)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn blob_named_by_import(&mut self, key: &str) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn activity_with_file(&mut self, user: UserId, sha256: &[u8])
+            -> impl Future<Output = RepoResult<Option<ActivityId>>> + Send;
+        fn insert_track_file(&mut self, file: &TrackFile) -> impl Future<Output = RepoResult<()>> + Send;
+        fn track_file(&mut self, activity: ActivityId) -> impl Future<Output = RepoResult<Option<TrackFile>>> + Send;
+    }
+
+    impl ZoneRepo for UnitOfWork {
+        fn insert_zone(&mut self, zone: &PrivacyZone) -> impl Future<Output = RepoResult<()>> + Send;
+        fn zones_of(&mut self, user: UserId) -> impl Future<Output = RepoResult<Vec<PrivacyZone>>> + Send;
+        fn delete_zone(&mut self, user: UserId, id: ZoneId) -> impl Future<Output = RepoResult<bool>> + Send;
     }
 
     impl UnitOfWork for UnitOfWork {

@@ -14,6 +14,7 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use stride_concurrency::Deadline;
 
+use crate::uow::LocalWakeups;
 use crate::{Backend, PoolStats, RepoError, RepoResult, SqlxUnitOfWork, Store, StoreConfig};
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,10 @@ pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
     statement_timeout: Duration,
+    /// SQLite has no LISTEN/NOTIFY: a commit that enqueued jobs announces their kinds here, so
+    /// this process's runner starts them at once instead of at its next poll. Other processes
+    /// on the same file still find them by polling.
+    wakeups: LocalWakeups,
 }
 
 /// How long SQLite itself waits on a lock (e.g. a WAL checkpoint) before giving up. Writers do
@@ -52,6 +57,7 @@ impl SqliteStore {
         })
         .await?;
         if let Some(begin) = begin {
+            uow.announce_jobs_on(self.wakeups.clone());
             uow.begin(begin.to_owned()).await?;
         }
         Ok(uow)
@@ -87,7 +93,8 @@ impl Store for SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { readers, writer, statement_timeout: config.statement_timeout })
+        let wakeups = std::sync::Arc::new(tokio::sync::broadcast::channel(1024).0);
+        Ok(Self { readers, writer, statement_timeout: config.statement_timeout, wakeups })
     }
 
     async fn migrate(&self) -> RepoResult<()> {
@@ -100,6 +107,10 @@ impl Store for SqliteStore {
 
     async fn write(&self, deadline: Deadline) -> RepoResult<Self::Uow> {
         self.unit_of_work(&self.writer, deadline, Some("BEGIN IMMEDIATE")).await
+    }
+
+    async fn job_wakeups(&self) -> RepoResult<Option<tokio::sync::broadcast::Receiver<String>>> {
+        Ok(Some(self.wakeups.subscribe()))
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {

@@ -11,8 +11,8 @@ use std::future::Future;
 use stride_concurrency::Deadline;
 
 use crate::{
-    ActivityRepo, Backend, FeedRepo, IdempotencyRepo, JobRepo, LimitRepo, PhotoRepo, ProfileRepo, RelationshipRepo,
-    RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo,
+    ActivityRepo, Backend, FeedRepo, IdempotencyRepo, ImportRepo, JobRepo, LimitRepo, PhotoRepo, ProfileRepo,
+    RelationshipRepo, RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo, ZoneRepo,
 };
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
@@ -76,6 +76,8 @@ pub trait UnitOfWork:
     + JobRepo
     + WeatherRepo
     + LimitRepo
+    + ImportRepo
+    + ZoneRepo
     + Send
 {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;

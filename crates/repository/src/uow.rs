@@ -15,6 +15,9 @@ use sqlx::pool::PoolConnection;
 use stride_concurrency::Deadline;
 
 use crate::dialect::{Columns, Dialect, Param};
+
+/// The in-process channel job kinds are announced on (see [`SqlxUnitOfWork::announce_jobs_on`]).
+pub(crate) type LocalWakeups = std::sync::Arc<tokio::sync::broadcast::Sender<String>>;
 use crate::{RepoError, RepoResult, UnitOfWork};
 
 /// Shared by a store and its units of work. A unit of work whose connection failed (the server
@@ -48,6 +51,11 @@ impl ConnectionHealth {
 
 pub struct SqlxUnitOfWork<DB: Dialect> {
     conn: PoolConnection<DB>,
+    /// Where an engine without LISTEN/NOTIFY (SQLite) tells this process's job runner about
+    /// jobs enqueued here — once the unit of work commits, never if it rolls back.
+    local_wakeups: Option<LocalWakeups>,
+    /// The kinds enqueued so far, announced on commit.
+    enqueued_kinds: Vec<String>,
     /// Where a connection failure is reported, for stores whose connections can die together.
     health: Option<std::sync::Arc<ConnectionHealth>>,
     deadline: Deadline,
@@ -85,13 +93,33 @@ impl<DB: Dialect> SqlxUnitOfWork<DB> {
                 return Err(error);
             }
         };
-        Ok(Self { conn, health: health.cloned(), deadline, transaction_open: false, statement_in_flight: false })
+        Ok(Self {
+            conn,
+            local_wakeups: None,
+            enqueued_kinds: Vec::new(),
+            health: health.cloned(),
+            deadline,
+            transaction_open: false,
+            statement_in_flight: false,
+        })
     }
 
     /// Opens the write transaction with `script` (`BEGIN IMMEDIATE`, or `BEGIN; SET LOCAL …`).
     pub(crate) async fn begin(&mut self, script: String) -> RepoResult<()> {
         self.transaction_open = true;
         self.on_the_wire(|conn| DB::execute_script(conn, script)).await
+    }
+
+    /// Announces the jobs this unit of work enqueues on `wakeups` when it commits.
+    pub(crate) fn announce_jobs_on(&mut self, wakeups: LocalWakeups) {
+        self.local_wakeups = Some(wakeups);
+    }
+
+    /// Remembers that a job of `kind` was enqueued, for the announcement on commit.
+    pub(crate) fn job_enqueued(&mut self, kind: &str) {
+        if self.local_wakeups.is_some() {
+            self.enqueued_kinds.push(kind.to_owned());
+        }
     }
 
     pub(crate) fn deadline(&self) -> Deadline {
@@ -169,6 +197,12 @@ impl<DB: Dialect> UnitOfWork for SqlxUnitOfWork<DB> {
         if self.transaction_open {
             self.on_the_wire(|conn| DB::execute_script(conn, "COMMIT".to_owned())).await?;
             self.transaction_open = false;
+        }
+        if let Some(wakeups) = &self.local_wakeups {
+            for kind in self.enqueued_kinds.drain(..) {
+                // No receiver (no runner in this process) is fine: the poll finds the job.
+                let _ = wakeups.send(kind);
+            }
         }
         Ok(())
     }

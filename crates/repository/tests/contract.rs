@@ -67,6 +67,7 @@ fn activity(owner: UserId, started_at: &str, title: &str) -> Activity {
         distance: Distance::from_metres(5012.5).unwrap(),
         visibility: Visibility::Public,
         start_latlng: None,
+        description: None,
     };
     Activity::create(ActivityId::new(), owner, draft, now())
 }

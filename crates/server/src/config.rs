@@ -373,6 +373,7 @@ impl Config {
                 start_points_per_user: RateLimit::per_hour(self.start_points_per_hour),
                 ..Default::default()
             },
+            imports: stride_services::ImportConfig::default(),
         })
     }
 
@@ -391,8 +392,7 @@ impl Config {
             max_attempts: self.weather_max_attempts.max(1),
             first_retry: Duration::from_millis(self.weather_retry_ms.max(1)),
             calls_per_minute: self.weather_rate_per_min.max(1),
-            // The call, then the cache reads and the write, with room to spare; a kept-short
-            // timeout keeps the lease short, so a crashed replica's lookups are rescued soon.
+            // The call, cache reads and write, with room; a short timeout keeps the lease short.
             timeout: call_timeout * 2 + Duration::from_secs(2),
             ..Default::default()
         })

@@ -79,7 +79,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         .boxed()
     });
     let kind = |name, timeout_secs, handler| Registered {
-        config: KindConfig { name, timeout: Duration::from_secs(timeout_secs), concurrency: 1, backoff },
+        config: KindConfig { name, timeout: Duration::from_secs(timeout_secs), concurrency: 1, backoff, lease: None },
         handler,
     };
     let mut kinds = vec![
@@ -88,6 +88,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         kind("photos.gc", 600, photo_gc),
         kind(stride_services::photos::DELETE_BLOBS_KIND, 120, delete_blobs),
     ];
+    kinds.push(stride.imports.registered());
     kinds.extend(stride.weather.as_ref().map(|weather| weather.registered()));
     kinds
 }

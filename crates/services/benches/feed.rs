@@ -68,6 +68,7 @@ async fn seed<S: Store>(store: &S, per_friend: usize) -> Vec<(usize, UserId)> {
                 distance: Distance::from_metres(5000.0).unwrap(),
                 visibility: Visibility::ALL[(i + k) % 3],
                 start_latlng: None,
+                description: None,
             };
             uow.insert_activity(&Activity::create(ActivityId::new(), person.id, draft, at)).await.unwrap();
         }

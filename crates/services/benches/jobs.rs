@@ -150,6 +150,7 @@ fn notify_latency(rt: &tokio::runtime::Runtime, store: &PgStore) {
         timeout: Duration::from_secs(5),
         concurrency: 1,
         backoff: RetryPolicy::default(),
+        lease: None,
     };
     let config = RunnerConfig { poll_interval: POLL, ..RunnerConfig::default() };
     let stop = CancellationToken::new();

@@ -271,6 +271,7 @@ fn ten_photos_through_the_upload_path(inputs: &[PathBuf]) -> (f64, f64) {
             distance: stride_domain::Distance::from_metres(1000.0).unwrap(),
             visibility: stride_domain::Visibility::Private,
             start_latlng: None,
+            description: None,
         };
         let activity = stride.activities.create(deadline(), user, draft, None).await.unwrap().activity().id;
         let files: Vec<UploadFile> = (0..10)

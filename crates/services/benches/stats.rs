@@ -66,6 +66,7 @@ where
             distance: Distance::from_metres(5000.0 + (i % 1000) as f64).unwrap(),
             visibility: [Visibility::Private, Visibility::Friends, Visibility::Public][(i % 3) as usize],
             start_latlng: None,
+            description: None,
         };
         uow.insert_activity(&Activity::create(ActivityId::new(), user.id, draft, Utc::now())).await.unwrap();
     }

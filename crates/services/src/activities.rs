@@ -18,7 +18,7 @@ use crate::activity_write::ActivityWrites;
 use crate::idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
 use crate::limits::Limits;
 use crate::uow::finish;
-use crate::{Clock, ServiceError, ServiceResult, relationship};
+use crate::{Clock, ServiceError, ServiceResult, TrackViews, relationship};
 
 /// The outcome of an idempotent create.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,11 +47,19 @@ pub struct ActivityService<S> {
     writes: ActivityWrites,
     /// Start points set by hand are limited per user: each may cost a weather lookup.
     limits: Limits<S>,
+    /// What others see of a route (privacy zones).
+    views: TrackViews<S>,
 }
 
 impl<S: Store> ActivityService<S> {
-    pub(crate) fn new(store: S, clock: Arc<dyn Clock>, writes: ActivityWrites, limits: Limits<S>) -> Self {
-        Self { store, clock, writes, limits }
+    pub(crate) fn new(
+        store: S,
+        clock: Arc<dyn Clock>,
+        writes: ActivityWrites,
+        limits: Limits<S>,
+        views: TrackViews<S>,
+    ) -> Self {
+        Self { store, clock, writes, limits, views }
     }
 
     /// Counts a start point set by hand against the owner's hourly allowance (`Throttled`
@@ -87,7 +95,7 @@ impl<S: Store> ActivityService<S> {
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             if let Some(first) = uow.find_idempotency_key(scope).await? {
-                return Ok(KeyedCreate::Done(replay(&mut uow, &record, first).await?));
+                return Ok(KeyedCreate::Done(Box::new(replay(&mut uow, &record, first).await?)));
             }
             // The key is recorded before the activity: if a concurrent request with the same
             // key committed in between, this fails, the unit of work rolls back, and we answer
@@ -98,12 +106,12 @@ impl<S: Store> ActivityService<S> {
                 Err(other) => return Err(other.into()),
             }
             let activity = self.writes.insert(&mut uow, activity, now).await?;
-            Ok(KeyedCreate::Done(Created::New(activity)))
+            Ok(KeyedCreate::Done(Box::new(Created::New(activity))))
         }
         .await;
         // A replay wrote nothing, so committing it is as cheap as rolling it back.
         match outcome {
-            Ok(KeyedCreate::Done(created)) => finish(uow, Ok(created)).await,
+            Ok(KeyedCreate::Done(created)) => finish(uow, Ok(*created)).await,
             Err(error) => finish(uow, Err(error)).await,
             Ok(KeyedCreate::LostTheRace) => {
                 uow.rollback().await?;
@@ -119,8 +127,12 @@ impl<S: Store> ActivityService<S> {
 
     /// An activity the viewer may see.
     pub async fn get(&self, deadline: Deadline, viewer: UserId, id: ActivityId) -> ServiceResult<Activity> {
-        let mut uow = self.store.read(deadline).await?;
-        crate::access::visible_activity(&mut uow, viewer, id).await
+        let mut activity = {
+            let mut uow = self.store.read(deadline).await?;
+            crate::access::visible_activity(&mut uow, viewer, id).await?
+        };
+        self.views.show_to(deadline, viewer, &mut [&mut activity]).await?;
+        Ok(activity)
     }
 
     /// One page of `owner`'s activities as `viewer` may see them: everything to the owner,
@@ -141,7 +153,10 @@ impl<S: Store> ActivityService<S> {
         }
         let visible = stride_domain::Visibility::visible_to(relationship);
         let items = uow.activities_visible(owner, visible, after, limit + 1).await?;
-        Ok(Page::from_overfetched(items, limit, stride_domain::cursor_after))
+        drop(uow);
+        let mut page = Page::from_overfetched(items, limit, stride_domain::cursor_after);
+        self.views.show_to(deadline, viewer, &mut page.items.iter_mut().collect::<Vec<_>>()).await?;
+        Ok(page)
     }
 
     /// One page of the owner's own activities, newest first.
@@ -175,6 +190,12 @@ impl<S: Store> ActivityService<S> {
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
             let before = self.modifiable(&mut uow, viewer, id).await?;
+            if before.track.is_some() && patch.touches_track() {
+                return Err(ServiceError::Refused {
+                    code: "track_owned",
+                    message: "distance_m, duration_s and started_at of an activity with a track are the track's".into(),
+                });
+            }
             let mut after = before.clone();
             let now = self.clock.now();
             after.apply(patch, now);
@@ -205,7 +226,7 @@ impl<S: Store> ActivityService<S> {
 
 /// How the write half of a keyed create ended.
 enum KeyedCreate {
-    Done(Created),
+    Done(Box<Created>),
     /// A concurrent request with the same key committed first: answer with its result.
     LostTheRace,
 }
@@ -257,12 +278,12 @@ mod tests {
     use stride_repository::testing::deadline;
 
     use super::*;
-    use crate::test_support::{activity_of, clock, draft, person, store_of};
+    use crate::test_support::{activity_of, clock, draft, person, store_of, views_of};
 
     fn service(units: Vec<(Access, MockUnitOfWork)>) -> ActivityService<stride_repository::mocks::MockStore> {
         let store = store_of(units);
         let limits = Limits::new(store.clone(), clock(), crate::LimitsConfig::default());
-        ActivityService::new(store, clock(), ActivityWrites::default(), limits)
+        ActivityService::new(store.clone(), clock(), ActivityWrites::default(), limits, views_of(store))
     }
 
     fn finding(activity: &Activity) -> MockUnitOfWork {

@@ -5,7 +5,8 @@
 //! totals and streak runs, the weekly totals, the weather lookup of a new start point, and the
 //! deletion of a removed activity's photo blobs (a durable `photos.delete_blobs` job, enqueued
 //! in the transaction that removes the rows, so a crash right after the commit cannot leave
-//! the blobs behind). Whatever derives from an activity next (a track's files, best efforts,
+//! the blobs behind), and likewise a track's points and original file (the file's hash, which
+//! makes a re-import a duplicate, goes with the row). Whatever derives from an activity next (a track's files, best efforts,
 //! records, totals by period) is added to [`ActivityWrites::on_written`] and nowhere else.
 //!
 //! Architecture Invariant: no use case calls `insert_activity`, `update_activity` or
@@ -15,10 +16,10 @@
 //! user row (`bump_stats_version`). Writers for one user serialise on that row.
 
 use chrono::{DateTime, Utc};
-use stride_domain::{Activity, NewJob};
+use stride_domain::{Activity, NewJob, track_points_blob};
 use stride_repository::UnitOfWork;
 
-use crate::photos::delete_blobs_job;
+use crate::photos::{delete_blobs_job, delete_keys_job};
 use crate::weather::{WeatherConfig, weather_job};
 use crate::{ServiceResult, stats};
 
@@ -81,10 +82,17 @@ impl ActivityWrites {
     ) -> ServiceResult<()> {
         // Read before the rows cascade away with the activity.
         let photos = if before.photo_count > 0 { uow.photos_of_activity(before.id).await? } else { Vec::new() };
+        let file = if before.track.is_some() { uow.track_file(before.id).await? } else { None };
         uow.delete_activity(before.id).await?;
         uow.bump_stats_version(before.user_id).await?;
         if let Some(job) = delete_blobs_job(&photos, now)? {
             uow.enqueue(&job, now).await?;
+        }
+        if before.track.is_some() {
+            // The track's points and its original file; the file's hash went with the row.
+            let mut keys = vec![track_points_blob(before.id)];
+            keys.extend(file.map(|file| file.blob_key));
+            uow.enqueue(&delete_keys_job(keys, now)?, now).await?;
         }
         self.on_written(uow, Some(before), None, None, now).await
     }

@@ -21,6 +21,10 @@ pub enum ServiceError {
     NotFound,
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Well-formed input that the thing's state refuses (422 with `code`), e.g. a change to a
+    /// figure a recorded track decides.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("too many attempts; retry after {retry_after:?}")]
     Throttled { retry_after: Duration },
     /// A quota of the caller's used up (429 `rate_limited`); the message says which.

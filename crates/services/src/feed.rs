@@ -85,6 +85,8 @@ pub struct FeedService<S> {
     /// Keyed by (user, social version): a change of friendship makes a new key, and the old
     /// entry simply ages out. moka coalesces concurrent misses for one key.
     friend_ids: moka::future::Cache<(UserId, i64), Arc<Vec<UserId>>>,
+    /// What others see of a route (privacy zones); `None` in benchmarks of the query alone.
+    views: Option<crate::TrackViews<S>>,
 }
 
 impl<S: Store> FeedService<S> {
@@ -96,7 +98,12 @@ impl<S: Store> FeedService<S> {
             concurrency: config.concurrency.max(1),
             ..config
         };
-        Self { store, config, friend_ids }
+        Self { store, config, friend_ids, views: None }
+    }
+
+    /// Routes in the feed are shown as their owners' privacy zones allow.
+    pub(crate) fn with_track_views(self, views: crate::TrackViews<S>) -> Self {
+        Self { views: Some(views), ..self }
     }
 
     pub fn config(&self) -> FeedConfig {
@@ -111,7 +118,13 @@ impl<S: Store> FeedService<S> {
         after: Option<ActivityCursor>,
         limit: u32,
     ) -> ServiceResult<FeedPage> {
-        self.page_with(Self::PRODUCT, deadline, caller.user.id, caller.social_version, after, limit).await
+        let mut page =
+            self.page_with(Self::PRODUCT, deadline, caller.user.id, caller.social_version, after, limit).await?;
+        if let Some(views) = &self.views {
+            let mut activities: Vec<_> = page.items.iter_mut().map(|item| &mut item.activity).collect();
+            views.show_to(deadline, caller.user.id, &mut activities).await?;
+        }
+        Ok(page)
     }
 
     /// What the product runs on this backend, chosen by measurement (`cargo xtask bench feed`,

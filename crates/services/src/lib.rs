@@ -20,6 +20,7 @@ mod error;
 mod feed;
 mod health;
 mod idempotency;
+pub mod imports;
 pub mod jobs;
 mod limits;
 mod maintenance;
@@ -30,6 +31,7 @@ mod social;
 mod stats;
 #[cfg(test)]
 mod test_support;
+mod tracks;
 mod uow;
 mod weather;
 #[cfg(feature = "testing")]
@@ -45,6 +47,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use feed::{FeedConfig, FeedItem, FeedPage, FeedService, Strategy as FeedStrategy};
 pub use health::HealthService;
 pub use idempotency::IdempotencyKey;
+pub use imports::{IMPORT_KIND, ImportConfig, ImportCreated, ImportFile, ImportOptions, ImportService};
 pub use limits::{LimitsConfig, client_network};
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
@@ -61,6 +64,8 @@ pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlo
 pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
+pub use stride_tracks::{Resolution, StreamKey};
+pub use tracks::{Column, TrackService, TrackViews};
 pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService, forget_failure, settle_abandoned};
 
 use std::sync::Arc;
@@ -77,6 +82,8 @@ pub struct Stride<S> {
     pub social: SocialService<S>,
     pub feed: FeedService<S>,
     pub jobs: jobs::JobService<S>,
+    pub imports: ImportService<S>,
+    pub tracks: TrackService<S>,
     /// `None` when the weather feature is off (`STRIDE_WEATHER_URL` unset).
     pub weather: Option<WeatherService<S>>,
 }
@@ -91,28 +98,33 @@ pub struct Settings {
     pub feed: FeedConfig,
     pub weather: WeatherConfig,
     pub limits: LimitsConfig,
+    pub imports: ImportConfig,
 }
 
 impl<S: Store> Stride<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, blobs: SharedBlobStore, settings: Settings) -> ServiceResult<Self> {
-        let Settings { auth, stats, photos, social, feed, weather, limits } = settings;
+        let Settings { auth, stats, photos, social, feed, weather, limits, imports } = settings;
         let mut limits = limits::Limits::new(store.clone(), clock.clone(), limits);
         if let Some(url) = &stats.redis_url {
             let redis = stride_cache::RedisTier::new(url, 8, stats.redis_timeout).map_err(ServiceError::Internal)?;
             limits = limits.with_redis(Arc::new(redis));
         }
-        let photos = PhotoService::new(store.clone(), blobs, CpuPool::per_core(), clock.clone(), photos);
+        // One pool of CPU threads for photos and tracks alike: the machine has only so many cores.
+        let cpu = CpuPool::per_core();
+        let storage = photos::storage::Storage::new(blobs.clone(), photos.storage_timeout, photos.retry);
+        let writes = ActivityWrites::new(weather.clone());
+        let imports =
+            ImportService::new(store.clone(), clock.clone(), storage.clone(), cpu.clone(), writes.clone(), imports);
+        let views = TrackViews::new(store.clone(), storage, cpu.clone());
+        let photos = PhotoService::new(store.clone(), blobs, cpu, clock.clone(), photos);
         Ok(Self {
             social: SocialService::new(store.clone(), clock.clone(), social, limits.clone()),
-            feed: FeedService::new(store.clone(), feed),
+            feed: FeedService::new(store.clone(), feed).with_track_views(views.clone()),
+            tracks: TrackService::new(store.clone(), clock.clone(), views.clone()),
             jobs: jobs::JobService::new(store.clone(), clock.clone()),
             auth: AuthService::new(store.clone(), clock.clone(), auth, limits.clone()),
-            activities: ActivityService::new(
-                store.clone(),
-                clock.clone(),
-                ActivityWrites::new(weather.clone()),
-                limits.clone(),
-            ),
+            activities: ActivityService::new(store.clone(), clock.clone(), writes, limits.clone(), views),
+            imports,
             weather: WeatherService::new(store.clone(), clock.clone(), weather),
             photos,
             stats: StatsService::new(store.clone(), clock.clone(), stats)?,

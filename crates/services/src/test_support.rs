@@ -39,6 +39,7 @@ pub(crate) fn draft(visibility: Visibility) -> ActivityDraft {
         distance: Distance::from_metres(5000.0).unwrap(),
         visibility,
         start_latlng: None,
+        description: None,
     }
 }
 
@@ -60,4 +61,15 @@ pub(crate) fn store_of(units: Vec<(Access, MockUnitOfWork)>) -> MockStore {
             .returning(move |_| Ok(unit.take().expect("each unit is handed out once")));
     }
     MockStore::new(mock)
+}
+
+/// Track views over a blob store that nothing may call (the activities here have no track).
+pub(crate) fn views_of(store: MockStore) -> crate::TrackViews<MockStore> {
+    let blobs: stride_repository::SharedBlobStore = Arc::new(stride_repository::mocks::MockDynBlobStore::new());
+    let storage = crate::photos::storage::Storage::new(blobs, std::time::Duration::from_secs(1), Default::default());
+    crate::TrackViews::new(
+        store,
+        storage,
+        crate::CpuPool::new(crate::Threads::Blocking, crate::CpuPoolConfig::unbounded_wait(1)),
+    )
 }

@@ -230,6 +230,7 @@ impl<S: Store> WeatherService<S> {
                     max_delay: Duration::from_secs(3600),
                     ..RetryPolicy::default()
                 },
+                lease: None,
             },
             handler,
         }

@@ -50,6 +50,7 @@ fn activity(rng: &mut StdRng, owner: UserId, at: StartedAt) -> Activity {
         distance: Distance::from_metres(1000.0).unwrap(),
         visibility,
         start_latlng: None,
+        description: None,
     };
     Activity::create(ActivityId::new(), owner, draft, Utc::now())
 }

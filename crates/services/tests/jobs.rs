@@ -46,6 +46,7 @@ fn kind(name: &'static str, timeout: Duration, concurrency: usize) -> KindConfig
             max_delay: Duration::from_secs(600),
             ..RetryPolicy::default()
         },
+        lease: None,
     }
 }
 

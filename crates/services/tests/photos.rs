@@ -76,6 +76,7 @@ async fn world(blobs: SharedBlobStore, photos: PhotoConfig) -> World {
         distance: Distance::from_metres(1000.0).unwrap(),
         visibility: Visibility::Private,
         start_latlng: None,
+        description: None,
     };
     let activity = stride.activities.create(deadline(), user, draft, None).await.unwrap().activity().id;
     World { stride, store, user, activity, _db: db }

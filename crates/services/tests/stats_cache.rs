@@ -18,6 +18,7 @@ fn draft(day: u32) -> ActivityDraft {
         distance: Distance::from_metres(1000.0).unwrap(),
         visibility: Visibility::Private,
         start_latlng: None,
+        description: None,
     }
 }
 

@@ -90,6 +90,7 @@ impl<S: Store> World<S> {
             distance: Distance::from_metres(5000.0).unwrap(),
             visibility: Visibility::Public,
             start_latlng: start.map(|(lat, lon)| LatLng::new(lat, lon).unwrap()),
+            description: None,
         };
         let created = self.stride.activities.create(deadline(), self.owner, draft, None).await.unwrap();
         created.activity().clone()
@@ -336,6 +337,7 @@ async fn start_points_set_by_hand_are_limited_per_user<S: Store>(store: S) {
         distance: Distance::from_metres(5000.0).unwrap(),
         visibility: Visibility::Public,
         start_latlng: Some(LatLng::new(60.17, 24.94).unwrap()),
+        description: None,
     };
     let refused = world.stride.activities.create(deadline(), world.owner, draft, None).await;
     assert!(matches!(refused, Err(ServiceError::Throttled { .. })), "{:?}", refused.map(|_| ()));

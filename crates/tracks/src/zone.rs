@@ -18,6 +18,11 @@ pub struct Zone {
 
 impl Zone {
     pub fn contains(&self, position: (f64, f64)) -> bool {
+        // A degree of latitude is at least 110,574 m (at the equator): a point further north
+        // or south than the radius reaches is outside without a geodesic.
+        if (position.0 - self.lat).abs() * 110_574.0 > self.radius_m + 1.0 {
+            return false;
+        }
         distance_m((self.lat, self.lon), position) <= self.radius_m
     }
 }

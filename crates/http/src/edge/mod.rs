@@ -3,6 +3,7 @@
 //!
 //! - [`PathId`]: a path segment parsed as an id, where anything else is "not found";
 //! - [`receive_upload`]: a multipart photo upload streamed into the photo service;
+//! - [`receive_import`]: a multipart upload of track files, streamed into an import;
 //! - [`serve_photo`]: a photo rendition with its ETag and cache headers;
 //! - [`guarded`]: the deadline and panic layers of one edge, whose failures each edge renders
 //!   in its own form (the JSON envelope, or an HTML page).
@@ -12,10 +13,12 @@
 
 mod guard;
 mod ids;
+mod import;
 mod photo;
 mod upload;
 
 pub(crate) use guard::{guarded, guarded_api};
 pub(crate) use ids::PathId;
+pub(crate) use import::receive_import;
 pub(crate) use photo::serve_photo;
 pub(crate) use upload::receive_upload;

@@ -45,20 +45,20 @@ pub(crate) async fn receive_upload<S: Store>(
     Ok(app.stride.photos.upload(deadline, owner, activity, files, key).await?)
 }
 
-fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "expected Content-Type: multipart/form-data with one `photo` part per file",
+            "expected Content-Type: multipart/form-data with one part per file",
         ));
     }
     multer::parse_boundary(content_type)
         .map_err(|_| ApiError::bad_request("the multipart Content-Type has no boundary".to_owned()))
 }
 
-fn request_too_large(limits: UploadLimits) -> ApiError {
+pub(crate) fn request_too_large(limits: UploadLimits) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -88,6 +88,12 @@ fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes
     })
 }
 
+/// A multipart form as read: its files, and its short text fields by name.
+pub(crate) struct ReceivedForm {
+    pub(crate) files: Vec<UploadFile>,
+    pub(crate) fields: Vec<(String, String)>,
+}
+
 /// Every `photo` part, each checked against the limits as it streams in, its bytes held in the
 /// upload memory budget before they are kept.
 async fn read_files(
@@ -96,25 +102,47 @@ async fn read_files(
     limits: UploadLimits,
     admission: &mut UploadAdmission,
 ) -> Result<Vec<UploadFile>, ApiError> {
+    Ok(read_form(body, boundary, limits, admission, "photo", &[]).await?.files)
+}
+
+/// Every `file_part` part (each checked against the limits as it streams in, its bytes held
+/// in the upload memory budget before they are kept) and the text fields named in `fields`
+/// (at most 64 bytes each); any other part is refused.
+pub(crate) async fn read_form(
+    body: Body,
+    boundary: String,
+    limits: UploadLimits,
+    admission: &mut UploadAdmission,
+    file_part: &'static str,
+    fields: &[&'static str],
+) -> Result<ReceivedForm, ApiError> {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_file_bytes));
     let mut multipart =
         multer::Multipart::with_constraints(stall_guarded(body, limits.stall_timeout), boundary, constraints);
-    let mut files = Vec::new();
+    let mut form = ReceivedForm { files: Vec::new(), fields: Vec::new() };
     // The capacity of the files already read, which they keep.
     let mut kept = 0u64;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limits, None))? {
-        if field.name() != Some("photo") {
-            let name = field.name().unwrap_or("(unnamed)").to_owned();
+        let name = field.name().unwrap_or("(unnamed)").to_owned();
+        if let Some(&text_field) = fields.iter().find(|&&f| f == name) {
+            let value = field.text().await.map_err(|e| multipart_error(e, limits, None))?;
+            if value.len() > 64 {
+                return Err(ApiError::invalid(text_field, "must be at most 64 bytes"));
+            }
+            form.fields.push((name, value));
+            continue;
+        }
+        if name != file_part {
             return Err(ApiError::invalid(
-                "photo",
-                format!("unexpected form field {name:?}; send each file as `photo`"),
+                file_part,
+                format!("unexpected form field {name:?}; send each file as `{file_part}`"),
             ));
         }
-        if files.len() == limits.max_files {
-            return Err(ApiError::invalid("photo", format!("at most {} files per upload", limits.max_files)));
+        if form.files.len() == limits.max_files {
+            return Err(ApiError::invalid(file_part, format!("at most {} files per upload", limits.max_files)));
         }
-        let name = field.file_name().map_or_else(|| format!("photo #{}", files.len() + 1), str::to_owned);
+        let name = field.file_name().map_or_else(|| format!("{file_part} #{}", form.files.len() + 1), str::to_owned);
         let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limits, Some(&name)))? {
             let needed = bytes.len() + chunk.len();
@@ -128,12 +156,12 @@ async fn read_files(
             bytes.extend_from_slice(&chunk);
         }
         kept += bytes.capacity() as u64;
-        files.push(UploadFile { name, bytes: Bytes::from(bytes) });
+        form.files.push(UploadFile { name, bytes: Bytes::from(bytes) });
     }
-    if files.is_empty() {
-        return Err(ApiError::invalid("photo", "at least one file is required, as a `photo` part"));
+    if form.files.is_empty() {
+        return Err(ApiError::invalid(file_part, format!("at least one file is required, as a `{file_part}` part")));
     }
-    Ok(files)
+    Ok(form)
 }
 
 fn multipart_error(error: multer::Error, limits: UploadLimits, file: Option<&str>) -> ApiError {

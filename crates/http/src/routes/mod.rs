@@ -4,11 +4,13 @@
 
 mod activities;
 mod auth;
+mod imports;
 mod me;
 mod ops;
 mod photos;
 mod social;
 mod stats;
+mod tracks;
 
 use std::sync::Arc;
 
@@ -22,11 +24,13 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 pub(crate) use activities::*;
 pub(crate) use auth::*;
+pub(crate) use imports::*;
 pub(crate) use me::*;
 pub(crate) use ops::*;
 pub(crate) use photos::*;
 pub(crate) use social::*;
 pub(crate) use stats::*;
+pub(crate) use tracks::*;
 
 use crate::edge::guarded_api;
 use crate::state::{AppState, JsonBodyLimit, UploadLimits};
@@ -70,7 +74,7 @@ macro_rules! documented {
 /// uploads under their own (`STRIDE_UPLOAD_TIMEOUT_MS`); unknown paths get the envelope's
 /// 404, wrong methods its 405.
 pub(crate) fn api<S: Store>(config: &HttpConfig) -> OpenApiRouter<AppState<S>> {
-    let uploads = OpenApiRouter::new().routes(documented!(upload_photos::<S>));
+    let uploads = OpenApiRouter::new().routes(documented!(upload_photos::<S>)).routes(documented!(create_import::<S>));
     guarded_api(api_routes::<S>(), config.request_timeout)
         .merge(guarded_api(uploads, config.upload_timeout))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -110,6 +114,16 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(unblock_user::<S>))
         .routes(documented!(list_blocks::<S>))
         .routes(documented!(get_feed::<S>))
+        .routes(documented!(list_imports::<S>))
+        .routes(documented!(get_import::<S>))
+        .routes(documented!(list_import_items::<S>))
+        .routes(documented!(cancel_import::<S>))
+        .routes(documented!(get_streams::<S>))
+        .routes(documented!(export_gpx::<S>))
+        .routes(documented!(get_original_file::<S>))
+        .routes(documented!(create_privacy_zone::<S>))
+        .routes(documented!(list_privacy_zones::<S>))
+        .routes(documented!(delete_privacy_zone::<S>))
         .routes(documented!(openapi_json::<S>))
 }
 

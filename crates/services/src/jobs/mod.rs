@@ -43,12 +43,17 @@ pub struct KindConfig {
     pub concurrency: usize,
     /// Backoff between attempts: full jitter under `initial × 2^(attempt−1)`, capped.
     pub backoff: RetryPolicy,
+    /// The lease of an attempt, renewed by heartbeats at a third of it; `None` for the
+    /// default. A long job with a short lease (imports: 30 s) is rescued soon after its
+    /// process died, instead of after twice its whole timeout.
+    pub lease: Option<Duration>,
 }
 
 impl KindConfig {
-    /// A lease outlives the timeout, so a healthy attempt never loses it between heartbeats.
+    /// By default a lease outlives the timeout, so a healthy attempt never loses it between
+    /// heartbeats.
     pub fn lease(&self) -> Duration {
-        self.timeout * 2 + Duration::from_secs(5)
+        self.lease.unwrap_or(self.timeout * 2 + Duration::from_secs(5))
     }
 }
 

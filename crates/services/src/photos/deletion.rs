@@ -34,8 +34,14 @@ pub(crate) fn delete_blobs_job(photos: &[Photo], now: DateTime<Utc>) -> ServiceR
         return Ok(None);
     }
     let keys = blob_keys(photos).into_iter().map(|key| key.as_str().to_owned()).collect();
+    delete_keys_job(keys, now).map(Some)
+}
+
+/// The job that removes `keys` (blobs whose rows this unit of work deletes: photos, and a
+/// track's points and original file).
+pub(crate) fn delete_keys_job(keys: Vec<String>, now: DateTime<Utc>) -> ServiceResult<NewJob> {
     let payload = serde_json::to_string(&DeleteBlobs { keys }).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    Ok(Some(NewJob::due(DELETE_BLOBS_KIND, payload, DELETE_BLOBS_ATTEMPTS, now)))
+    Ok(NewJob::due(DELETE_BLOBS_KIND, payload, DELETE_BLOBS_ATTEMPTS, now))
 }
 
 impl<S: Store> PhotoService<S> {

@@ -19,7 +19,7 @@ mod admission;
 mod deletion;
 mod reprocess;
 mod serving;
-mod storage;
+pub(crate) mod storage;
 mod upload;
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 
 pub use admission::UploadAdmission;
 pub use deletion::DELETE_BLOBS_KIND;
-pub(crate) use deletion::delete_blobs_job;
+pub(crate) use deletion::{delete_blobs_job, delete_keys_job};
 pub use reprocess::{ReprocessEvent, ReprocessOptions, ReprocessSummary};
 pub use storage::Storage;
 /// The CPU work of one photo, in a crate of its own (`stride-imaging`).

@@ -87,6 +87,7 @@ impl ActivityFormData {
             )?,
             visibility: parse_visibility(&self.visibility)?,
             start_latlng: parse_start(&self.start_latlng)?,
+            description: None,
         })
     }
 
@@ -245,14 +246,17 @@ pub(crate) async fn update_activity<S: Store>(
             return Ok(page(&context, StatusCode::UNPROCESSABLE_ENTITY, markup));
         }
     };
+    // A recorded track decides its start, moving time and distance; the form's are ignored.
+    let recorded = activity.track.is_some();
     let patch = ActivityPatch {
         sport: Some(draft.sport),
         title: Some(draft.title),
-        started_at: Some(draft.started_at),
-        duration: Some(draft.duration),
-        distance: Some(draft.distance),
+        started_at: Some(draft.started_at).filter(|_| !recorded),
+        duration: Some(draft.duration).filter(|_| !recorded),
+        distance: Some(draft.distance).filter(|_| !recorded),
         visibility: Some(draft.visibility),
-        start_latlng: Some(draft.start_latlng),
+        start_latlng: if recorded { None } else { Some(draft.start_latlng) },
+        description: None,
     };
     app.stride.activities.update(deadline, caller.user.id, activity.id, patch).await?;
     Ok(see_other(&format!("/activities/{}", activity.id)))

@@ -7,12 +7,16 @@
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use stride_domain::{
-    Activity, ActivityDraft, ActivityPatch, Cursor, DisplayName, Distance, MovingTime, Page, Photo, PhotoKind, Sport,
-    StartedAt, TimeZone, Title, User, Visibility,
+    Activity, ActivityDraft, ActivityPatch, Cursor, Description, DisplayName, Distance, MovingTime, Page, Photo,
+    PhotoKind, Sport, StartedAt, TimeZone, Title, User, Visibility,
 };
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
+
+mod tracks;
+
+pub use tracks::{ImportBody, ImportItemBody, StreamsQuery, TrackBody, ZoneBody, ZoneRequest, ZonesBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +111,8 @@ pub struct CreateActivityRequest {
     /// background (`weather_status`).
     #[schema(value_type = Option<Vec<f64>>, example = json!([48.8566, 2.3522]))]
     pub start_latlng: Option<Vec<f64>>,
+    /// Free text, at most 10,000 characters.
+    pub description: Option<String>,
 }
 
 /// Every field optional; an absent field is left unchanged.
@@ -124,6 +130,10 @@ pub struct UpdateActivityRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<f64>>)]
     pub start_latlng: Option<Option<Vec<f64>>>,
+    /// Text sets the description, `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by `default`).
@@ -187,6 +197,12 @@ pub struct ActivityBody {
     /// `none` (no start point, or the feature is off), `pending`, `done` or `unavailable`.
     #[schema(example = "done")]
     pub weather_status: String,
+    pub description: Option<String>,
+    /// `manual`, or the format of the file it was imported from: `gpx`, `tcx`, `fit`.
+    #[schema(example = "gpx")]
+    pub source: String,
+    /// The recorded track's summary; `null` for an activity typed in by hand.
+    pub track: Option<TrackBody>,
 }
 
 impl ActivityBody {
@@ -208,6 +224,9 @@ impl ActivityBody {
             start_latlng: a.start_latlng.filter(|_| a.user_id == viewer).map(|p| [p.lat(), p.lon()]),
             weather: a.weather.as_ref().map(WeatherBody::from),
             weather_status: a.weather_status.as_str().to_owned(),
+            description: a.description.as_ref().map(|d| d.as_str().to_owned()),
+            source: a.source.as_str().to_owned(),
+            track: a.track.as_ref().map(TrackBody::from),
         }
     }
 }
@@ -337,6 +356,10 @@ pub(crate) fn parse_latlng(raw: &[f64]) -> Result<stride_domain::LatLng, ApiErro
     stride_domain::LatLng::from_pair(raw).map_err(|e| ApiError::invalid("start_latlng", e))
 }
 
+pub(crate) fn parse_description(raw: &str) -> Result<Description, ApiError> {
+    Description::parse(raw).map_err(|e| ApiError::invalid("description", e))
+}
+
 pub(crate) fn parse_timezone(raw: &str) -> Result<TimeZone, ApiError> {
     TimeZone::parse(raw).map_err(|e| ApiError::invalid("timezone", e))
 }
@@ -352,6 +375,7 @@ impl TryFrom<CreateActivityRequest> for ActivityDraft {
             distance: parse_distance(req.distance_m)?,
             visibility: req.visibility.as_deref().map(parse_visibility).transpose()?.unwrap_or_default(),
             start_latlng: req.start_latlng.as_deref().map(parse_latlng).transpose()?,
+            description: req.description.as_deref().map(parse_description).transpose()?,
         })
     }
 }
@@ -367,6 +391,7 @@ impl TryFrom<UpdateActivityRequest> for ActivityPatch {
             distance: req.distance_m.map(parse_distance).transpose()?,
             visibility: req.visibility.as_deref().map(parse_visibility).transpose()?,
             start_latlng: req.start_latlng.map(|p| p.as_deref().map(parse_latlng).transpose()).transpose()?,
+            description: req.description.map(|d| d.as_deref().map(parse_description).transpose()).transpose()?,
         })
     }
 }
