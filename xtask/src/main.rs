@@ -8,6 +8,7 @@ mod abuse_user;
 mod bench;
 mod census;
 mod durability;
+mod fixtures;
 mod fuzz;
 mod gates;
 mod layers;
@@ -30,6 +31,8 @@ commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
             examples, stress, loom (quick), race, abuse, abuse-user, durability, soak, fuzz,
             bench (quick)
+  fixtures  fetch the third-party track files (SHA-256 pinned) and the reference virtualenv the
+            tracks tests compare against; prints the two variables that point the tests at them
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
   test      the workspace tests on SQLite and PostgreSQL (starts PostgreSQL if it can)
   loom      loom models of hand-written synchronisation; each seeded mutant must be caught
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("layers") => layers::check(&project_root()),
+        Some("fixtures") => fixtures::command(),
         Some("test") => Stages::default().run("tests", test),
         Some("loom") => gates::loom(args.iter().any(|a| a == "--quick")),
         Some("race") => gates::race(),
@@ -172,6 +176,9 @@ fn test() -> Result<(), String> {
     ensure_s3s_fs()?;
     let mut env = vec![("STRIDE_TEST_DATABASE_URL", postgres.url.clone())];
     env.push(("RUST_BACKTRACE", "1".to_owned()));
+    let (fixtures, python) = fixtures::ensure()?;
+    env.push(("STRIDE_TRACK_FIXTURES", fixtures.display().to_string()));
+    env.push(("STRIDE_REFERENCE_PYTHON", python.display().to_string()));
     ensure_nextest()?;
     cargo_env(&["nextest", "run", "--workspace", "--no-fail-fast"], &env)?;
     census::check()

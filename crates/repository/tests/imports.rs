@@ -102,7 +102,9 @@ async fn imports_and_items_round_trip_and_settle_once<S: Store>(store: S) {
     let mut uow = store.write(deadline()).await.unwrap();
     assert!(uow.start_import(first.id).await.unwrap());
     assert!(!uow.start_import(first.id).await.unwrap(), "only a queued import starts");
-    assert!(uow.settle_item(first.id, 0, &ItemOutcome::Imported(activity), std::slice::from_ref(&warning)).await.unwrap());
+    assert!(
+        uow.settle_item(first.id, 0, &ItemOutcome::Imported(activity), std::slice::from_ref(&warning)).await.unwrap()
+    );
     assert!(!uow.settle_item(first.id, 0, &ItemOutcome::Failed(problem.clone()), &[]).await.unwrap(), "once");
     assert!(uow.settle_item(first.id, 1, &ItemOutcome::Duplicate(activity), &[]).await.unwrap());
     assert!(uow.settle_item(first.id, 2, &ItemOutcome::Failed(problem.clone()), &[]).await.unwrap());

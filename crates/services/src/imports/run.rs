@@ -177,7 +177,14 @@ impl<S: Store> ImportService<S> {
         defaults: Defaults,
     ) -> Result<(), Stop> {
         let key = BlobKey::parse(&item.blob_key).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let sent = self.storage.get(&key, deadline).await?;
+        let sent = match self.storage.get(&key, deadline).await {
+            Ok(sent) => sent,
+            Err(ServiceError::NotFound) => {
+                let gone = Problem::new("missing_file", "the uploaded file is no longer stored");
+                return self.settle(lease, item, ItemOutcome::Failed(gone), None).await;
+            }
+            Err(error) => return Err(error.into()),
+        };
         let inflated = self
             .cpu
             .run(move || {
