@@ -233,7 +233,7 @@ async fn on_s3_renditions_can_redirect_to_a_presigned_url() {
 
     // The web app's pages allow images from their own origin only (CSP `img-src 'self'`), so
     // the pages' photo routes always answer with the bytes, never a redirect to S3.
-    let session = page_session(&no_redirects, &app, "alice").await;
+    let session = common::page_session(&no_redirects, &app, "alice").await;
     for kind in ["thumb", "display"] {
         let page_photo =
             no_redirects.get(app.url(&format!("/photos/{id}/{kind}"))).header("cookie", &session).send().await.unwrap();
@@ -242,26 +242,6 @@ async fn on_s3_renditions_can_redirect_to_a_presigned_url() {
         let served = image::load_from_memory(&page_photo.bytes().await.unwrap()).unwrap();
         assert_eq!(served.width(), if kind == "thumb" { 320 } else { 400 });
     }
-}
-
-/// Logs `username` in through the login page and returns its session cookie (`name=value`).
-async fn page_session(client: &reqwest::Client, app: &TestApp, username: &str) -> String {
-    let page = client.get(app.url("/login")).send().await.unwrap();
-    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let csrf = common::form_token(&page.text().await.unwrap());
-    let logged_in = client
-        .post(app.url("/login"))
-        .header("cookie", &csrf_cookie)
-        .form(&[("csrf", csrf.as_str()), ("username", username), ("password", "correct horse battery")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
-    let session = logged_in.headers().get_all("set-cookie").iter().find_map(|cookie| {
-        let cookie = cookie.to_str().unwrap();
-        cookie.starts_with("stride_session=").then(|| cookie.split(';').next().unwrap().to_owned())
-    });
-    session.expect("a session cookie")
 }
 
 #[tokio::test]

@@ -64,6 +64,7 @@ pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlo
 pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
+pub use stride_tracks::route::decode as decode_polyline;
 pub use stride_tracks::{Resolution, StreamKey};
 pub use tracks::{Column, TrackService, TrackViews};
 pub use weather::{WEATHER_KIND, WeatherConfig, WeatherService, forget_failure, settle_abandoned};

@@ -51,7 +51,8 @@ pub fn form_paths<S: Store>() -> Vec<&'static str> {
 /// The page routes (under the request deadline) and the upload routes (under their own).
 fn tables<S: Store>() -> (Table<S>, Table<S>) {
     use handlers::*;
-    let uploads = Table::default().post("/activities/{id}/photos", upload_photos::<S>);
+    let uploads =
+        Table::default().post("/activities/{id}/photos", upload_photos::<S>).post("/imports", upload_import::<S>);
     let pages = Table::default()
         .get("/", dashboard::<S>)
         .get_post("/login", login_page, login::<S>)
@@ -71,6 +72,12 @@ fn tables<S: Store>() -> (Table<S>, Table<S>) {
         .post("/blocks", block::<S>)
         .post("/blocks/{user_id}/remove", unblock::<S>)
         .get("/feed", feed::<S>)
+        .get("/imports", imports_page::<S>)
+        .get("/imports/{id}", import_page::<S>)
+        .post("/imports/{id}/cancel", cancel_import_page::<S>)
+        .get("/activities/{id}/export.gpx", export_gpx_page::<S>)
+        .get_post("/settings/privacy", privacy_page::<S>, add_zone::<S>)
+        .post("/settings/privacy/{id}/delete", remove_zone::<S>)
         .get("/static/app.css", stylesheet)
         .get("/static/app.js", script);
     (pages, uploads)

@@ -268,3 +268,23 @@ impl Drop for StrideProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Logs `username` in through the login page and returns its session cookie (`name=value`).
+pub async fn page_session(client: &reqwest::Client, app: &TestApp, username: &str) -> String {
+    let page = client.get(app.url("/login")).send().await.unwrap();
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = form_token(&page.text().await.unwrap());
+    let logged_in = client
+        .post(app.url("/login"))
+        .header("cookie", &csrf_cookie)
+        .form(&[("csrf", csrf.as_str()), ("username", username), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+    let session = logged_in.headers().get_all("set-cookie").iter().find_map(|cookie| {
+        let cookie = cookie.to_str().unwrap();
+        cookie.starts_with("stride_session=").then(|| cookie.split(';').next().unwrap().to_owned())
+    });
+    session.expect("a session cookie")
+}

@@ -182,7 +182,21 @@ pub(crate) async fn activity<S: Store>(
     let activity = app.stride.activities.get(deadline, caller.user.id, id).await?;
     let photos = app.stride.photos.list(deadline, caller.user.id, id).await?;
     let owner = activity.user_id == caller.user.id;
-    Ok(page(&context, StatusCode::OK, views::activity_detail(caller, &context.csrf, &activity, &photos, owner, None)))
+    let mut profile = views::ElevationProfile::default();
+    if activity.track.is_some() {
+        let keys = vec![stride_services::StreamKey::Distance, stride_services::StreamKey::Altitude];
+        let streams =
+            app.stride.tracks.streams(deadline, caller.user.id, id, Some(keys), stride_services::Resolution::Medium);
+        for (_, column) in streams.await? {
+            match column {
+                stride_services::Column::Distance(values) => profile.distance = values,
+                stride_services::Column::Altitude(values) => profile.altitude = values,
+                _ => {}
+            }
+        }
+    }
+    let markup = views::activity_detail(caller, &context.csrf, &activity, &photos, owner, &profile);
+    Ok(page(&context, StatusCode::OK, markup))
 }
 
 /// The caller's own activity, or not found (someone else's is never editable).

@@ -7,11 +7,13 @@ mod activities;
 mod auth;
 mod dashboard;
 mod friends;
+mod tracks;
 
 pub(crate) use activities::*;
 pub(crate) use auth::*;
 pub(crate) use dashboard::*;
 pub(crate) use friends::*;
+pub(crate) use tracks::*;
 
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;

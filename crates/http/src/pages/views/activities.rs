@@ -81,13 +81,20 @@ pub(crate) fn activity_form(
     )
 }
 
+/// What a track adds to the detail page: the elevation profile's samples.
+#[derive(Debug, Default)]
+pub(crate) struct ElevationProfile {
+    pub distance: Vec<f64>,
+    pub altitude: Vec<Option<f64>>,
+}
+
 pub(crate) fn activity_detail(
     caller: &Caller,
     csrf: &str,
     activity: &Activity,
     photos: &[Photo],
     owner: bool,
-    message: Option<&str>,
+    profile: &ElevationProfile,
 ) -> Markup {
     let title = if activity.title.as_str().is_empty() {
         sport_label(activity.sport)
@@ -99,7 +106,9 @@ pub(crate) fn activity_detail(
     html! {
         (layout(&title, Some(caller), csrf, html! {
             h1 { (title) }
-            (notice(message))
+            @if let Some(track) = &activity.track {
+                (route_svg(track, 600, 360, "Route map"))
+            }
             dl.facts {
                 dt { "Sport" } dd { (sport_label(activity.sport)) }
                 dt { "Start" } dd { (when(activity)) }
@@ -118,6 +127,11 @@ pub(crate) fn activity_detail(
                         (None, _) => "—",
                     }
                 }
+            }
+            @if let Some(description) = &activity.description { p.description { (description.as_str()) } }
+            @if let Some(track) = &activity.track {
+                (elevation_svg(&profile.distance, &profile.altitude))
+                (track_facts(&activity.id.to_string(), track))
             }
             section aria-label="Photos" {
                 h2 { "Photos" }

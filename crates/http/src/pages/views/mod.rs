@@ -7,12 +7,16 @@ mod auth;
 mod dashboard;
 mod feed;
 mod friends;
+mod tracks;
 
-pub(crate) use activities::{ActivityForm, activities, activity_detail, activity_form, confirm_delete};
+pub(crate) use activities::{
+    ActivityForm, ElevationProfile, activities, activity_detail, activity_form, confirm_delete,
+};
 pub(crate) use auth::{login, signup};
 pub(crate) use dashboard::dashboard;
 pub(crate) use feed::feed;
 pub(crate) use friends::{FriendsView, Listed, friends};
+pub(crate) use tracks::{elevation_svg, import_detail, imports, privacy, route_svg, track_facts};
 
 use maud::{DOCTYPE, Markup, html};
 use stride_domain::{Activity, Photo, Profile, Sport};
@@ -39,6 +43,8 @@ pub(crate) fn layout(title: &str, caller: Option<&Caller>, csrf: &str, body: Mar
                             a href="/activities" { "Activities" }
                             a href="/feed" { "Feed" }
                             a href="/friends" { "Friends" }
+                            a href="/imports" { "Import" }
+                            a href="/settings/privacy" { "Privacy" }
                         }
                         form.inline method="post" action="/logout" {
                             (csrf_field(csrf))
@@ -129,6 +135,9 @@ pub(crate) fn activity_card(activity: &Activity, author: Option<&Profile>, thumb
             p.meta {
                 (sport_label(activity.sport)) " · " (when(activity)) " · " (km(activity.distance.metres()))
                 " · " (hms(activity.duration.seconds().into())) " · " (activity.visibility.as_str())
+            }
+            @if let Some(track) = &activity.track {
+                (tracks::route_svg(track, 160, 100, "Route thumbnail"))
             }
             @if !thumbs.is_empty() {
                 div.thumbs {
