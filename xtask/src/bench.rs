@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--full] [toolkit|pool|stats|photos|feed]`: runs the criterion benchmarks (all, or
+//! `cargo xtask bench [--quick] [--full] [toolkit|pool|stats|photos|feed|jobs|tracks]`: runs the criterion benchmarks (all, or
 //! one suite) and enforces the ratio gates of the suites that ran.
 //!
 //! Gates are ratios between two measurements taken in the same run on the same machine, never
@@ -34,12 +34,14 @@ pub enum Suite {
     Photos,
     Feed,
     Jobs,
+    Tracks,
 }
 
 impl Suite {
-    pub const ALL: [Suite; 6] = [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos, Suite::Feed, Suite::Jobs];
+    pub const ALL: [Suite; 7] =
+        [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos, Suite::Feed, Suite::Jobs, Suite::Tracks];
     /// What `cargo xtask ci` runs: every suite.
-    pub const CI: [Suite; 6] = Self::ALL;
+    pub const CI: [Suite; 7] = Self::ALL;
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|suite| suite.name() == name)
@@ -53,6 +55,7 @@ impl Suite {
             Suite::Photos => "photos",
             Suite::Feed => "feed",
             Suite::Jobs => "jobs",
+            Suite::Tracks => "tracks",
         }
     }
 
@@ -65,6 +68,7 @@ impl Suite {
             Suite::Photos => ("stride-services", "photos"),
             Suite::Feed => ("stride-services", "feed"),
             Suite::Jobs => ("stride-services", "jobs"),
+            Suite::Tracks => ("stride-services", "tracks"),
         }
     }
 }
@@ -83,6 +87,43 @@ macro_rules! feed_product_gate {
 }
 
 const GATES: &[Gate] = &[
+    Gate {
+        suite: Suite::Tracks,
+        name: "tracks: CPU, 100k-point GPX parse + every figure, vs gpxpy",
+        numerator: "interleaved/tracks/gpx_cpu/stride",
+        denominator: "interleaved/tracks/gpx_cpu/gpxpy",
+        // At least 20× less CPU time.
+        bound: Bound::AtMost(0.05),
+    },
+    Gate {
+        suite: Suite::Tracks,
+        name: "tracks: CPU, 100k-record FIT read + every figure, vs fitdecode",
+        numerator: "interleaved/tracks/fit_cpu/stride",
+        denominator: "interleaved/tracks/fit_cpu/fitdecode",
+        bound: Bound::AtMost(0.1),
+    },
+    Gate {
+        suite: Suite::Tracks,
+        name: "tracks: peak memory importing a 25 MiB GPX vs 6 x size + 50 MB",
+        numerator: "interleaved/tracks/peak_bytes_import",
+        denominator: "interleaved/tracks/peak_bytes_budget",
+        bound: Bound::AtMost(1.0),
+    },
+    Gate {
+        suite: Suite::Tracks,
+        name: "tracks: 4,200-point GPX to imported, SQLite, vs gpxpy parse",
+        numerator: "interleaved/tracks/import_latency_sqlite",
+        denominator: "interleaved/tracks/gpxpy_4200",
+        // gpxpy's parse alone is a fraction of FitTrackee's ~1 s accept; see docs/benchmarks.md.
+        bound: Bound::AtMost(0.5),
+    },
+    Gate {
+        suite: Suite::Tracks,
+        name: "tracks: 4,200-point GPX to imported, PostgreSQL, vs gpxpy parse",
+        numerator: "interleaved/tracks/import_latency_postgres",
+        denominator: "interleaved/tracks/gpxpy_4200",
+        bound: Bound::AtMost(0.5),
+    },
     Gate {
         suite: Suite::Jobs,
         name: "jobs sqlite: time per job, claim + fenced completion vs bare DELETE floor",
@@ -223,6 +264,7 @@ pub fn bench(quick: bool, full: bool, suites: &[Suite]) -> Result<(), String> {
     let timing: &[&str] =
         if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
     let postgres = crate::services::Postgres::ensure()?;
+    let python = if suites.contains(&Suite::Tracks) { Some(crate::fixtures::ensure()?.1) } else { None };
     // Estimates written before this moment are a previous run's: never gate on them.
     let started = std::time::SystemTime::now();
     for suite in suites {
@@ -232,6 +274,7 @@ pub fn bench(quick: bool, full: bool, suites: &[Suite]) -> Result<(), String> {
             .current_dir(project_root())
             .env("STRIDE_TEST_DATABASE_URL", &postgres.url)
             .env("STRIDE_BENCH_FULL", if full { "1" } else { "0" })
+            .envs(python.iter().map(|p| ("STRIDE_REFERENCE_PYTHON", p.as_os_str())))
             .args(["bench", "-p", krate, "--bench", bench, "--"])
             .args(timing);
         run(&mut command)?;

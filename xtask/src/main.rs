@@ -41,7 +41,7 @@ commands:
   examples  run every example of the concurrency course, crates/course (each asserts what it teaches);
             --hog runs them with a busy thread per core competing
   bench     criterion benchmarks with ratio gates (--quick for CI); name suites to run only
-            those: toolkit, pool, stats, photos, feed, jobs (e.g. `cargo xtask bench stats`);
+            those: toolkit, pool, stats, photos, feed, jobs, tracks (e.g. `cargo xtask bench stats`);
             --full runs the photo suite's whole set (8 images, 5 rounds) instead of 3 and 3
   stress    the stress loops of workers and cache with many iterations (--iterations N, default
             5000; --hog with a busy thread per core competing)

@@ -2,7 +2,7 @@
 //! power from any extension element of that local name (Garmin's TrackPointExtension and its
 //! copies), so a file's own namespace prefix does not matter.
 
-use crate::xml::{Node, number_attribute, parse_number, parse_time, position, too_many_points, walk};
+use crate::xml::{Node, lat_lon, parse_number, parse_time, too_many_points, walk};
 use crate::{MAX_POINTS, Point, Track, TrackError, heart_rate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub(crate) fn parse(plain: &[u8]) -> Result<Track, TrackError> {
                         segments_seen += 1;
                     }
                     Tag::Trkpt if stack.last() == Some(&Tag::Trkseg) => {
-                        let at = position(number_attribute(start, "lat")?, number_attribute(start, "lon")?)?;
+                        let at = lat_lon(start)?;
                         point = Some(Point { position: at, segment, ..Point::default() });
                     }
                     _ => {}
@@ -68,7 +68,14 @@ pub(crate) fn parse(plain: &[u8]) -> Result<Track, TrackError> {
                 stack.push(tag);
                 text.clear();
             }
-            Node::Text(piece) => text.push_str(piece),
+            Node::Text(piece) => {
+                if matches!(
+                    stack.last(),
+                    Some(Tag::Name | Tag::Type | Tag::Ele | Tag::Time | Tag::Hr | Tag::Cad | Tag::Power)
+                ) {
+                    text.push_str(piece);
+                }
+            }
             Node::Close => {
                 let Some(tag) = stack.pop() else { return Ok(()) };
                 let parent = stack.last().copied();

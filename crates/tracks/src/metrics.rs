@@ -89,7 +89,12 @@ fn round_seconds(nanos: i64) -> i64 {
 
 impl Summary {
     pub fn compute(points: &[Point]) -> Result<Self, TrackError> {
-        let cumulative = cumulative_distance(points);
+        Self::compute_with(points, &cumulative_distance(points))
+    }
+
+    /// [`Summary::compute`] with the cumulative distance already computed (the geodesics are
+    /// most of the work): what [`crate::Streams`] keeps.
+    pub fn compute_with(points: &[Point], cumulative: &[f64]) -> Result<Self, TrackError> {
         let timed = timed_indices(points);
         let (Some(&first), Some(&last)) = (timed.first(), timed.last()) else {
             return Err(no_track());

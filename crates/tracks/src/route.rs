@@ -39,47 +39,62 @@ pub fn route(positions: &[(f64, f64)]) -> Option<Route> {
             (EARTH_RADIUS_M * (lon - lon0).to_radians() * cos0, EARTH_RADIUS_M * (lat - lat0).to_radians())
         })
         .collect();
+    // One recursion serves every tolerance tried (see `importance`).
+    let importance = importance(&projected, FIRST_TOLERANCE_M);
     let mut tolerance = FIRST_TOLERANCE_M;
-    loop {
-        let keep = simplify(&projected, tolerance);
-        if keep.iter().filter(|&&k| k).count() <= MAX_ROUTE_POINTS {
-            let kept: Vec<(f64, f64)> = positions.iter().zip(&keep).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
-            return Some(Route { polyline: encode(&kept), tolerance_m: tolerance, bbox, kept });
-        }
+    while importance.iter().filter(|&&i| i > tolerance).count() > MAX_ROUTE_POINTS {
         tolerance *= 2.0;
     }
+    let kept: Vec<(f64, f64)> =
+        positions.iter().zip(&importance).filter(|(_, i)| **i > tolerance).map(|(p, _)| *p).collect();
+    Some(Route { polyline: encode(&kept), tolerance_m: tolerance, bbox, kept })
 }
 
-/// Which points Ramer–Douglas–Peucker keeps at `tolerance`.
+/// Which points Ramer–Douglas–Peucker keeps at `tolerance` (at least [`FIRST_TOLERANCE_M`]).
 pub fn simplify(points: &[(f64, f64)], tolerance: f64) -> Vec<bool> {
-    let mut keep = vec![false; points.len()];
-    let Some(last) = points.len().checked_sub(1) else { return keep };
-    keep[0] = true;
-    keep[last] = true;
-    let mut pending = vec![(0usize, last)];
-    while let Some((start, end)) = pending.pop() {
+    importance(points, tolerance).iter().map(|&i| i > tolerance).collect()
+}
+
+/// For each point, the largest tolerance at which Ramer–Douglas–Peucker still keeps it: the
+/// distance at which it split its interval, capped by that of every split above it (the
+/// endpoints are always kept). The recursion splits an interval at its farthest point
+/// whatever the tolerance, so it is one tree for all tolerances: RDP at `t` keeps exactly the
+/// points whose importance exceeds `t`, and doubling the tolerance needs no second pass.
+/// Intervals whose farthest point is within `floor` are not split further (no tolerance at or
+/// above it keeps anything inside them).
+fn importance(points: &[(f64, f64)], floor: f64) -> Vec<f64> {
+    let mut importance = vec![0.0; points.len()];
+    let Some(last) = points.len().checked_sub(1) else { return importance };
+    importance[0] = f64::INFINITY;
+    importance[last] = f64::INFINITY;
+    // Squared distances throughout: the order is the same, and no square root per point.
+    let floor2 = floor * floor;
+    let mut pending = vec![(0usize, last, f64::INFINITY)];
+    while let Some((start, end, cap2)) = pending.pop() {
         let mut farthest = (start, 0.0f64);
         for i in start + 1..end {
-            let d = to_segment(points[i], points[start], points[end]);
-            if d > farthest.1 {
-                farthest = (i, d);
+            let d2 = to_segment2(points[i], points[start], points[end]);
+            if d2 > farthest.1 {
+                farthest = (i, d2);
             }
         }
-        if farthest.1 > tolerance {
-            keep[farthest.0] = true;
-            pending.push((start, farthest.0));
-            pending.push((farthest.0, end));
+        if farthest.1 > floor2 {
+            let effective2 = farthest.1.min(cap2);
+            importance[farthest.0] = effective2.sqrt();
+            pending.push((start, farthest.0, effective2));
+            pending.push((farthest.0, end, effective2));
         }
     }
-    keep
+    importance
 }
 
-fn to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+/// The squared distance from `p` to the segment `a`–`b`.
+fn to_segment2(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let length2 = dx * dx + dy * dy;
     let t = if length2 == 0.0 { 0.0 } else { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / length2).clamp(0.0, 1.0) };
     let (cx, cy) = (a.0 + t * dx, a.1 + t * dy);
-    ((p.0 - cx).powi(2) + (p.1 - cy).powi(2)).sqrt()
+    (p.0 - cx).powi(2) + (p.1 - cy).powi(2)
 }
 
 /// Google's encoded polyline of (latitude, longitude) pairs at precision 5.

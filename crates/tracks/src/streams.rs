@@ -185,7 +185,7 @@ pub fn encode_points(streams: &Streams) -> Vec<u8> {
         varint(&mut raw, u64::from(point.segment - last_segment.min(point.segment)));
         last_segment = point.segment;
     }
-    let mut encoder = DeflateEncoder::new(Vec::with_capacity(raw.len() / 3), Compression::default());
+    let mut encoder = DeflateEncoder::new(Vec::with_capacity(raw.len() / 3), Compression::fast());
     // Writing to a Vec cannot fail.
     let _ = encoder.write_all(&raw);
     encoder.finish().unwrap_or_default()

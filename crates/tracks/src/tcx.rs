@@ -75,7 +75,14 @@ pub(crate) fn parse(plain: &[u8]) -> Result<Track, TrackError> {
                 stack.push(tag);
                 text.clear();
             }
-            Node::Text(piece) => text.push_str(piece),
+            Node::Text(piece) => {
+                if !matches!(
+                    stack.last(),
+                    None | Some(Tag::Other | Tag::Activity | Tag::Lap | Tag::Track | Tag::Trackpoint | Tag::Position)
+                ) {
+                    text.push_str(piece);
+                }
+            }
             Node::Close => {
                 let Some(tag) = stack.pop() else { return Ok(()) };
                 let parent = stack.last().copied();
