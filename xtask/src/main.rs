@@ -10,6 +10,7 @@ mod census;
 mod durability;
 mod fixtures;
 mod fuzz;
+mod fuzz_tracks;
 mod gates;
 mod layers;
 mod load;
@@ -30,7 +31,7 @@ usage: cargo xtask <command>
 commands:
   ci        everything CI runs: fmt, clippy, layers, tests on SQLite and PostgreSQL,
             examples, stress, loom (quick), race, abuse, abuse-user, durability, soak, fuzz,
-            bench (quick)
+            fuzz-tracks, bench (quick)
   fixtures  fetch the third-party track files (SHA-256 pinned) and the reference virtualenv the
             tracks tests compare against; prints the two variables that point the tests at them
   layers    check that crates depend on each other only as ARCHITECTURE.md allows
@@ -56,6 +57,8 @@ commands:
   soak      mixed traffic at a fixed rate against a release process (--secs N, default 60; run
             `cargo xtask soak --secs 300` for five minutes): 0 errors, RSS within 10 % of its
             value after a 10 s warm-up, tokio alive tasks back to rest after the traffic
+  fuzz-tracks libFuzzer (cargo fuzz, nightly) on the GPX, TCX and FIT readers and stored points
+            (--secs N each, default 20), seeded with the third-party fixtures
   fuzz      schemathesis against the release binary on SQLite and PostgreSQL (--examples N per
             operation, default 100); the OpenAPI document must state every rule the server enforces
 ";
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             gates::stress(flag_value(&args, "--iterations").unwrap_or(5_000))
         }
         Some("fuzz") => fuzz::fuzz(flag_value(&args, "--examples").unwrap_or(100)),
+        Some("fuzz-tracks") => fuzz_tracks::fuzz_tracks(flag_value(&args, "--secs").unwrap_or(20)),
         Some("abuse") => abuse::abuse(),
         Some("abuse-user") => abuse_user::abuse_user(),
         Some("durability") => durability::durability(),
@@ -142,6 +146,7 @@ fn ci() -> Result<(), String> {
         stages.run("durability", durability::durability)?;
         stages.run("soak", || soak::soak(60))?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
+        stages.run("fuzz-tracks", || fuzz_tracks::fuzz_tracks(20))?;
         stages.run("bench", || bench::bench(true, false, &bench::Suite::CI))?;
         Ok(())
     })();

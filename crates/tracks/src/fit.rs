@@ -21,12 +21,20 @@ pub(crate) fn parse(plain: &[u8]) -> Result<Track, TrackError> {
     let mut stopped = false;
     let mut session_sport = None;
     let mut sport_message = None;
+    let mut at_header = true;
     while !buffer.is_empty() {
+        if at_header {
+            // fitparser computes how much of a short header is missing by a subtraction that
+            // overflows on a header byte smaller than what is there: such a file is refused here.
+            check_header(buffer)?;
+            at_header = false;
+        }
         let (rest, object) = processor.deserialize_next(buffer).map_err(invalid)?;
         buffer = rest;
         let message = match object {
             FitObject::Crc(_) => {
                 processor.reset();
+                at_header = true;
                 continue;
             }
             FitObject::DataMessage(message) => message,
@@ -64,6 +72,19 @@ pub(crate) fn parse(plain: &[u8]) -> Result<Track, TrackError> {
     }
     track.sport = session_sport.or(sport_message);
     Ok(track)
+}
+
+/// A FIT header: its size (12 or 14), the `.FIT` tag, and a file as long as it says.
+fn check_header(buffer: &[u8]) -> Result<(), TrackError> {
+    let size = usize::from(*buffer.first().unwrap_or(&0));
+    if !matches!(size, 12 | 14) || buffer.len() < size || &buffer[8..12] != b".FIT" {
+        return Err(TrackError::invalid("not a FIT header (or a truncated one)"));
+    }
+    let data = u32::from_le_bytes([buffer[4], buffer[5], buffer[6], buffer[7]]) as usize;
+    if buffer.len() < size + data + 2 {
+        return Err(TrackError::invalid("the FIT file is truncated"));
+    }
+    Ok(())
 }
 
 fn invalid(error: fitparser::Error) -> TrackError {

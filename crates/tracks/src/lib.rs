@@ -30,7 +30,7 @@ mod zone;
 
 pub use error::TrackError;
 pub use export::to_gpx;
-pub use format::{Format, MAX_INFLATED_BYTES, detect, inflate, parse, read};
+pub use format::{Format, MAX_INFLATED_BYTES, detect, inflate, parse, parse_as, read};
 pub use geodesic::distance_m;
 pub use metrics::Summary;
 pub use route::{Route, route};

@@ -193,3 +193,18 @@ pub fn synthetic_run(n: usize, origin: (f64, f64), start_unix_s: i64) -> Vec<Poi
         })
         .collect()
 }
+
+/// One fuzz case: `data` read as `format` (and, gunzipped, as whatever it is); a track read
+/// must measure, store, load and export, and its export must read again.
+pub fn fuzz_one(format: crate::Format, data: &[u8]) {
+    let _ = crate::read(data);
+    let Ok(track) = crate::parse_as(format, data) else { return };
+    let _ = crate::Summary::compute(&track.points);
+    let streams = crate::Streams::from_points(track.points);
+    let _ = crate::route(&streams.positions());
+    let stored = crate::encode_points(&streams);
+    let loaded = crate::decode_points(&stored).expect("stored points load");
+    assert_eq!(loaded.points.len(), streams.points.len());
+    let gpx = crate::to_gpx(&loaded, "fuzz", "other");
+    assert!(crate::read(gpx.as_bytes()).is_ok(), "an export reads again");
+}
