@@ -58,12 +58,14 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         }
         .boxed()
     });
-    let photos = stride.photos.clone();
+    let (photos, imports) = (stride.photos.clone(), stride.imports.clone());
     let photo_gc: Arc<dyn JobHandler> = Arc::new(move |_: Lease, deadline: Deadline, _: CancellationToken| {
-        let photos = photos.clone();
+        let (photos, imports) = (photos.clone(), imports.clone());
         async move {
             let (scanned, removed) = photos.collect_garbage(deadline, false).await.map_err(|e| e.to_string())?;
             tracing::info!(scanned, removed = removed.len(), "collected orphaned photo files");
+            let (scanned, removed) = imports.collect_garbage(deadline, false).await.map_err(|e| e.to_string())?;
+            tracing::info!(scanned, removed = removed.len(), "collected orphaned import files and track points");
             Ok(JobOutcome::Done)
         }
         .boxed()

@@ -7,6 +7,7 @@
 //! fenced by the attempt: a process killed mid-import is rescued once its lease expires, and
 //! the next attempt starts at the first item still queued. No file is imported twice.
 
+mod gc;
 mod recorded;
 mod run;
 
