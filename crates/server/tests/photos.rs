@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use stride_repository::{Backend, S3TestServer};
-use stride_server::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A JPEG of `width`×`height` with a gradient (so it compresses like a photo, not a flat fill).
@@ -191,27 +190,16 @@ async fn photos_live_and_die_with_their_activity_on_sqlite_and_disk() {
 async fn photos_live_and_die_with_their_activity_on_postgres_and_s3() {
     let s3 = S3TestServer::start();
     let root = s3.root().join(&s3.bucket);
-    let app = TestApp::spawn_with(Backend::Postgres, |config| use_s3(config, &s3)).await;
+    let app = TestApp::spawn_with(Backend::Postgres, |config| common::use_s3(config, &s3)).await;
     // s3s-fs keeps each object as a file under the bucket's folder (plus its own metadata).
     the_photo_lifecycle(&app, || files_under(&root).iter().filter(|f| !f.contains(".s3s")).count()).await;
-}
-
-fn use_s3(config: &mut Config, s3: &S3TestServer) {
-    let s3_config = s3.config();
-    config.s3_bucket = Some(s3_config.bucket);
-    config.s3_endpoint = s3_config.endpoint;
-    config.s3_region = s3_config.region;
-    config.s3_path_style = true;
-    let (key, secret) = s3_config.static_credentials.unwrap();
-    config.s3_access_key_id = Some(key);
-    config.s3_secret_access_key = Some(secret);
 }
 
 #[tokio::test]
 async fn on_s3_renditions_can_redirect_to_a_presigned_url() {
     let s3 = S3TestServer::start();
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
-        use_s3(config, &s3);
+        common::use_s3(config, &s3);
         config.s3_presign_secs = 60;
     })
     .await;

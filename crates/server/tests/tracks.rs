@@ -12,7 +12,6 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use stride_repository::{Backend, S3TestServer};
-use stride_server::Config;
 use stride_tracks::testing::{FitMessage, fit_file, gpx_file, synthetic_run};
 use stride_tracks::{Point, Streams, Summary, read};
 
@@ -201,19 +200,8 @@ async fn files_import_as_activities_on_sqlite_and_disk() {
 #[tokio::test]
 async fn files_import_as_activities_on_postgres_and_s3() {
     let s3 = S3TestServer::start();
-    let app = TestApp::spawn_with(Backend::Postgres, |config| use_s3(config, &s3)).await;
+    let app = TestApp::spawn_with(Backend::Postgres, |config| common::use_s3(config, &s3)).await;
     the_import_lifecycle(&app).await;
-}
-
-fn use_s3(config: &mut Config, s3: &S3TestServer) {
-    let s3_config = s3.config();
-    config.s3_bucket = Some(s3_config.bucket);
-    config.s3_endpoint = s3_config.endpoint;
-    config.s3_region = s3_config.region;
-    config.s3_path_style = true;
-    let (key, secret) = s3_config.static_credentials.unwrap();
-    config.s3_access_key_id = Some(key);
-    config.s3_secret_access_key = Some(secret);
 }
 
 stride_repository::each_backend!(backend: bad_files_fail_as_items_and_bad_requests_are_refused, privacy_zones_hide_points_from_everyone_but_the_owner);

@@ -288,3 +288,15 @@ pub async fn page_session(client: &reqwest::Client, app: &TestApp, username: &st
     });
     session.expect("a session cookie")
 }
+
+/// Points `config` at the S3 test server.
+pub fn use_s3(config: &mut Config, s3: &stride_repository::S3TestServer) {
+    let s3_config = s3.config();
+    config.s3_bucket = Some(s3_config.bucket);
+    config.s3_endpoint = s3_config.endpoint;
+    config.s3_region = s3_config.region;
+    config.s3_path_style = true;
+    let (key, secret) = s3_config.static_credentials.unwrap();
+    config.s3_access_key_id = Some(key);
+    config.s3_secret_access_key = Some(secret);
+}

@@ -10,7 +10,7 @@ use stride_repository::{ActivityRepo, BlobKey, ImportRepo, Store};
 use uuid::Uuid;
 
 use super::ImportService;
-use crate::{ServiceError, ServiceResult};
+use crate::ServiceResult;
 
 /// How young a blob must be to be left alone: longer than any upload or item runs.
 const GRACE: Duration = Duration::from_secs(60 * 60);
@@ -52,12 +52,7 @@ impl<S: Store> ImportService<S> {
             }
         }
         drop(uow);
-        if !dry_run {
-            let failed = self.storage.delete_all(&garbage, deadline).await;
-            if failed > 0 {
-                return Err(ServiceError::StorageUnavailable(format!("{failed} garbage blobs could not be deleted")));
-            }
-        }
+        self.storage.delete_garbage(&garbage, dry_run, deadline).await?;
         Ok((files.len() + points.len(), garbage))
     }
 }

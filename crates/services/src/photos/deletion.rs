@@ -114,12 +114,7 @@ impl<S: Store> PhotoService<S> {
             }
         }
         drop(uow);
-        if !dry_run {
-            let failed = self.storage.delete_all(&garbage, deadline).await;
-            if failed > 0 {
-                return Err(ServiceError::StorageUnavailable(format!("{failed} garbage blobs could not be deleted")));
-            }
-        }
+        self.storage.delete_garbage(&garbage, dry_run, deadline).await?;
         Ok((keys.len(), garbage))
     }
 }

@@ -75,6 +75,18 @@ impl Storage {
             .map_err(|e| ServiceError::StorageUnavailable(e.to_string()))
     }
 
+    /// What a garbage collector ends with: deletes `garbage` unless it is a dry run, and fails
+    /// (503 naming storage) when some of it could not be deleted.
+    pub async fn delete_garbage(&self, garbage: &[BlobKey], dry_run: bool, deadline: Deadline) -> ServiceResult<()> {
+        if dry_run {
+            return Ok(());
+        }
+        match self.delete_all(garbage, deadline).await {
+            0 => Ok(()),
+            failed => Err(ServiceError::StorageUnavailable(format!("{failed} garbage blobs could not be deleted"))),
+        }
+    }
+
     /// Deletes every key, each with its retries, all at once; what still fails is logged and
     /// left to `stride photos gc`. Used after a failed upload and after a committed delete.
     pub async fn delete_all(&self, keys: &[BlobKey], deadline: Deadline) -> usize {
