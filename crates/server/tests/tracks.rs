@@ -204,7 +204,11 @@ async fn files_import_as_activities_on_postgres_and_s3() {
     the_import_lifecycle(&app).await;
 }
 
-stride_repository::each_backend!(backend: bad_files_fail_as_items_and_bad_requests_are_refused, privacy_zones_hide_points_from_everyone_but_the_owner);
+stride_repository::each_backend!(
+    backend: bad_files_fail_as_items_and_bad_requests_are_refused,
+    privacy_zones_hide_points_from_everyone_but_the_owner,
+    keys_replay_three_imports_under_way_are_enough_and_cancel_stops_them,
+);
 
 async fn bad_files_fail_as_items_and_bad_requests_are_refused(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.upload_max_file_bytes = 300_000).await;
@@ -329,4 +333,89 @@ async fn privacy_zones_hide_points_from_everyone_but_the_owner(backend: Backend)
     assert_eq!(app.delete(&path, &alice).await.status(), StatusCode::NO_CONTENT);
     let after: Value = app.get(&format!("/api/v1/activities/{id}/streams"), &bob).await.json().await.unwrap();
     assert_eq!(after["latlng"].as_array().unwrap().len(), 1200, "a removed zone applies on the next request");
+}
+
+/// Three imports of a user queued (as a busy server would hold them: no job runs them).
+async fn three_waiting_imports<S: stride_repository::Store>(app: &TestApp, owner: &str) -> Vec<String> {
+    use stride_repository::{ImportRepo, UnitOfWork};
+    let store: S = app.db.store().await;
+    let owner: stride_domain::UserId = owner.parse().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let import = stride_domain::Import {
+            id: stride_domain::ImportId::new(),
+            user_id: owner,
+            state: stride_domain::ImportState::Queued,
+            sport: None,
+            visibility: "friends".into(),
+            total: Some(0),
+            imported: 0,
+            duplicate: 0,
+            failed: 0,
+            cancelled: 0,
+            error: None,
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+        };
+        let mut uow = store.write(stride_repository::testing::deadline()).await.unwrap();
+        uow.insert_import(&import, &[]).await.unwrap();
+        uow.commit().await.unwrap();
+        ids.push(import.id.to_string());
+    }
+    store.close().await;
+    ids
+}
+
+async fn keys_replay_three_imports_under_way_are_enough_and_cancel_stops_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, user) = app.register("alice").await;
+    let gpx = gpx_file(&synthetic_run(50, (46.05, 14.5), TOKYO_MORNING), None, None).into_bytes();
+
+    // The same key answers the first import and imports nothing again.
+    let first = post_import(&app, &alice, form(&[("a.gpx", gpx.clone())], &[]), Some("import-1")).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &alice, &id).await;
+    assert_eq!(done["imported"], 1);
+    let again = post_import(&app, &alice, form(&[("a.gpx", gpx.clone())], &[]), Some("import-1")).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["state"], "done", "the first import as it is now");
+    let listed: Value = app.get("/api/v1/imports", &alice).await.json().await.unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+
+    // Cancelling a finished import changes nothing.
+    let cancelled = app.post(&format!("/api/v1/imports/{id}/cancel"), Some(&alice), json!({})).await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let cancelled: Value = cancelled.json().await.unwrap();
+    assert_eq!((cancelled["state"].as_str(), cancelled["imported"].as_u64()), (Some("done"), Some(1)));
+
+    // Three imports queued or running: a fourth is 429 and stores nothing; a cancel makes room.
+    let waiting = match backend {
+        Backend::Sqlite => {
+            three_waiting_imports::<stride_repository::SqliteStore>(&app, user["id"].as_str().unwrap()).await
+        }
+        Backend::Postgres => {
+            three_waiting_imports::<stride_repository::PgStore>(&app, user["id"].as_str().unwrap()).await
+        }
+    };
+    let other = gpx_file(&synthetic_run(60, (46.05, 14.5), TOKYO_MORNING), None, None).into_bytes();
+    let refused = post_import(&app, &alice, form(&[("b.gpx", other.clone())], &[]), None).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(error_code(refused, StatusCode::TOO_MANY_REQUESTS).await, "rate_limited");
+    let stopped: Value = app
+        .post(&format!("/api/v1/imports/{}/cancel", waiting[0]), Some(&alice), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stopped["state"], "cancelled");
+    assert!(stopped["finished_at"].is_string());
+    let (bob, _) = app.register("bob").await;
+    let theirs = app.post(&format!("/api/v1/imports/{}/cancel", waiting[1]), Some(&bob), json!({})).await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND, "only the owner's");
+    let (room, items) = import_files(&app, &alice, &[("b.gpx", other)], &[]).await;
+    assert_eq!((room["state"].as_str(), items.len()), (Some("done"), 1));
 }

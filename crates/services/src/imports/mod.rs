@@ -249,6 +249,9 @@ impl<S: Store> ImportService<S> {
     ) -> ServiceResult<Option<ImportCreated>> {
         let mut uow = self.store.write(deadline).await?;
         let outcome = async {
+            // The import first: its key refers to it. A key another request recorded since the
+            // replay check conflicts, and this whole unit of work rolls back.
+            uow.insert_import(import, items).await?;
             if let Some(key) = key {
                 match uow
                     .record_import_key(import.user_id, key.as_str(), import.id, now - IDEMPOTENCY_WINDOW, now)
@@ -259,7 +262,6 @@ impl<S: Store> ImportService<S> {
                     Err(other) => return Err(other.into()),
                 }
             }
-            uow.insert_import(import, items).await?;
             let payload = serde_json::json!({ "import_id": import.id }).to_string();
             let mut job = NewJob::due(IMPORT_KIND, payload, self.config.attempts, now);
             job.unique_key = Some(format!("import:{}", import.id));
