@@ -99,6 +99,13 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
         ("distance_m", json!({ "minimum": 0, "maximum": Distance::MAX_METRES })),
         ("visibility", json!({ "enum": visibilities })),
         (
+            "description",
+            json!({
+                "maxLength": stride_domain::Description::MAX_CHARS,
+                "pattern": "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$",
+            }),
+        ),
+        (
             "start_latlng",
             json!({
                 "type": ["array", "null"],
@@ -123,6 +130,15 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
         ("RegisterRequest", "timezone", json!({ "enum": timezones })),
         ("UpdateMeRequest", "display_name", display_name),
         ("UpdateMeRequest", "timezone", json!({ "enum": timezones })),
+        ("ZoneRequest", "lat", json!({ "minimum": -90, "maximum": 90 })),
+        ("ZoneRequest", "lon", json!({ "minimum": -180, "maximum": 180 })),
+        (
+            "ZoneRequest",
+            "radius_m",
+            json!({ "minimum": stride_domain::PrivacyZone::MIN_RADIUS_M, "maximum": stride_domain::PrivacyZone::MAX_RADIUS_M }),
+        ),
+        ("ImportForm", "sport", json!({ "enum": sports })),
+        ("ImportForm", "visibility", json!({ "enum": visibilities })),
     ]
     .into_iter()
     .chain(activity.iter().map(|(field, rule)| ("CreateActivityRequest", *field, rule.clone())))
@@ -150,6 +166,12 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
                     parameter["required"] = false.into();
                     merge(&mut parameter["schema"], json!({ "minimum": 1, "maximum": stride_services::MAX_WEEKS }));
                 }
+                Some("keys") => {
+                    // Comma-separated stream keys, each one of the seven.
+                    let key = "(time|latlng|altitude|distance|heartrate|cadence|power)";
+                    merge(&mut parameter["schema"], json!({ "pattern": format!("^{key}(,{key})*$") }));
+                }
+                Some("resolution") => merge(&mut parameter["schema"], json!({ "enum": ["low", "medium", "high"] })),
                 Some("Idempotency-Key") => {
                     merge(&mut parameter["schema"], json!({ "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }))
                 }
