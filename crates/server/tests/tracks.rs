@@ -154,6 +154,13 @@ async fn the_import_lifecycle(app: &TestApp) {
     assert_eq!(low["time"][100], 1199.0);
     let unknown = app.get(&format!("/api/v1/activities/{run_id}/streams?keys=time,speed"), &alice).await;
     assert_eq!(error_code(unknown, StatusCode::UNPROCESSABLE_ENTITY).await, "invalid_input");
+    for path in [format!("/api/v1/activities/{run_id}/streams?extra=1"), "/api/v1/imports?extra=1".to_owned()] {
+        assert_eq!(
+            app.get(&path, &alice).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: unknown parameters"
+        );
+    }
 
     // The export re-imports to the same figures.
     let export = app.get(&format!("/api/v1/activities/{run_id}/export.gpx"), &alice).await;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use stride_domain::{Cursor, ImportId, ListCursor};
 use stride_services::{Caller, Store};
@@ -14,7 +14,7 @@ use crate::ApiError;
 use crate::dto::{ImportBody, ImportItemBody, ListActivitiesQuery, PageBody};
 use crate::edge::{PathId, receive_import};
 use crate::error::ErrorBody;
-use crate::extract::{AuthUser, RequestDeadline, idempotency_key};
+use crate::extract::{ApiQuery, AuthUser, RequestDeadline, idempotency_key};
 use crate::state::AppState;
 
 /// The multipart form of an import.
@@ -73,7 +73,7 @@ pub(crate) async fn list_imports<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
-    Query(query): Query<ListActivitiesQuery>,
+    ApiQuery(query): ApiQuery<ListActivitiesQuery>,
 ) -> Result<Json<PageBody<ImportBody>>, ApiError> {
     let limit = page_limit(query.limit.as_deref(), 20)?;
     let after =
@@ -124,7 +124,7 @@ pub(crate) async fn list_import_items<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     PathId(id, ..): PathId<ImportId>,
-    Query(query): Query<ListActivitiesQuery>,
+    ApiQuery(query): ApiQuery<ListActivitiesQuery>,
 ) -> Result<Json<PageBody<ImportItemBody>>, ApiError> {
     let limit = page_limit(query.limit.as_deref(), 50)?;
     let from = match query.cursor.as_deref() {

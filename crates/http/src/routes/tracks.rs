@@ -2,7 +2,7 @@
 //! and the caller's privacy zones, `/api/v1/me/privacy-zones`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use crate::ApiError;
 use crate::dto::{StreamsQuery, ZoneBody, ZoneRequest, ZonesBody};
 use crate::edge::PathId;
 use crate::error::ErrorBody;
-use crate::extract::{ApiJson, AuthUser, RequestDeadline};
+use crate::extract::{ApiJson, ApiQuery, AuthUser, RequestDeadline};
 use crate::state::AppState;
 
 fn parse_keys(raw: Option<&str>) -> Result<Option<Vec<StreamKey>>, ApiError> {
@@ -62,7 +62,7 @@ pub(crate) async fn get_streams<S: Store>(
     RequestDeadline(deadline): RequestDeadline,
     AuthUser(Caller { user, .. }): AuthUser,
     PathId(id, ..): PathId<ActivityId>,
-    Query(query): Query<StreamsQuery>,
+    ApiQuery(query): ApiQuery<StreamsQuery>,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     let keys = parse_keys(query.keys.as_deref())?;
     let resolution = match query.resolution.as_deref() {
