@@ -189,7 +189,7 @@ impl<S: Store> TrackService<S> {
         let p = &streams.points;
         let mut out = Vec::new();
         for key in StreamKey::ALL.into_iter().filter(|k| keys.contains(k)) {
-            if !indices.iter().any(|&i| has(&streams, i, key)) {
+            if !indices.iter().any(|&i| p[i].has(key)) {
                 continue;
             }
             let column = match key {
@@ -290,19 +290,6 @@ impl<S: Store> TrackService<S> {
 
     pub fn views(&self) -> &TrackViews<S> {
         &self.views
-    }
-}
-
-fn has(streams: &Streams, i: usize, key: StreamKey) -> bool {
-    let p = &streams.points[i];
-    match key {
-        StreamKey::Time => p.time_ns.is_some(),
-        StreamKey::Latlng => p.position.is_some(),
-        StreamKey::Altitude => p.elevation.is_some(),
-        StreamKey::Distance => true,
-        StreamKey::Heartrate => p.heart_rate.is_some(),
-        StreamKey::Cadence => p.cadence.is_some(),
-        StreamKey::Power => p.power.is_some(),
     }
 }
 

@@ -67,9 +67,6 @@ pub(crate) fn parse(plain: &[u8]) -> Result<Track, TrackError> {
             _ => {}
         }
     }
-    if track.points.is_empty() && plain.len() < 14 {
-        return Err(TrackError::invalid("the FIT file is truncated"));
-    }
     track.sport = session_sport.or(sport_message);
     Ok(track)
 }

@@ -87,6 +87,21 @@ impl Resolution {
     }
 }
 
+impl Point {
+    /// Whether the point has a value for `key` (every point has a cumulative distance).
+    pub fn has(&self, key: StreamKey) -> bool {
+        match key {
+            StreamKey::Time => self.time_ns.is_some(),
+            StreamKey::Latlng => self.position.is_some(),
+            StreamKey::Altitude => self.elevation.is_some(),
+            StreamKey::Distance => true,
+            StreamKey::Heartrate => self.heart_rate.is_some(),
+            StreamKey::Cadence => self.cadence.is_some(),
+            StreamKey::Power => self.power.is_some(),
+        }
+    }
+}
+
 /// A track's points with their cumulative distance, as stored.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Streams {
@@ -114,20 +129,6 @@ impl Streams {
     /// The first timed point's time, from which the `time` stream counts.
     pub fn first_time_ns(&self) -> Option<i64> {
         self.points.iter().find_map(|p| p.time_ns)
-    }
-
-    /// Whether any point has a value for `key`.
-    pub fn has(&self, key: StreamKey) -> bool {
-        let p = &self.points;
-        match key {
-            StreamKey::Time => p.iter().any(|p| p.time_ns.is_some()),
-            StreamKey::Latlng => p.iter().any(|p| p.position.is_some()),
-            StreamKey::Altitude => p.iter().any(|p| p.elevation.is_some()),
-            StreamKey::Distance => !p.is_empty(),
-            StreamKey::Heartrate => p.iter().any(|p| p.heart_rate.is_some()),
-            StreamKey::Cadence => p.iter().any(|p| p.cadence.is_some()),
-            StreamKey::Power => p.iter().any(|p| p.power.is_some()),
-        }
     }
 
     /// What others may see: the points inside none of the owner's zones (all of them when

@@ -30,7 +30,10 @@ pub(crate) struct Defaults {
 }
 
 pub(crate) fn record(track: Track, defaults: Defaults) -> Result<Recorded, TrackError> {
-    let summary = Summary::compute(&track.points)?;
+    // The streams first: their cumulative distance (the geodesics, most of the work) is the
+    // summary's too.
+    let streams = Streams::from_points(track.points);
+    let summary = Summary::compute_with(&streams.points, &streams.distance)?;
     let sport = match &track.sport {
         Some(named) => sport_name(named).parse().unwrap_or(Sport::Other),
         None => defaults.sport.unwrap_or(Sport::Other),
@@ -45,7 +48,6 @@ pub(crate) fn record(track: Track, defaults: Defaults) -> Result<Recorded, Track
     let distance = Distance::from_metres(summary.distance_m)
         .map_err(|_| TrackError::Invalid("the distance is negative or over 10,000 km".into()))?;
     let start_latlng = summary.first_position.and_then(|(lat, lon)| LatLng::new(lat, lon).ok());
-    let streams = Streams::from_points(track.points);
     let route = route(&streams.positions());
     let points = stride_tracks::encode_points(&streams);
     Ok(Recorded {
