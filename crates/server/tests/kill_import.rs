@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{StrideProcess, TestApp};
 use reqwest::multipart::{Form, Part};
-use serde_json::{Value, json};
+use serde_json::Value;
 use stride_repository::Backend;
 use stride_repository::testing::TestDatabase;
 use stride_tracks::testing::{gpx_file, synthetic_run};
@@ -26,16 +26,7 @@ async fn an_import_killed_mid_way_resumes_and_imports_every_file_once(backend: B
     let data_dir = blobs.path().to_str().unwrap().to_owned();
     let mut doomed = StrideProcess::start(&db, &[("STRIDE_DATA_DIR", data_dir.as_str())]).await;
     let client = common::http_client();
-    let registered: Value = client
-        .post(doomed.url("/api/v1/auth/register"))
-        .json(&json!({"username": "doomed_import", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["token"].as_str().unwrap().to_owned();
+    let token = doomed.register("doomed_import").await;
     // Twelve different runs of 20,000 points each (gzipped for the upload): long enough to
     // parse that the kill lands between items.
     let form = (0..FILES).fold(Form::new(), |form, i| {

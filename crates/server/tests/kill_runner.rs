@@ -36,16 +36,7 @@ async fn scenario<S: Store>(db: Arc<TestDatabase>) {
     let weather = [("STRIDE_WEATHER_URL", stub.url.as_str()), ("STRIDE_WEATHER_TIMEOUT_MS", "1000")];
     let mut doomed = StrideProcess::start(&db, &weather).await;
     let client = common::http_client();
-    let registered: Value = client
-        .post(format!("{}/api/v1/auth/register", doomed.base))
-        .json(&json!({"username": "doomed_runner", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["token"].as_str().unwrap().to_owned();
+    let token = doomed.register("doomed_runner").await;
     let mut body = run("2026-03-01T07:20:00+01:00");
     body["start_latlng"] = json!([48.8566, 2.3322]);
     let created: Value = client

@@ -260,6 +260,15 @@ impl StrideProcess {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Registers `username` on this process and returns its token.
+    pub async fn register(&self, username: &str) -> String {
+        let body = json!({"username": username, "password": "correct horse battery"});
+        let response = http_client().post(self.url("/api/v1/auth/register")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
+        let registered: Value = response.json().await.unwrap();
+        registered["token"].as_str().unwrap().to_owned()
+    }
 }
 
 impl Drop for StrideProcess {
