@@ -43,6 +43,7 @@ async fn tracks_are_imported_shown_and_kept_private_through_the_pages() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let html = loop {
         let html = get(&import_page).await.unwrap().text().await.unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"), "the refresh is in the head, not before the doctype");
         if !html.contains("http-equiv=\"refresh\"") {
             break html;
         }

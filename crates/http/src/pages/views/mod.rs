@@ -24,6 +24,11 @@ use stride_services::Caller;
 
 /// The frame of every page.
 pub(crate) fn layout(title: &str, caller: Option<&Caller>, csrf: &str, body: Markup) -> Markup {
+    framed(title, caller, csrf, html! {}, body)
+}
+
+/// The frame with `head` added to the document's head (a page that refreshes itself).
+pub(crate) fn framed(title: &str, caller: Option<&Caller>, csrf: &str, head: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -33,6 +38,7 @@ pub(crate) fn layout(title: &str, caller: Option<&Caller>, csrf: &str, body: Mar
                 title { (title) " · Stride" }
                 link rel="stylesheet" href="/static/app.css";
                 script src="/static/app.js" defer {}
+                (head)
             }
             body {
                 header.top {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use stride_domain::{Import, ImportItem, PrivacyZone, Sport, TrackSummary, Visibility};
 use stride_services::{Caller, decode_polyline};
 
@@ -137,34 +137,37 @@ pub(crate) fn imports(caller: &Caller, csrf: &str, recent: &[Import], message: O
 }
 
 pub(crate) fn import_detail(caller: &Caller, csrf: &str, import: &Import, items: &[ImportItem]) -> Markup {
-    let title = "Import";
-    html! {
-        // While it runs, the page reloads itself every two seconds (no script needed).
-        @if import.state.is_active() { (PreEscaped("<meta http-equiv=\"refresh\" content=\"2\">")) }
-        (layout(title, Some(caller), csrf, html! {
-            h1 { "Import" }
-            p #import-state role="status" { (import_summary(import)) }
-            @if let Some(error) = &import.error { p.error role="alert" { (error.message) } }
-            ol.listing #import-items {
-                @for item in items {
-                    li data-state=(item.state.as_str()) {
-                        strong { (item.name) } " — " (item.state.as_str())
-                        @if let Some(activity) = item.activity_id {
-                            " · " a href=(format!("/activities/{activity}")) { "the activity" }
+    // While it runs, the page reloads itself every two seconds (no script needed).
+    let head = html! { @if import.state.is_active() { meta http-equiv="refresh" content="2"; } };
+    framed(
+        "Import",
+        Some(caller),
+        csrf,
+        head,
+        html! {
+                h1 { "Import" }
+                p #import-state role="status" { (import_summary(import)) }
+                @if let Some(error) = &import.error { p.error role="alert" { (error.message) } }
+                ol.listing #import-items {
+                    @for item in items {
+                        li data-state=(item.state.as_str()) {
+                            strong { (item.name) } " — " (item.state.as_str())
+                            @if let Some(activity) = item.activity_id {
+                                " · " a href=(format!("/activities/{activity}")) { "the activity" }
+                            }
+                            @if let Some(error) = &item.error { " · " span.error { (error.code) ": " (error.message) } }
                         }
-                        @if let Some(error) = &item.error { " · " span.error { (error.code) ": " (error.message) } }
                     }
                 }
-            }
-            @if import.state.is_active() {
-                form.inline method="post" action=(format!("/imports/{}/cancel", import.id)) {
-                    (csrf_field(csrf))
-                    button.danger type="submit" { "Cancel what has not started" }
+                @if import.state.is_active() {
+                    form.inline method="post" action=(format!("/imports/{}/cancel", import.id)) {
+                        (csrf_field(csrf))
+                        button.danger type="submit" { "Cancel what has not started" }
+                    }
                 }
-            }
-            p { a href="/imports" { "Import more" } }
-        }))
-    }
+                p { a href="/imports" { "Import more" } }
+        },
+    )
 }
 
 pub(crate) fn privacy(caller: &Caller, csrf: &str, zones: &[PrivacyZone], message: Option<&str>) -> Markup {
