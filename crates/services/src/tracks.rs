@@ -110,14 +110,14 @@ impl<S: Store> TrackViews<S> {
             }
             let key = (activity.id, activity.updated_at.timestamp_micros(), zones_key(zones));
             let this = self.clone();
-            let (owned, zones) = ((**activity).clone(), as_zones(zones));
+            let (id, zones) = (activity.id, as_zones(zones));
             let shown = self
                 .shown
                 .try_get_with(key, async move {
                     let bytes = this
                         .storage
                         .get(
-                            &BlobKey::parse(&track_points_blob(owned.id))
+                            &BlobKey::parse(&track_points_blob(id))
                                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
                             deadline,
                         )
