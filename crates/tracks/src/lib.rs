@@ -12,6 +12,7 @@
 //! XML is quick-xml with document type declarations refused before anything is expanded, and
 //! FIT messages are decoded by fitparser (which checks the file's CRC).
 
+pub mod archive;
 mod error;
 mod export;
 mod fit;
@@ -22,12 +23,14 @@ pub mod metrics;
 pub mod route;
 pub mod splits;
 mod sport;
+pub mod strava;
 mod streams;
 mod tcx;
 pub mod testing;
 mod xml;
 mod zone;
 
+pub use archive::{Archive, ArchiveError, EntryError, Media, PlannedItem, RowFile, Work, is_zip};
 pub use error::TrackError;
 pub use export::to_gpx;
 pub use format::{Format, MAX_INFLATED_BYTES, detect, inflate, parse, parse_as, read};
@@ -36,6 +39,7 @@ pub use metrics::Summary;
 pub use route::{Route, route};
 pub use splits::Split;
 pub use sport::sport_name;
+pub use strava::{StravaRow, strava_sport};
 pub use streams::{Resolution, StreamKey, Streams, decode_points, encode_points};
 
 /// The SHA-256 of a file's plain bytes: what duplicates are recognised by.

@@ -208,3 +208,61 @@ pub fn fuzz_one(format: crate::Format, data: &[u8]) {
     let gpx = crate::to_gpx(&loaded, "fuzz", "other");
     assert!(crate::read(gpx.as_bytes()).is_ok(), "an export reads again");
 }
+
+/// A TCX document of `points` as one lap, with the sport named.
+pub fn tcx_file(points: &[Point], sport: &str) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\"?>\n<TrainingCenterDatabase xmlns=\"http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2\"><Activities><Activity Sport=\"{sport}\"><Lap><Track>"
+    );
+    for p in points {
+        out.push_str("<Trackpoint>");
+        if let Some(t) = p.time_ns {
+            let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(t);
+            let _ = write!(out, "<Time>{}</Time>", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        }
+        if let Some((lat, lon)) = p.position {
+            let _ = write!(
+                out,
+                "<Position><LatitudeDegrees>{lat}</LatitudeDegrees><LongitudeDegrees>{lon}</LongitudeDegrees></Position>"
+            );
+        }
+        if let Some(e) = p.elevation {
+            let _ = write!(out, "<AltitudeMeters>{e}</AltitudeMeters>");
+        }
+        out.push_str("</Trackpoint>");
+    }
+    out.push_str("</Track></Lap></Activity></Activities></TrainingCenterDatabase>\n");
+    out
+}
+
+/// `bytes` gzipped, as Strava stores its tracks.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+/// One entry of a test archive.
+pub enum ZipEntry<'a> {
+    File(&'a str, &'a [u8]),
+    /// A symbolic link named `.0` pointing at `.1`.
+    Symlink(&'a str, &'a str),
+}
+
+/// A zip archive of `entries`, deflated, in the order given.
+pub fn zip_file(entries: &[ZipEntry<'_>]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for entry in entries {
+        match entry {
+            ZipEntry::File(name, bytes) => {
+                writer.start_file(*name, options).expect("a new entry");
+                writer.write_all(bytes).expect("writing to memory");
+            }
+            ZipEntry::Symlink(name, target) => writer.add_symlink(*name, *target, options).expect("a new link"),
+        }
+    }
+    writer.finish().expect("finishing in memory").into_inner()
+}
