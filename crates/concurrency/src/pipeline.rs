@@ -180,6 +180,13 @@ where
         self.cancel.cancel();
     }
 
+    /// The token [`Pipeline::cancel`] cancels, for whoever must stop the pipeline while
+    /// [`Pipeline::run`] owns it (an import's watcher, when its lease is lost); it is also
+    /// cancelled by the first failure, so it tells a watcher when to stop watching.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
     /// The next outcome, in order of completion; `None` once every accepted item is reported
     /// (after `close` or a failure).
     pub async fn next(&mut self) -> Option<(u64, Outcome<Out, E>)> {

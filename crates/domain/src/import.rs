@@ -103,6 +103,24 @@ pub struct Import {
     pub error: Option<Problem>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The stored zip while an archive's import needs it; `None` for separate files.
+    pub archive_key: Option<String>,
+    /// Items per second over the running attempt, as its job last recorded it.
+    pub rate_per_s: Option<f64>,
+}
+
+impl Import {
+    /// Items settled (in any state but queued).
+    pub fn settled(&self) -> u32 {
+        self.imported + self.duplicate + self.failed + self.cancelled
+    }
+
+    /// Seconds until the last item at the recorded rate, while running with a known total.
+    pub fn eta_s(&self) -> Option<f64> {
+        let rate = self.rate_per_s.filter(|rate| *rate > 0.0 && self.state == ImportState::Running)?;
+        let left = self.total?.saturating_sub(self.settled());
+        Some((f64::from(left) / rate).round())
+    }
 }
 
 /// One file of an import.
@@ -124,4 +142,9 @@ pub struct ImportItem {
 /// The blob an import item's file is stored under.
 pub fn import_item_blob(import: ImportId, index: u32) -> String {
     format!("imports/{import}/{index:05}")
+}
+
+/// The blob an archive is stored under while its import runs.
+pub fn import_archive_blob(import: ImportId) -> String {
+    format!("imports/{import}/archive.zip")
 }

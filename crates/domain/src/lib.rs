@@ -29,7 +29,7 @@ pub use activity::{
 };
 pub use cursor::{ActivityCursor, Cursor, CursorError, ListCursor, Page};
 pub use ids::{ActivityId, FriendRequestId, IdError, ImportId, JobId, PhotoId, UserId, ZoneId};
-pub use import::{Import, ImportItem, ImportState, ItemState, Problem, import_item_blob};
+pub use import::{Import, ImportItem, ImportState, ItemState, Problem, import_archive_blob, import_item_blob};
 pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
 pub use limits::{Admission, RateLimit};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};

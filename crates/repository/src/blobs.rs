@@ -97,6 +97,31 @@ pub trait BlobStore: Clone + Send + Sync + 'static {
     /// Every key starting with `prefix`, sorted (for garbage collection).
     fn list(&self, prefix: &str, deadline: Deadline) -> impl Future<Output = BlobResult<Vec<BlobKey>>> + Send;
 
+    /// Stores the local file at `path` under `key` as [`BlobStore::put`] does, streaming it:
+    /// an archive of a gigabyte is never held in memory.
+    fn put_file(
+        &self,
+        key: &BlobKey,
+        path: PathBuf,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> impl Future<Output = BlobResult<()>> + Send;
+
+    /// Writes the blob into the local file at `path`, streaming it; the reader of an archive
+    /// needs to seek, which a download cannot.
+    fn get_to_file(
+        &self,
+        key: &BlobKey,
+        path: PathBuf,
+        deadline: Deadline,
+    ) -> impl Future<Output = BlobResult<()>> + Send;
+
+    /// The blob's own file, when the store keeps blobs as files: read in place, not copied.
+    fn local_path(&self, key: &BlobKey) -> Option<PathBuf> {
+        let _ = key;
+        None
+    }
+
     /// A URL that serves `key` without Stride for `ttl`, if the backend can mint one (S3
     /// presigned GETs); `None` means "stream it through Stride".
     fn presigned_get(
@@ -127,6 +152,15 @@ pub trait DynBlobStore: Send + Sync + 'static {
     fn get_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<Bytes>>;
     fn delete_blob(&self, key: BlobKey, deadline: Deadline) -> BoxFuture<'static, BlobResult<()>>;
     fn list_blobs(&self, prefix: String, deadline: Deadline) -> BoxFuture<'static, BlobResult<Vec<BlobKey>>>;
+    fn put_blob_file(
+        &self,
+        key: BlobKey,
+        path: PathBuf,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> BoxFuture<'static, BlobResult<()>>;
+    fn get_blob_to_file(&self, key: BlobKey, path: PathBuf, deadline: Deadline) -> BoxFuture<'static, BlobResult<()>>;
+    fn blob_local_path(&self, key: &BlobKey) -> Option<PathBuf>;
     fn presigned_blob_url(
         &self,
         key: BlobKey,
@@ -163,6 +197,26 @@ impl<B: BlobStore> DynBlobStore for B {
     fn list_blobs(&self, prefix: String, deadline: Deadline) -> BoxFuture<'static, BlobResult<Vec<BlobKey>>> {
         let store = self.clone();
         Box::pin(async move { BlobStore::list(&store, &prefix, deadline).await })
+    }
+
+    fn put_blob_file(
+        &self,
+        key: BlobKey,
+        path: PathBuf,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> BoxFuture<'static, BlobResult<()>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::put_file(&store, &key, path, content_type, deadline).await })
+    }
+
+    fn get_blob_to_file(&self, key: BlobKey, path: PathBuf, deadline: Deadline) -> BoxFuture<'static, BlobResult<()>> {
+        let store = self.clone();
+        Box::pin(async move { BlobStore::get_to_file(&store, &key, path, deadline).await })
+    }
+
+    fn blob_local_path(&self, key: &BlobKey) -> Option<PathBuf> {
+        BlobStore::local_path(self, key)
     }
 
     fn presigned_blob_url(
@@ -245,16 +299,46 @@ impl BlobStore for LocalBlobStore {
         })
         .await
     }
+
+    async fn put_file(
+        &self,
+        key: &BlobKey,
+        path: PathBuf,
+        _content_type: &'static str,
+        deadline: Deadline,
+    ) -> BlobResult<()> {
+        let target = self.path(key);
+        blocking(deadline, move || {
+            write_atomically_with(&target, |file| std::io::copy(&mut std::fs::File::open(&path)?, file).map(drop))
+        })
+        .await
+    }
+
+    async fn get_to_file(&self, key: &BlobKey, path: PathBuf, deadline: Deadline) -> BlobResult<()> {
+        let source = self.path(key);
+        blocking(deadline, move || std::fs::copy(&source, &path).map(drop)).await
+    }
+
+    fn local_path(&self, key: &BlobKey) -> Option<PathBuf> {
+        Some(self.path(key))
+    }
 }
 
 fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(target, |file| file.write_all(bytes))
+}
+
+fn write_atomically_with(
+    target: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = target.parent().ok_or_else(|| std::io::Error::other("a blob path has a parent"))?;
     std::fs::create_dir_all(dir)?;
     let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
     let temporary = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::now_v7().simple()));
     let written = (|| {
         let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
+        write(&mut file)?;
         file.sync_all()?;
         std::fs::rename(&temporary, target)?;
         // The rename is durable only once the directory entry is.
@@ -345,6 +429,24 @@ pub mod contract {
         store.delete(&a, deadline()).await.expect("deleting a missing key succeeds");
         assert_eq!(store.get(&a, deadline()).await, Err(BlobError::NotFound));
         assert_eq!(store.list(prefix, deadline()).await.unwrap(), vec![b.clone()]);
+
+        // Files in and out, streamed: what comes back is the file that went in.
+        let dir = tempfile::tempdir().unwrap();
+        let (sent, received) = (dir.path().join("sent"), dir.path().join("received"));
+        std::fs::write(&sent, &big[..2_500_000]).unwrap();
+        let c = key("c/archive.zip");
+        store.put_file(&c, sent.clone(), "application/zip", deadline()).await.unwrap();
+        store.get_to_file(&c, received.clone(), deadline()).await.unwrap();
+        assert_eq!(std::fs::read(&received).unwrap(), &big[..2_500_000], "a file comes back byte for byte");
+        if let Some(own) = store.local_path(&c) {
+            assert_eq!(std::fs::read(own).unwrap(), &big[..2_500_000], "the local path is the blob's file");
+        }
+        assert_eq!(
+            store.get_to_file(&a, received, deadline()).await,
+            Err(BlobError::NotFound),
+            "a missing key into a file"
+        );
+        store.delete(&c, deadline()).await.unwrap();
         store.delete(&b, deadline()).await.unwrap();
 
         let past = Deadline::after(std::time::Duration::ZERO);

@@ -162,6 +162,26 @@ impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
         self.inner.list(prefix, deadline).await
     }
 
+    async fn put_file(
+        &self,
+        key: &BlobKey,
+        path: std::path::PathBuf,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> BlobResult<()> {
+        self.before_call(deadline).await?;
+        self.inner.put_file(key, path, content_type, deadline).await
+    }
+
+    async fn get_to_file(&self, key: &BlobKey, path: std::path::PathBuf, deadline: Deadline) -> BlobResult<()> {
+        self.before_call(deadline).await?;
+        self.inner.get_to_file(key, path, deadline).await
+    }
+
+    fn local_path(&self, key: &BlobKey) -> Option<std::path::PathBuf> {
+        self.inner.local_path(key)
+    }
+
     async fn presigned_get(&self, key: &BlobKey, ttl: Duration) -> BlobResult<Option<String>> {
         self.inner.presigned_get(key, ttl).await
     }

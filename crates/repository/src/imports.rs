@@ -109,7 +109,28 @@ pub trait ImportRepo {
     /// `Conflict` when the user already has a file with these bytes.
     fn insert_track_file(&mut self, file: &TrackFile) -> impl Future<Output = RepoResult<()>> + Send;
     fn track_file(&mut self, activity: ActivityId) -> impl Future<Output = RepoResult<Option<TrackFile>>> + Send;
+    /// Records an archive's items and its total, once: `false` (and nothing written) when an
+    /// earlier attempt already did.
+    fn plan_import(&mut self, id: ImportId, items: &[ImportItem]) -> impl Future<Output = RepoResult<bool>> + Send;
+    /// The running attempt's items per second.
+    fn record_progress(&mut self, id: ImportId, rate_per_s: f64) -> impl Future<Output = RepoResult<()>> + Send;
+    /// The activity of `user` imported from Strava's activity `strava_id`, if it still exists.
+    fn activity_with_strava_id(
+        &mut self,
+        user: UserId,
+        strava_id: &str,
+    ) -> impl Future<Output = RepoResult<Option<ActivityId>>> + Send;
+    /// `Conflict` when the user already has an activity from this Strava activity.
+    fn insert_strava_id(
+        &mut self,
+        user: UserId,
+        strava_id: &str,
+        activity: ActivityId,
+    ) -> impl Future<Output = RepoResult<()>> + Send;
 }
+
+/// Rows per multi-row insert of items: 6 parameters each, far below either backend's limit.
+const ITEMS_PER_INSERT: usize = 64;
 
 fn count(cols: &mut Columns<'_, impl Dialect>, what: &str) -> RepoResult<u32> {
     let value = cols.int()?;
@@ -141,6 +162,8 @@ fn decode_import<DB: Dialect>(cols: &mut Columns<'_, DB>) -> RepoResult<Import> 
         error: problem(cols.optional_text()?, cols.optional_text()?),
         created_at: from_micros(cols.big_int()?)?,
         finished_at: cols.optional_big_int()?.map(from_micros).transpose()?,
+        archive_key: cols.optional_text()?,
+        rate_per_s: cols.optional_real()?,
     })
 }
 
@@ -194,8 +217,8 @@ fn counter(state: ItemState) -> &'static str {
 impl<DB: Dialect> ImportRepo for SqlxUnitOfWork<DB> {
     async fn insert_import(&mut self, import: &Import, items: &[ImportItem]) -> RepoResult<()> {
         self.execute(
-            "INSERT INTO imports (id, user_id, state, sport, visibility, total, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO imports (id, user_id, state, sport, visibility, total, created_at_us, archive_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 Param::Uuid(import.id.as_uuid()),
                 Param::Uuid(import.user_id.as_uuid()),
@@ -204,29 +227,16 @@ impl<DB: Dialect> ImportRepo for SqlxUnitOfWork<DB> {
                 Param::Text(&import.visibility),
                 Param::OptBigInt(import.total.map(i64::from)),
                 micros(import.created_at),
+                Param::OptText(import.archive_key.as_deref()),
             ],
         )
         .await?;
-        for item in items {
-            self.execute(
-                "INSERT INTO import_items (import_id, idx, name, blob_key, bytes, state) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    Param::Uuid(item.import_id.as_uuid()),
-                    Param::Int(item.index as i32),
-                    Param::Text(&item.name),
-                    Param::Text(&item.blob_key),
-                    Param::BigInt(item.bytes as i64),
-                    Param::Text(item.state.as_str()),
-                ],
-            )
-            .await?;
-        }
-        Ok(())
+        self.insert_items(items).await
     }
 
     async fn import_by_id(&mut self, id: ImportId) -> RepoResult<Option<Import>> {
         const SQL: &str = "SELECT id, user_id, state, sport, visibility, total, imported, duplicate, failed, \
-                           cancelled, error_code, error_message, created_at_us, finished_at_us FROM imports WHERE id = $1";
+                           cancelled, error_code, error_message, created_at_us, finished_at_us, archive_key, rate_per_s FROM imports WHERE id = $1";
         self.fetch_optional(SQL, &[Param::Uuid(id.as_uuid())], decode_import).await
     }
 
@@ -237,7 +247,7 @@ impl<DB: Dialect> ImportRepo for SqlxUnitOfWork<DB> {
         limit: u32,
     ) -> RepoResult<Vec<Import>> {
         const SQL: &str = "SELECT id, user_id, state, sport, visibility, total, imported, duplicate, failed, \
-                           cancelled, error_code, error_message, created_at_us, finished_at_us FROM imports \
+                           cancelled, error_code, error_message, created_at_us, finished_at_us, archive_key, rate_per_s FROM imports \
                            WHERE user_id = $1 AND (created_at_us < $2 OR (created_at_us = $2 AND id < $3)) \
                            ORDER BY created_at_us DESC, id DESC LIMIT $4";
         let (at, id) = after.map_or((i64::MAX, uuid::Uuid::max()), |(at, id)| (at.timestamp_micros(), id.as_uuid()));
@@ -271,7 +281,8 @@ impl<DB: Dialect> ImportRepo for SqlxUnitOfWork<DB> {
         error: Option<&Problem>,
         now: DateTime<Utc>,
     ) -> RepoResult<bool> {
-        let sql = "UPDATE imports SET state = $2, error_code = $3, error_message = $4, finished_at_us = $5 \
+        let sql = "UPDATE imports SET state = $2, error_code = $3, error_message = $4, finished_at_us = $5, \
+                   rate_per_s = NULL \
                    WHERE id = $1 AND state IN ('queued', 'running')";
         let params = [
             Param::Uuid(id.as_uuid()),
@@ -394,7 +405,8 @@ impl<DB: Dialect> ImportRepo for SqlxUnitOfWork<DB> {
     }
 
     async fn blob_named_by_import(&mut self, key: &str) -> RepoResult<bool> {
-        let sql = "SELECT 1 FROM import_items WHERE blob_key = $1 LIMIT 1";
+        let sql = "SELECT 1 FROM import_items WHERE blob_key = $1 UNION ALL SELECT 1 FROM imports \
+                   WHERE archive_key = $1 AND state IN ('queued', 'running') LIMIT 1";
         Ok(self.fetch_optional(sql, &[Param::Text(key)], |_| Ok(())).await?.is_some())
     }
 
@@ -424,4 +436,78 @@ impl<DB: Dialect> ImportRepo for SqlxUnitOfWork<DB> {
         let sql = "SELECT activity_id, user_id, sha256, name, blob_key, bytes FROM track_files WHERE activity_id = $1";
         self.fetch_optional(sql, &[Param::Uuid(activity.as_uuid())], decode_track_file).await
     }
+
+    async fn plan_import(&mut self, id: ImportId, items: &[ImportItem]) -> RepoResult<bool> {
+        let sql = "UPDATE imports SET total = $2 WHERE id = $1 AND total IS NULL";
+        if self.execute(sql, &[Param::Uuid(id.as_uuid()), Param::BigInt(items.len() as i64)]).await? == 0 {
+            return Ok(false);
+        }
+        self.insert_items(items).await?;
+        Ok(true)
+    }
+
+    async fn record_progress(&mut self, id: ImportId, rate_per_s: f64) -> RepoResult<()> {
+        let sql = "UPDATE imports SET rate_per_s = $2 WHERE id = $1 AND state = 'running'";
+        self.execute(sql, &[Param::Uuid(id.as_uuid()), Param::Real(rate_per_s)]).await?;
+        Ok(())
+    }
+
+    async fn activity_with_strava_id(&mut self, user: UserId, strava_id: &str) -> RepoResult<Option<ActivityId>> {
+        let sql = "SELECT activity_id FROM strava_activities WHERE user_id = $1 AND strava_id = $2";
+        let params = [Param::Uuid(user.as_uuid()), Param::Text(strava_id)];
+        self.fetch_optional(sql, &params, |cols| Ok(ActivityId::from_uuid(cols.uuid()?))).await
+    }
+
+    async fn insert_strava_id(&mut self, user: UserId, strava_id: &str, activity: ActivityId) -> RepoResult<()> {
+        self.execute(
+            "INSERT INTO strava_activities (user_id, strava_id, activity_id) VALUES ($1, $2, $3)",
+            &[Param::Uuid(user.as_uuid()), Param::Text(strava_id), Param::Uuid(activity.as_uuid())],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl<DB: Dialect> SqlxUnitOfWork<DB> {
+    /// Items in multi-row inserts of [`ITEMS_PER_INSERT`] (an archive's 20,000 in 313
+    /// statements, not 20,000), the remainder one by one.
+    async fn insert_items(&mut self, items: &[ImportItem]) -> RepoResult<()> {
+        const ONE: &str =
+            "INSERT INTO import_items (import_id, idx, name, blob_key, bytes, state) VALUES ($1, $2, $3, $4, $5, $6)";
+        let mut chunks = items.chunks_exact(ITEMS_PER_INSERT);
+        for chunk in &mut chunks {
+            let params: Vec<Param<'_>> = chunk.iter().flat_map(item_params).collect();
+            self.execute(many_items_sql(), &params).await?;
+        }
+        for item in chunks.remainder() {
+            self.execute(ONE, &item_params(item)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn item_params(item: &ImportItem) -> [Param<'_>; 6] {
+    [
+        Param::Uuid(item.import_id.as_uuid()),
+        Param::Int(item.index as i32),
+        Param::Text(&item.name),
+        Param::Text(&item.blob_key),
+        Param::BigInt(item.bytes as i64),
+        Param::Text(item.state.as_str()),
+    ]
+}
+
+/// The statement of a full chunk, built once: statements are prepared and cached by their
+/// text, so it is one static string for the life of the process.
+fn many_items_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..ITEMS_PER_INSERT)
+            .map(|row| {
+                let at = row * 6;
+                format!("(${}, ${}, ${}, ${}, ${}, ${})", at + 1, at + 2, at + 3, at + 4, at + 5, at + 6)
+            })
+            .collect();
+        format!("INSERT INTO import_items (import_id, idx, name, blob_key, bytes, state) VALUES {}", rows.join(", "))
+    })
 }

@@ -244,6 +244,10 @@ mockall::mock! {
             -> impl Future<Output = RepoResult<Option<ActivityId>>> + Send;
         fn insert_track_file(&mut self, file: &TrackFile) -> impl Future<Output = RepoResult<()>> + Send;
         fn track_file(&mut self, activity: ActivityId) -> impl Future<Output = RepoResult<Option<TrackFile>>> + Send;
+        fn plan_import(&mut self, id: ImportId, items: &[ImportItem]) -> impl Future<Output = RepoResult<bool>> + Send;
+        fn record_progress(&mut self, id: ImportId, rate_per_s: f64) -> impl Future<Output = RepoResult<()>> + Send;
+        fn activity_with_strava_id(&mut self, user: UserId, strava_id: &str) -> impl Future<Output = RepoResult<Option<ActivityId>>> + Send;
+        fn insert_strava_id(&mut self, user: UserId, strava_id: &str, activity: ActivityId) -> impl Future<Output = RepoResult<()>> + Send;
     }
 
     impl ZoneRepo for UnitOfWork {

@@ -207,6 +207,42 @@ impl BlobStore for S3BlobStore {
         Ok(keys)
     }
 
+    async fn put_file(
+        &self,
+        key: &BlobKey,
+        path: std::path::PathBuf,
+        content_type: &'static str,
+        deadline: Deadline,
+    ) -> BlobResult<()> {
+        let body =
+            ByteStream::from_path(&path).await.map_err(|e| BlobError::Other(format!("reading {path:?}: {e}")))?;
+        let call = self
+            .client()
+            .await
+            .put_object()
+            .bucket(self.bucket())
+            .key(key.as_str())
+            .content_type(content_type)
+            .body(body)
+            .send();
+        bounded(deadline, call).await.map(drop)
+    }
+
+    async fn get_to_file(&self, key: &BlobKey, path: std::path::PathBuf, deadline: Deadline) -> BlobResult<()> {
+        let client = self.client().await;
+        let copy = async {
+            let object = client.get_object().bucket(self.bucket()).key(key.as_str()).send().await.map_err(classify)?;
+            let mut body = object.body.into_async_read();
+            let mut file =
+                tokio::fs::File::create(&path).await.map_err(|e| BlobError::Other(format!("{path:?}: {e}")))?;
+            tokio::io::copy(&mut body, &mut file)
+                .await
+                .map_err(|e| BlobError::Unavailable(format!("reading {key}: {e}")))?;
+            tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| BlobError::Other(format!("{path:?}: {e}")))
+        };
+        deadline.run(copy).await.unwrap_or(Err(BlobError::Timeout))
+    }
+
     async fn presigned_get(&self, key: &BlobKey, ttl: Duration) -> BlobResult<Option<String>> {
         let presigning = PresigningConfig::expires_in(ttl).map_err(|e| BlobError::Other(e.to_string()))?;
         let request = self

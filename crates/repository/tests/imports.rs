@@ -56,6 +56,8 @@ fn import(user: UserId, files: u32) -> (Import, Vec<ImportItem>) {
         error: None,
         created_at: now(),
         finished_at: None,
+        archive_key: None,
+        rate_per_s: None,
     };
     let items = (0..files)
         .map(|index| ImportItem {

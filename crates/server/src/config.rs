@@ -90,6 +90,11 @@ pub struct Config {
     pub user_storage_bytes: u64,
     /// `STRIDE_PHOTO_CONCURRENCY`: files of one upload processed at once.
     pub photo_concurrency: usize,
+    /// `STRIDE_IMPORT_MAX_ARCHIVE_BYTES`: the largest zip an import takes, as sent (413 past it).
+    pub import_max_archive_bytes: u64,
+    /// `STRIDE_IMPORT_WORKERS`: items each stage of an archive's pipeline takes at once
+    /// (0: one per core).
+    pub import_workers: usize,
     /// `STRIDE_S3_BUCKET`: store photos in this S3 bucket instead of `<data dir>/blobs`.
     pub s3_bucket: Option<String>,
     /// `STRIDE_S3_ENDPOINT`: an S3-compatible endpoint (MinIO, s3s, R2…); default AWS.
@@ -173,6 +178,8 @@ impl Default for Config {
             decode_memory_bytes: 512 << 20,
             user_storage_bytes: 5 << 30,
             photo_concurrency: 5,
+            import_max_archive_bytes: 1 << 30,
+            import_workers: 0,
             s3_bucket: None,
             s3_endpoint: None,
             s3_region: None,
@@ -233,6 +240,8 @@ impl std::fmt::Debug for Config {
             .field("upload_max_request_bytes", &self.upload_max_request_bytes)
             .field("upload_max_file_bytes", &self.upload_max_file_bytes)
             .field("photo_concurrency", &self.photo_concurrency)
+            .field("import_max_archive_bytes", &self.import_max_archive_bytes)
+            .field("import_workers", &self.import_workers)
             .field("s3_bucket", &self.s3_bucket)
             .field("s3_endpoint", &self.s3_endpoint)
             .field("s3_region", &self.s3_region)
@@ -286,6 +295,8 @@ const SETTINGS: &[&str] = &[
     "decode_memory_bytes",
     "user_storage_bytes",
     "photo_concurrency",
+    "import_max_archive_bytes",
+    "import_workers",
     "s3_bucket",
     "s3_endpoint",
     "s3_region",
@@ -373,8 +384,19 @@ impl Config {
                 start_points_per_user: RateLimit::per_hour(self.start_points_per_hour),
                 ..Default::default()
             },
-            imports: stride_services::ImportConfig::default(),
+            imports: self.imports(),
         })
+    }
+
+    pub fn imports(&self) -> stride_services::ImportConfig {
+        let defaults = stride_services::ImportConfig::default();
+        stride_services::ImportConfig {
+            max_archive_bytes: self.import_max_archive_bytes,
+            workers: if self.import_workers == 0 { defaults.workers } else { self.import_workers },
+            // Beside the blobs, on disk: an archive is never spooled into a memory-backed /tmp.
+            spool_dir: self.data_dir.join("spool"),
+            ..defaults
+        }
     }
 
     pub fn weather(&self) -> anyhow::Result<stride_services::WeatherConfig> {

@@ -363,6 +363,8 @@ async fn three_waiting_imports<S: stride_repository::Store>(app: &TestApp, owner
             error: None,
             created_at: chrono::Utc::now(),
             finished_at: None,
+            archive_key: None,
+            rate_per_s: None,
         };
         let mut uow = store.write(stride_repository::testing::deadline()).await.unwrap();
         uow.insert_import(&import, &[]).await.unwrap();

@@ -64,6 +64,8 @@ pub use stride_repository::{BlobStore, LocalBlobStore, PhotoSelection, SharedBlo
 pub use stride_repository::{OpenMeteo, WeatherApi, WeatherApiError};
 /// Re-exported so the http layer can name the backend bound without depending on `repository`.
 pub use stride_repository::{PoolStats, Store};
+/// Whether bytes start like a zip archive: an import's form tells archives from track files.
+pub use stride_tracks::is_zip;
 pub use stride_tracks::route::decode as decode_polyline;
 pub use stride_tracks::{Resolution, StreamKey};
 pub use tracks::{Column, TrackService, TrackViews};
@@ -114,10 +116,17 @@ impl<S: Store> Stride<S> {
         let cpu = CpuPool::per_core();
         let storage = photos::storage::Storage::new(blobs.clone(), photos.storage_timeout, photos.retry);
         let writes = ActivityWrites::new(weather.clone());
-        let imports =
-            ImportService::new(store.clone(), clock.clone(), storage.clone(), cpu.clone(), writes.clone(), imports);
-        let views = TrackViews::new(store.clone(), storage, cpu.clone());
-        let photos = PhotoService::new(store.clone(), blobs, cpu, clock.clone(), photos);
+        let photos = PhotoService::new(store.clone(), blobs, cpu.clone(), clock.clone(), photos);
+        let imports = ImportService::new(
+            store.clone(),
+            clock.clone(),
+            storage.clone(),
+            cpu.clone(),
+            writes.clone(),
+            photos.clone(),
+            imports,
+        );
+        let views = TrackViews::new(store.clone(), storage, cpu);
         Ok(Self {
             social: SocialService::new(store.clone(), clock.clone(), social, limits.clone()),
             feed: FeedService::new(store.clone(), feed).with_track_views(views.clone()),

@@ -48,6 +48,8 @@ async fn unnamed_import_files_and_unowned_points_go_once_older_than_an_hour() {
         error: None,
         created_at: Utc::now(),
         finished_at: None,
+        archive_key: None,
+        rate_per_s: None,
     };
     let item = ImportItem {
         import_id: named,

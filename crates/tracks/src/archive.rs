@@ -261,24 +261,44 @@ impl<R: Read + Seek> Archive<R> {
         cap: u64,
         grown: &mut dyn FnMut(u64) -> Result<(), EntryError>,
     ) -> Result<Vec<u8>, EntryError> {
-        let mut entry = self.zip.by_index(index).map_err(|e| EntryError::Invalid(e.to_string()))?;
-        let mut bytes = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            let read = entry.read(&mut chunk).map_err(|e| EntryError::Invalid(format!("the entry is damaged: {e}")))?;
-            if read == 0 {
-                break;
-            }
-            if (bytes.len() + read) as u64 > cap {
-                return Err(EntryError::TooLarge(format!("the entry is over {} MiB once inflated", cap >> 20)));
-            }
-            bytes.extend_from_slice(&chunk[..read]);
-            grown(bytes.len() as u64)?;
-        }
+        let entry = self.zip.by_index(index).map_err(|e| EntryError::Invalid(e.to_string()))?;
+        let bytes = read_capped(entry, cap, grown)?;
         if is_zip(&bytes) {
             return Err(EntryError::Nested);
         }
         Ok(bytes)
+    }
+}
+
+/// `bytes` gunzipped when they are gzip (a `.fit.gz` of Strava's), under `cap` and told to
+/// `grown` as [`Archive::read_entry`] does; `None` when they are not gzip.
+pub fn gunzip_capped(
+    bytes: &[u8],
+    cap: u64,
+    grown: &mut dyn FnMut(u64) -> Result<(), EntryError>,
+) -> Option<Result<Vec<u8>, EntryError>> {
+    bytes.starts_with(&[0x1f, 0x8b]).then(|| read_capped(flate2::read::MultiGzDecoder::new(bytes), cap, grown))
+}
+
+/// Everything `reader` gives, at most `cap` bytes: the count is of bytes as they arrive, so a
+/// header's claim is never what stops (or fails to stop) a bomb.
+fn read_capped(
+    mut reader: impl Read,
+    cap: u64,
+    grown: &mut dyn FnMut(u64) -> Result<(), EntryError>,
+) -> Result<Vec<u8>, EntryError> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = reader.read(&mut chunk).map_err(|e| EntryError::Invalid(format!("the entry is damaged: {e}")))?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+        if (bytes.len() + read) as u64 > cap {
+            return Err(EntryError::TooLarge(format!("the entry is over {} MiB once inflated", cap >> 20)));
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+        grown(bytes.len() as u64)?;
     }
 }
 

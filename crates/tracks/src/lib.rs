@@ -30,7 +30,7 @@ pub mod testing;
 mod xml;
 mod zone;
 
-pub use archive::{Archive, ArchiveError, EntryError, Media, PlannedItem, RowFile, Work, is_zip};
+pub use archive::{Archive, ArchiveError, EntryError, Media, PlannedItem, RowFile, Work, gunzip_capped, is_zip};
 pub use error::TrackError;
 pub use export::to_gpx;
 pub use format::{Format, MAX_INFLATED_BYTES, detect, inflate, parse, parse_as, read};

@@ -85,8 +85,14 @@ pub struct ImportBody {
     pub duplicate: u32,
     pub failed: u32,
     pub cancelled: u32,
-    /// Why the import as a whole failed; `null` otherwise.
+    /// Why the import as a whole failed (`invalid_archive`, `too_many_items`, `too_large`,
+    /// `import_failed`); `null` otherwise.
     pub error: Option<ProblemBody>,
+    /// Items per second while running (over the running attempt); `null` otherwise.
+    pub rate_per_s: Option<f64>,
+    /// Seconds until the last item at that rate, while running with `total` known; `null`
+    /// otherwise.
+    pub eta_s: Option<f64>,
 }
 
 impl From<&Import> for ImportBody {
@@ -102,6 +108,11 @@ impl From<&Import> for ImportBody {
             failed: i.failed,
             cancelled: i.cancelled,
             error: i.error.as_ref().map(ProblemBody::from),
+            rate_per_s: i
+                .rate_per_s
+                .filter(|_| i.state == stride_domain::ImportState::Running)
+                .map(|r| (r * 100.0).round() / 100.0),
+            eta_s: i.eta_s(),
         }
     }
 }
@@ -116,7 +127,8 @@ pub struct ImportItemBody {
     pub state: String,
     /// The activity made (`imported`) or repeated (`duplicate`).
     pub activity_id: Option<String>,
-    /// `invalid_file`, `no_track` or `too_large`, with a message.
+    /// `invalid_file`, `no_track`, `too_large`, `missing_file`, `unsafe_entry` or
+    /// `invalid_row`, with a message.
     pub error: Option<ProblemBody>,
     pub warnings: Vec<ProblemBody>,
 }

@@ -19,6 +19,6 @@ mod upload;
 
 pub(crate) use guard::{guarded, guarded_api};
 pub(crate) use ids::PathId;
-pub(crate) use import::receive_import;
+pub(crate) use import::{BODY_WITHOUT_DEADLINE, receive_import};
 pub(crate) use photo::serve_photo;
 pub(crate) use upload::receive_upload;

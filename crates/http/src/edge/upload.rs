@@ -68,7 +68,7 @@ pub(crate) fn request_too_large(limits: UploadLimits) -> ApiError {
 
 /// Why the body stream ended early.
 #[derive(Debug, thiserror::Error)]
-enum BodyError {
+pub(super) enum BodyError {
     #[error("the body sent nothing for {0:?}")]
     Stalled(Duration),
     #[error("reading the body failed: {0}")]
@@ -76,7 +76,7 @@ enum BodyError {
 }
 
 /// The body's chunks, ending with `Stalled` if none arrives within `stall`.
-fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes, BodyError>> {
+pub(super) fn stall_guarded(body: Body, stall: Duration) -> impl Stream<Item = Result<Bytes, BodyError>> {
     futures::stream::unfold(Some(body.into_data_stream()), move |stream| async move {
         let mut stream = stream?;
         match tokio::time::timeout(stall, stream.next()).await {
@@ -164,7 +164,7 @@ pub(crate) async fn read_form(
     Ok(form)
 }
 
-fn multipart_error(error: multer::Error, limits: UploadLimits, file: Option<&str>) -> ApiError {
+pub(super) fn multipart_error(error: multer::Error, limits: UploadLimits, file: Option<&str>) -> ApiError {
     match error {
         multer::Error::FieldSizeExceeded { .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -35,24 +35,26 @@ pub(crate) type PageId<T> = crate::edge::PathId<T, PageError>;
 /// The pages and their assets: every page under the request deadline, the photo form under the
 /// upload deadline, each rendering a timeout or a panic as an HTML page.
 pub(crate) fn routes<S: Store>(config: &crate::HttpConfig) -> Router<AppState<S>> {
-    let (pages, uploads) = tables::<S>();
+    let (pages, uploads, imports) = tables::<S>();
     guarded::<PageError, _>(pages.router, config.request_timeout)
         .merge(guarded::<PageError, _>(uploads.router, config.upload_timeout))
+        .merge(guarded::<PageError, _>(imports.router, crate::edge::BODY_WITHOUT_DEADLINE))
         .layer(middleware::from_fn(security_headers))
 }
 
 /// Every path of the web app that takes a POST, as the router serves it (with its `{…}`
 /// parameters): what a test must cover to know that no form skips the CSRF check.
 pub fn form_paths<S: Store>() -> Vec<&'static str> {
-    let (pages, uploads) = tables::<S>();
-    pages.posts.into_iter().chain(uploads.posts).collect()
+    let (pages, uploads, imports) = tables::<S>();
+    pages.posts.into_iter().chain(uploads.posts).chain(imports.posts).collect()
 }
 
-/// The page routes (under the request deadline) and the upload routes (under their own).
-fn tables<S: Store>() -> (Table<S>, Table<S>) {
+/// The page routes (under the request deadline), the photo form (under the upload deadline)
+/// and the import form (under the stall timeout only: an archive may be large).
+fn tables<S: Store>() -> (Table<S>, Table<S>, Table<S>) {
     use handlers::*;
-    let uploads =
-        Table::default().post("/activities/{id}/photos", upload_photos::<S>).post("/imports", upload_import::<S>);
+    let uploads = Table::default().post("/activities/{id}/photos", upload_photos::<S>);
+    let imports = Table::default().post("/imports", upload_import::<S>);
     let pages = Table::default()
         .get("/", dashboard::<S>)
         .get_post("/login", login_page, login::<S>)
@@ -80,7 +82,7 @@ fn tables<S: Store>() -> (Table<S>, Table<S>) {
         .post("/settings/privacy/{id}/delete", remove_zone::<S>)
         .get("/static/app.css", stylesheet)
         .get("/static/app.js", script);
-    (pages, uploads)
+    (pages, uploads, imports)
 }
 
 /// A router that remembers which of its paths take a POST.

@@ -74,9 +74,11 @@ macro_rules! documented {
 /// uploads under their own (`STRIDE_UPLOAD_TIMEOUT_MS`); unknown paths get the envelope's
 /// 404, wrong methods its 405.
 pub(crate) fn api<S: Store>(config: &HttpConfig) -> OpenApiRouter<AppState<S>> {
-    let uploads = OpenApiRouter::new().routes(documented!(upload_photos::<S>)).routes(documented!(create_import::<S>));
+    let uploads = OpenApiRouter::new().routes(documented!(upload_photos::<S>));
+    let imports = OpenApiRouter::new().routes(documented!(create_import::<S>));
     guarded_api(api_routes::<S>(), config.request_timeout)
         .merge(guarded_api(uploads, config.upload_timeout))
+        .merge(guarded_api(imports, crate::edge::BODY_WITHOUT_DEADLINE))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(middleware::from_fn(mw::ensure_error_envelope))
 }

@@ -7,8 +7,11 @@
 //! fenced by the attempt: a process killed mid-import is rescued once its lease expires, and
 //! the next attempt starts at the first item still queued. No file is imported twice.
 
+mod archive;
 mod gc;
+mod pipeline;
 mod recorded;
+mod rows;
 mod run;
 
 use std::sync::Arc;
@@ -26,12 +29,16 @@ use tokio_util::task::TaskTracker;
 
 use crate::activity_write::ActivityWrites;
 use crate::idempotency::{IDEMPOTENCY_WINDOW, IdempotencyKey};
+use crate::photos::PhotoService;
 use crate::photos::storage::Storage;
 use crate::uow::finish;
 use crate::{Clock, CpuPool, ServiceError, ServiceResult};
 
 /// The job kind that processes an import.
 pub const IMPORT_KIND: &str = "imports.run";
+
+/// Photos one activity takes from an archive's `Media`; the rest are warnings.
+const MAX_PHOTOS_PER_ACTIVITY: usize = 10;
 
 /// The limits of imports; README "Imports" documents each.
 #[derive(Debug, Clone)]
@@ -42,11 +49,25 @@ pub struct ImportConfig {
     pub max_active: u32,
     /// Attempts of an import job; each resumes where the last stopped.
     pub attempts: u32,
+    /// Items of an archive each stage of its pipeline takes at once (default: one per core).
+    pub workers: usize,
+    /// The largest archive accepted, as sent (`STRIDE_IMPORT_MAX_ARCHIVE_BYTES`, 413 past it).
+    pub max_archive_bytes: u64,
+    /// Where an archive is spooled as it arrives, and copied from S3 to be read: on disk
+    /// (the data directory's `spool/`), never a memory-backed `/tmp`.
+    pub spool_dir: std::path::PathBuf,
 }
 
 impl Default for ImportConfig {
     fn default() -> Self {
-        Self { max_files: 20, max_active: 3, attempts: 5 }
+        Self {
+            max_files: 20,
+            max_active: 3,
+            attempts: 5,
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            max_archive_bytes: 1 << 30,
+            spool_dir: std::env::temp_dir(),
+        }
     }
 }
 
@@ -88,6 +109,7 @@ pub struct ImportService<S> {
     storage: Storage,
     cpu: CpuPool,
     writes: ActivityWrites,
+    photos: PhotoService<S>,
     config: ImportConfig,
 }
 
@@ -98,9 +120,10 @@ impl<S: Store> ImportService<S> {
         storage: Storage,
         cpu: CpuPool,
         writes: ActivityWrites,
+        photos: PhotoService<S>,
         config: ImportConfig,
     ) -> Self {
-        Self { store, clock, storage, cpu, writes, config }
+        Self { store, clock, storage, cpu, writes, photos, config }
     }
 
     pub fn config(&self) -> &ImportConfig {
@@ -177,22 +200,36 @@ impl<S: Store> ImportService<S> {
             error: None,
             created_at: now,
             finished_at: None,
+            archive_key: None,
+            rate_per_s: None,
         };
         let items = self.store_files(deadline, import.id, files).await?;
-        let outcome = self.record(deadline, &import, &items, key.as_ref(), now).await;
+        let stored: Vec<BlobKey> = items.iter().filter_map(|i| BlobKey::parse(&i.blob_key).ok()).collect();
+        self.record_or_clean(deadline, &import, &items, &stored, key).await
+    }
+
+    /// Records an import whose files are stored; when nothing will name them (a lost race for
+    /// the key, a failed commit whose outcome is known) they go, and after an unknown outcome
+    /// they stay for gc.
+    async fn record_or_clean(
+        &self,
+        deadline: Deadline,
+        import: &Import,
+        items: &[ImportItem],
+        stored: &[BlobKey],
+        key: Option<IdempotencyKey>,
+    ) -> ServiceResult<ImportCreated> {
+        let outcome = self.record(deadline, import, items, key.as_ref(), import.created_at).await;
         match outcome {
             Ok(Some(created)) => Ok(created),
             Ok(None) | Err(_) => {
-                // Nothing names the files (a lost race for the key, or a failed commit whose
-                // outcome is known): they go now; an unknown outcome leaves them to gc.
-                let keys: Vec<BlobKey> = items.iter().filter_map(|i| BlobKey::parse(&i.blob_key).ok()).collect();
                 if !matches!(outcome, Err(ServiceError::Timeout | ServiceError::Unavailable(_))) {
-                    self.storage.delete_all(&keys, deadline).await;
+                    self.storage.delete_all(stored, deadline).await;
                 }
                 match outcome {
                     Ok(_) => {
                         let key = key.ok_or_else(|| ServiceError::Internal("no key, yet no import".into()))?;
-                        let first = self.replay(deadline, owner, &key).await?;
+                        let first = self.replay(deadline, import.user_id, &key).await?;
                         first.map(ImportCreated::Replayed).ok_or_else(|| ServiceError::Internal("key vanished".into()))
                     }
                     Err(error) => Err(error),

@@ -33,9 +33,11 @@ const LEASE: Duration = Duration::from_secs(30);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Why an attempt stopped early.
-enum Stop {
+pub(super) enum Stop {
     LeaseLost,
     Failed(ServiceError),
+    /// The archive as a whole cannot be imported: the import fails, without a retry.
+    Archive(Problem),
 }
 
 impl From<ServiceError> for Stop {
@@ -50,7 +52,7 @@ impl From<RepoError> for Stop {
     }
 }
 
-fn problem(error: &stride_tracks::TrackError) -> Problem {
+pub(super) fn problem(error: &stride_tracks::TrackError) -> Problem {
     Problem::new(error.code(), error.to_string())
 }
 
@@ -69,6 +71,7 @@ impl<S: Store> JobHandler for ImportHandler<S> {
                 Ok(outcome) => Ok(outcome),
                 Err(Stop::LeaseLost) => Err("the lease was lost".to_owned()),
                 Err(Stop::Failed(error)) => Err(error.to_string()),
+                Err(Stop::Archive(problem)) => Err(problem.message),
             }
         }
         .boxed()
@@ -129,6 +132,9 @@ impl<S: Store> ImportService<S> {
             home,
             now: self.clock.now(),
         };
+        if import.archive_key.is_some() {
+            return self.run_archive(lease, deadline, lost, import, defaults).await;
+        }
         let mut from = 0;
         loop {
             let items = self.store.read(deadline).await?.import_items(id, from, 50).await?;
@@ -159,7 +165,7 @@ impl<S: Store> ImportService<S> {
 
     /// A write unit of work that holds this attempt's job row locked; `LeaseLost` when the
     /// attempt no longer owns the job.
-    async fn fenced(&self, lease: &Lease) -> Result<S::Uow, Stop> {
+    pub(super) async fn fenced(&self, lease: &Lease) -> Result<S::Uow, Stop> {
         let mut uow = self.store.write(Deadline::after(Duration::from_secs(30))).await?;
         if !uow.hold_lease(lease.id(), lease.attempt()).await? {
             uow.rollback().await?;
@@ -215,7 +221,7 @@ impl<S: Store> ImportService<S> {
     }
 
     /// An item that made no activity; its stored file is no longer needed.
-    async fn settle(
+    pub(super) async fn settle(
         &self,
         lease: &Lease,
         item: &ImportItem,

@@ -17,6 +17,7 @@
 
 mod admission;
 mod deletion;
+mod imported;
 mod reprocess;
 mod serving;
 pub(crate) mod storage;

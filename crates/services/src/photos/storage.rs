@@ -67,6 +67,32 @@ impl Storage {
         self.call("list", deadline, &cancel, &attempts, |blobs, d| blobs.list_blobs(prefix.to_owned(), d)).await
     }
 
+    /// Stores a local file, streamed (an archive): retried like any call, but each attempt
+    /// may take the whole deadline, since a gigabyte does not move within one call's timeout.
+    pub async fn put_file(&self, key: &BlobKey, path: &std::path::Path, deadline: Deadline) -> ServiceResult<()> {
+        let (cancel, attempts) = (CancellationToken::new(), TaskTracker::new());
+        let path = path.to_path_buf();
+        self.call_within("put_file", deadline, deadline.remaining(), &cancel, &attempts, |blobs, d| {
+            blobs.put_blob_file(key.clone(), path.clone(), "application/zip", d)
+        })
+        .await
+    }
+
+    /// Copies a blob into a local file, streamed, as [`Storage::put_file`] stores one.
+    pub async fn get_to_file(&self, key: &BlobKey, path: &std::path::Path, deadline: Deadline) -> ServiceResult<()> {
+        let (cancel, attempts) = (CancellationToken::new(), TaskTracker::new());
+        let path = path.to_path_buf();
+        self.call_within("get_to_file", deadline, deadline.remaining(), &cancel, &attempts, |blobs, d| {
+            blobs.get_blob_to_file(key.clone(), path.clone(), d)
+        })
+        .await
+    }
+
+    /// The blob's own file when the store keeps files (read in place).
+    pub fn local_path(&self, key: &BlobKey) -> Option<std::path::PathBuf> {
+        self.blobs.blob_local_path(key)
+    }
+
     /// A short-lived URL serving `key` directly, when the backend has them.
     pub async fn presigned_get(&self, key: &BlobKey, ttl: Duration) -> ServiceResult<Option<String>> {
         self.blobs
@@ -109,13 +135,25 @@ impl Storage {
         attempts: &TaskTracker,
         start: impl Fn(&SharedBlobStore, Deadline) -> BoxFuture<'static, Result<T, BlobError>>,
     ) -> ServiceResult<T> {
+        self.call_within(operation, deadline, self.call_timeout, cancel, attempts, start).await
+    }
+
+    async fn call_within<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        deadline: Deadline,
+        call_timeout: Duration,
+        cancel: &CancellationToken,
+        attempts: &TaskTracker,
+        start: impl Fn(&SharedBlobStore, Deadline) -> BoxFuture<'static, Result<T, BlobError>>,
+    ) -> ServiceResult<T> {
         let backend = self.blobs.backend();
         let policy = RetryPolicy { max_elapsed: deadline.remaining(), ..self.retry };
         let outcome = retry(&policy, cancel, BlobError::is_transient, |attempt| {
             if attempt > 1 {
                 metrics::counter!("storage_retries_total", "backend" => backend, "operation" => operation).increment(1);
             }
-            let call = start(&self.blobs, deadline.tightened_by(self.call_timeout));
+            let call = start(&self.blobs, deadline.tightened_by(call_timeout));
             let running = attempts.spawn(async move {
                 let started = Instant::now();
                 let result = call.await;

@@ -28,7 +28,7 @@ impl<S: Store> PhotoService<S> {
     /// Refuses (413 `quota_exceeded`) when `owner`'s stored photos and `incoming` more bytes
     /// would pass their quota. Checked against the originals before processing; their display
     /// and thumbnail versions (a few hundred KB) are counted from the next upload on.
-    async fn within_quota(&self, uow: &mut S::Uow, owner: UserId, incoming: u64) -> ServiceResult<()> {
+    pub(super) async fn within_quota(&self, uow: &mut S::Uow, owner: UserId, incoming: u64) -> ServiceResult<()> {
         let used = uow.storage_used(owner).await?;
         let quota = self.config.user_storage_bytes;
         if used.saturating_add(incoming) <= quota {
@@ -91,7 +91,7 @@ impl<S: Store> PhotoService<S> {
         work.await.unwrap_or_else(|e| Err(ServiceError::Internal(format!("upload task failed: {e}"))))
     }
 
-    fn check_files(&self, files: &[UploadFile]) -> ServiceResult<()> {
+    pub(super) fn check_files(&self, files: &[UploadFile]) -> ServiceResult<()> {
         if files.is_empty() {
             return Err(ServiceError::Invalid { field: "photo", message: "at least one file is required".into() });
         }
@@ -187,7 +187,7 @@ impl<S: Store> PhotoService<S> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn store_one(
+    pub(super) async fn store_one(
         &self,
         deadline: Deadline,
         owner: UserId,
@@ -304,14 +304,14 @@ enum Recorded {
 
 /// Every key an upload has started to write, so a failed one can delete them all.
 #[derive(Clone, Default)]
-struct StoredBlobs(Arc<stride_concurrency::sync::Mutex<Vec<BlobKey>>>);
+pub(super) struct StoredBlobs(Arc<stride_concurrency::sync::Mutex<Vec<BlobKey>>>);
 
 impl StoredBlobs {
-    fn push(&self, key: BlobKey) {
+    pub(super) fn push(&self, key: BlobKey) {
         self.0.lock().push(key);
     }
 
-    fn take(&self) -> Vec<BlobKey> {
+    pub(super) fn take(&self) -> Vec<BlobKey> {
         std::mem::take(&mut *self.0.lock())
     }
 }

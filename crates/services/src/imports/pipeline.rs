@@ -1,0 +1,578 @@
+//! One attempt of an archive's import, on the toolkit's [`Pipeline`]:
+//!
+//! ```text
+//! queued items ─▶ inflate (blocking pool) ─▶ parse (CPU pool) ─▶ store blobs ─▶ write ─▶ progress
+//! ```
+//!
+//! Every stage but progress takes `workers` items at once (the CPU pool's size by default) and
+//! the channels between them hold one item, so the archive's size never sets the memory: an
+//! item is at most 100 MiB once inflated, and an item past 8 MiB must hold the one
+//! "exclusive" permit until it is parsed, so two big ones are never in memory together.
+//!
+//! Item-level errors (a damaged entry, a file that is no track, a duplicate) settle their item
+//! where they happen and are not failures of the pipeline. Archive-level ones (the archive
+//! past 8 GiB inflated, a lost lease, the database or storage still failing after their
+//! retries) are: the pipeline's first error cancels every stage, and the job fails the
+//! import (permanent) or retries from the first item still queued (transient). Each item
+//! commits with its activity, fenced by the attempt, so a rescued job never imports an entry
+//! twice and loses none.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stride_concurrency::{Deadline, Outcome, Pipeline};
+use stride_domain::{
+    Activity, ActivityDraft, ActivityId, Import, ImportItem, Lease, Photo, Problem, Source, TrackSummary,
+    import_item_blob, track_points_blob,
+};
+use stride_repository::{BlobKey, ImportRepo, ItemOutcome, PhotoRepo, Store, TrackFile};
+use stride_tracks::{Archive, EntryError, MAX_INFLATED_BYTES, Media, PlannedItem, RowFile, StravaRow, Work};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::ImportService;
+use super::archive::SharedFile;
+use super::recorded::{Defaults, record};
+use super::rows::{apply_row, manual_draft};
+use super::run::{Stop, problem};
+use crate::ServiceError;
+use crate::uow::finish;
+
+/// Past this many bytes an item needs the exclusive permit to grow further.
+const EXCLUSIVE_ABOVE: u64 = 8 << 20;
+/// How often the watcher looks whether the import was cancelled.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// How often the rate is recorded.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
+
+/// A row of the CSV and the photos it names.
+struct RowParts {
+    row: Box<StravaRow>,
+    media: Vec<Media>,
+}
+
+/// An item between stages.
+enum Step {
+    /// Its outcome is committed (a failure, a duplicate).
+    Settled,
+    Manual {
+        item: ImportItem,
+        row: RowParts,
+    },
+    Inflated(Box<Inflated>),
+    Made(Box<Made>),
+    Ready(Box<Ready>),
+}
+
+struct Inflated {
+    item: ImportItem,
+    row: Option<RowParts>,
+    /// The entry as the archive holds it (kept as the activity's original file).
+    raw: Bytes,
+    plain: Bytes,
+    sha: [u8; 32],
+    /// Held by an item past [`EXCLUSIVE_ABOVE`] until it is parsed.
+    _exclusive: Option<OwnedSemaphorePermit>,
+}
+
+struct Made {
+    item: ImportItem,
+    id: ActivityId,
+    draft: ActivityDraft,
+    track: Option<MadeTrack>,
+    row: Option<RowParts>,
+}
+
+struct MadeTrack {
+    source: Source,
+    summary: TrackSummary,
+    points: Vec<u8>,
+    raw: Bytes,
+    sha: [u8; 32],
+}
+
+struct Ready {
+    item: ImportItem,
+    activity: Activity,
+    file: Option<TrackFile>,
+    strava_id: Option<String>,
+    photos: Vec<Photo>,
+    warnings: Vec<Problem>,
+    /// Everything stored for it, deleted if it is not written.
+    blobs: Vec<BlobKey>,
+}
+
+/// What one attempt shares between its stages.
+pub(super) struct Attempt<S> {
+    pub(super) service: ImportService<S>,
+    pub(super) lease: Lease,
+    pub(super) import: Import,
+    pub(super) defaults: Defaults,
+    pub(super) archive: Archive<SharedFile>,
+    pub(super) deadline: Deadline,
+    inflated: Arc<AtomicU64>,
+    exclusive: Arc<Semaphore>,
+    progress: stride_concurrency::sync::Mutex<Progress>,
+}
+
+struct Progress {
+    started: Instant,
+    settled: u64,
+    recorded: Instant,
+}
+
+/// How an attempt's pipeline ended.
+pub(super) enum Ended {
+    /// Every item fed was settled.
+    Drained,
+    /// Intake stopped because the import is no longer active (cancelled).
+    Stopped,
+}
+
+impl<S: Store> Attempt<S> {
+    pub(super) fn new(
+        service: ImportService<S>,
+        lease: Lease,
+        import: Import,
+        defaults: Defaults,
+        archive: Archive<SharedFile>,
+        deadline: Deadline,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            service,
+            lease,
+            import,
+            defaults,
+            archive,
+            deadline,
+            inflated: Arc::default(),
+            exclusive: Arc::new(Semaphore::new(1)),
+            progress: stride_concurrency::sync::Mutex::new(Progress { started: now, settled: 0, recorded: now }),
+        }
+    }
+
+    /// Feeds `work` through the stages until it is done, the import is cancelled, the lease
+    /// is lost or a stage fails at the archive level (the first such failure is returned).
+    pub(super) async fn run(
+        self: Arc<Self>,
+        work: Vec<(ImportItem, PlannedItem)>,
+        lost: &CancellationToken,
+    ) -> Result<Ended, Stop> {
+        let workers = self.service.config.workers.max(1);
+        let stage = |f: fn(Arc<Self>, Step) -> futures::future::BoxFuture<'static, Result<Step, Stop>>| {
+            let attempt = self.clone();
+            move |step| f(attempt.clone(), step)
+        };
+        let intake = self.clone();
+        let pipeline = Pipeline::<(ImportItem, PlannedItem), (ImportItem, PlannedItem), Stop>::builder(1)
+            .stage("inflate", workers, move |work| {
+                let attempt = intake.clone();
+                async move { attempt.inflate(work).await }
+            })
+            .stage("parse", workers, stage(|a, s| Box::pin(a.parse(s))))
+            .stage("store", workers, stage(|a, s| Box::pin(a.store(s))))
+            .stage("write", workers, stage(|a, s| Box::pin(a.write(s))))
+            .stage("progress", 1, stage(|a, s| Box::pin(a.progress(s))))
+            .build();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let watcher = tokio::spawn(self.clone().watch(pipeline.cancellation(), lost.clone(), stopped.clone()));
+        let feed = stopped.clone();
+        let outcomes = pipeline.run(work.into_iter().take_while(move |_| !feed.load(Ordering::Acquire))).await;
+        watcher.abort();
+        if lost.is_cancelled() {
+            return Err(Stop::LeaseLost);
+        }
+        for (_, outcome) in outcomes {
+            match outcome {
+                Outcome::Err(stop) => return Err(stop),
+                Outcome::Panicked(why) => return Err(Stop::Failed(ServiceError::Internal(why))),
+                Outcome::Ok(_) | Outcome::Cancelled => {}
+            }
+        }
+        Ok(if stopped.load(Ordering::Acquire) { Ended::Stopped } else { Ended::Drained })
+    }
+
+    /// Stops intake when the import stops being active, and the pipeline when the lease is lost.
+    async fn watch(self: Arc<Self>, pipeline: CancellationToken, lost: CancellationToken, stopped: Arc<AtomicBool>) {
+        loop {
+            tokio::select! {
+                () = pipeline.cancelled() => return,
+                () = lost.cancelled() => {
+                    stopped.store(true, Ordering::Release);
+                    pipeline.cancel();
+                    return;
+                }
+                () = tokio::time::sleep(WATCH_EVERY) => {}
+            }
+            let current = async { self.service.store.read(self.deadline).await?.import_by_id(self.import.id).await };
+            if let Ok(current) = current.await
+                && current.is_none_or(|import| !import.state.is_active())
+            {
+                stopped.store(true, Ordering::Release);
+                return;
+            }
+        }
+    }
+
+    async fn fail(&self, item: &ImportItem, problem: Problem) -> Result<Step, Stop> {
+        self.service.settle(&self.lease, item, ItemOutcome::Failed(problem), None).await?;
+        Ok(Step::Settled)
+    }
+
+    /// The activity of the user this item repeats: the same bytes, or the same Strava activity.
+    async fn duplicate_of(&self, sha: Option<&[u8; 32]>, row: Option<&RowParts>) -> Result<Option<ActivityId>, Stop> {
+        let mut uow = self.service.store.read(self.deadline).await?;
+        let owner = self.import.user_id;
+        if let Some(sha) = sha
+            && let Some(earlier) = uow.activity_with_file(owner, sha).await?
+        {
+            return Ok(Some(earlier));
+        }
+        match row.map(|row| row.row.activity_id.as_str()).filter(|id| !id.is_empty()) {
+            Some(strava) => Ok(uow.activity_with_strava_id(owner, strava).await?),
+            None => Ok(None),
+        }
+    }
+
+    async fn inflate(self: Arc<Self>, (item, planned): (ImportItem, PlannedItem)) -> Result<Step, Stop> {
+        let (entry, row) = match planned.work {
+            Work::Unsafe { why } => return self.fail(&item, Problem::new("unsafe_entry", why)).await,
+            Work::Track { entry } => (entry, None),
+            Work::Row { row, file, media } => {
+                let parts = RowParts { row, media };
+                match file {
+                    RowFile::Entry(entry) => (entry, Some(parts)),
+                    RowFile::None => {
+                        if let Some(earlier) = self.duplicate_of(None, Some(&parts)).await? {
+                            return self.settled_as_duplicate(&item, earlier).await;
+                        }
+                        return Ok(Step::Manual { item, row: parts });
+                    }
+                    RowFile::Missing => {
+                        let why = format!("{} is not in the archive", parts.row.filename);
+                        return self.fail(&item, Problem::new("missing_file", why)).await;
+                    }
+                    RowFile::Unsafe(why) => return self.fail(&item, Problem::new("unsafe_entry", why)).await,
+                }
+            }
+        };
+        let archive = self.archive.clone();
+        let meter = Meter {
+            total: self.inflated.clone(),
+            exclusive: self.exclusive.clone(),
+            counted: 0,
+            permit: None,
+            over_total: false,
+        };
+        let read = tokio::task::spawn_blocking(move || inflate_entry(archive, entry, meter))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("inflating an entry: {e}")))?;
+        let (raw, plain, sha, exclusive) = match read {
+            Ok(read) => read,
+            Err(Inflation::OverTotal) => {
+                let why = "the archive is over 8 GiB once inflated";
+                return Err(Stop::Archive(Problem::new("too_large", why)));
+            }
+            Err(Inflation::Entry(error)) => {
+                return self.fail(&item, Problem::new(error.code(), error.to_string())).await;
+            }
+        };
+        if let Some(earlier) = self.duplicate_of(Some(&sha), row.as_ref()).await? {
+            return self.settled_as_duplicate(&item, earlier).await;
+        }
+        Ok(Step::Inflated(Box::new(Inflated { item, row, raw, plain, sha, _exclusive: exclusive })))
+    }
+
+    async fn settled_as_duplicate(&self, item: &ImportItem, earlier: ActivityId) -> Result<Step, Stop> {
+        self.service.settle(&self.lease, item, ItemOutcome::Duplicate(earlier), None).await?;
+        Ok(Step::Settled)
+    }
+
+    async fn parse(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
+        let defaults = Defaults { now: self.service.clock.now(), ..self.defaults };
+        match step {
+            Step::Manual { item, row } => match manual_draft(&row.row, defaults.visibility, defaults.now) {
+                Ok(draft) => {
+                    Ok(Step::Made(Box::new(Made { item, id: ActivityId::new(), draft, track: None, row: Some(row) })))
+                }
+                Err(problem) => self.fail(&item, problem).await,
+            },
+            Step::Inflated(inflated) => {
+                let Inflated { item, row, raw, plain, sha, _exclusive } = *inflated;
+                let recorded = self
+                    .service
+                    .cpu
+                    .run(move || stride_tracks::parse(&plain).and_then(|track| record(track, defaults)))
+                    .await?;
+                drop(_exclusive);
+                match recorded {
+                    Ok(mut recorded) => {
+                        if let Some(row) = &row {
+                            apply_row(&mut recorded.draft, &row.row);
+                        }
+                        let track = MadeTrack {
+                            source: recorded.source,
+                            summary: recorded.summary,
+                            points: recorded.points,
+                            raw,
+                            sha,
+                        };
+                        let made = Made { item, id: ActivityId::new(), draft: recorded.draft, track: Some(track), row };
+                        Ok(Step::Made(Box::new(made)))
+                    }
+                    Err(error) => self.fail(&item, problem(&error)).await,
+                }
+            }
+            other => Ok(other),
+        }
+    }
+
+    async fn store(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
+        let Step::Made(made) = step else { return Ok(step) };
+        let Made { item, id, draft, track, row } = *made;
+        let now = self.service.clock.now();
+        let owner = self.import.user_id;
+        let mut blobs = Vec::new();
+        let stored = async {
+            let (activity, file) = match track {
+                Some(track) => {
+                    let points = parse_key(&track_points_blob(id))?;
+                    let original = parse_key(&import_item_blob(self.import.id, item.index))?;
+                    self.put(&points, Bytes::from(track.points), &mut blobs).await?;
+                    let file = TrackFile {
+                        activity_id: id,
+                        user_id: owner,
+                        sha256: track.sha.to_vec(),
+                        name: item.name.clone(),
+                        blob_key: original.as_str().to_owned(),
+                        bytes: track.raw.len() as u64,
+                    };
+                    self.put(&original, track.raw, &mut blobs).await?;
+                    (Activity::recorded(id, owner, draft, track.source, track.summary, now), Some(file))
+                }
+                None => (Activity::create(id, owner, draft, now), None),
+            };
+            let (photos, warnings) = match &row {
+                Some(row) => self.photos(id, &row.media, &mut blobs).await?,
+                None => (Vec::new(), Vec::new()),
+            };
+            Ok::<_, Stop>((activity, file, photos, warnings))
+        }
+        .await;
+        match stored {
+            Ok((activity, file, photos, warnings)) => {
+                let strava_id = row.map(|row| row.row.activity_id).filter(|id| !id.is_empty());
+                Ok(Step::Ready(Box::new(Ready { item, activity, file, strava_id, photos, warnings, blobs })))
+            }
+            Err(stop) => {
+                self.service.storage.delete_all(&blobs, Deadline::after(Duration::from_secs(30))).await;
+                Err(stop)
+            }
+        }
+    }
+
+    async fn put(&self, key: &BlobKey, bytes: Bytes, blobs: &mut Vec<BlobKey>) -> Result<(), Stop> {
+        let (cancel, attempts) = (CancellationToken::new(), TaskTracker::new());
+        blobs.push(key.clone());
+        let stored =
+            self.service.storage.put(key, bytes, "application/octet-stream", self.deadline, &cancel, &attempts).await;
+        attempts.close();
+        attempts.wait().await;
+        Ok(stored?)
+    }
+
+    /// The row's photos through the photo pipeline, at most ten; each that cannot be attached
+    /// is a warning of the item, never its failure.
+    async fn photos(
+        &self,
+        activity: ActivityId,
+        media: &[Media],
+        blobs: &mut Vec<BlobKey>,
+    ) -> Result<(Vec<Photo>, Vec<Problem>), Stop> {
+        let (mut photos, mut warnings) = (Vec::new(), Vec::new());
+        for media in media {
+            let (entry, name) = match media {
+                Media::Missing(name) => {
+                    warnings.push(Problem::new("missing_file", format!("{name} is not in the archive")));
+                    continue;
+                }
+                Media::Unsafe(name) => {
+                    warnings.push(Problem::new("unsafe_entry", format!("{name} is not read: its name is unsafe")));
+                    continue;
+                }
+                Media::Entry { entry, name } => (*entry, name),
+            };
+            if photos.len() == super::MAX_PHOTOS_PER_ACTIVITY {
+                let why = format!("{name}: an activity takes at most {} photos", super::MAX_PHOTOS_PER_ACTIVITY);
+                warnings.push(Problem::new("too_many_photos", why));
+                continue;
+            }
+            let (mut archive, cap) = (self.archive.clone(), self.service.photos.config().max_file_bytes);
+            let read = tokio::task::spawn_blocking(move || archive.read_entry(entry, cap, &mut |_| Ok(())))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("reading a photo: {e}")))?;
+            let bytes = match read {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(error) => {
+                    warnings.push(Problem::new(error.code(), format!("{name}: {error}")));
+                    continue;
+                }
+            };
+            let owner = self.import.user_id;
+            match self.service.photos.store_for_import(self.deadline, owner, activity, name, bytes).await {
+                Ok((photo, keys)) => {
+                    blobs.extend(keys);
+                    photos.push(photo);
+                }
+                Err(error) => match photo_warning(name, &error) {
+                    Some(warning) => warnings.push(warning),
+                    None => return Err(Stop::Failed(error)),
+                },
+            }
+        }
+        Ok((photos, warnings))
+    }
+
+    async fn write(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
+        let Step::Ready(ready) = step else { return Ok(step) };
+        let Ready { item, activity, file, strava_id, mut photos, warnings, blobs } = *ready;
+        let now = self.service.clock.now();
+        let owner = self.import.user_id;
+        let id = activity.id;
+        let mut uow = self.service.fenced(&self.lease).await?;
+        let written = async {
+            // The same file or Strava activity committed since the check (another import).
+            let mut earlier = match &file {
+                Some(file) => uow.activity_with_file(owner, &file.sha256).await?,
+                None => None,
+            };
+            if let (None, Some(strava)) = (earlier, &strava_id) {
+                earlier = uow.activity_with_strava_id(owner, strava).await?;
+            }
+            if let Some(earlier) = earlier {
+                uow.settle_item(item.import_id, item.index, &ItemOutcome::Duplicate(earlier), &[]).await?;
+                return Ok(false);
+            }
+            self.service.writes.insert(&mut uow, activity, now).await?;
+            if let Some(file) = &file {
+                uow.insert_track_file(file).await?;
+            }
+            if let Some(strava) = &strava_id {
+                uow.insert_strava_id(owner, strava, id).await?;
+            }
+            for (position, photo) in photos.iter_mut().enumerate() {
+                photo.position = position as u32;
+                uow.insert_photo(photo).await?;
+            }
+            if !uow.settle_item(item.import_id, item.index, &ItemOutcome::Imported(id), &warnings).await? {
+                return Err(ServiceError::Conflict { code: "cancelled", message: "the item was cancelled".into() });
+            }
+            Ok(true)
+        }
+        .await;
+        let outcome = finish(uow, written).await;
+        if matches!(outcome, Ok(false) | Err(ServiceError::Conflict { code: "cancelled", .. })) {
+            // Known not written: what was stored for it is nobody's. After an unknown outcome
+            // it stays; gc removes what no row names.
+            self.service.storage.delete_all(&blobs, Deadline::after(Duration::from_secs(30))).await;
+        }
+        match outcome {
+            Ok(_) | Err(ServiceError::Conflict { code: "cancelled", .. }) => Ok(Step::Settled),
+            Err(error) => Err(Stop::Failed(error)),
+        }
+    }
+
+    /// Counts settled items and records the rate about once a second.
+    async fn progress(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
+        let rate = {
+            let mut progress = self.progress.lock();
+            progress.settled += 1;
+            (progress.recorded.elapsed() >= RECORD_EVERY).then(|| {
+                progress.recorded = Instant::now();
+                progress.settled as f64 / progress.started.elapsed().as_secs_f64().max(1e-3)
+            })
+        };
+        if let Some(rate) = rate {
+            let mut uow = self.service.store.write(self.deadline).await?;
+            let recorded = uow.record_progress(self.import.id, rate).await.map_err(ServiceError::from);
+            finish(uow, recorded).await?;
+        }
+        Ok(step)
+    }
+}
+
+fn parse_key(key: &str) -> Result<BlobKey, Stop> {
+    BlobKey::parse(key).map_err(|e| Stop::Failed(ServiceError::Internal(e.to_string())))
+}
+
+/// A photo's failure as the item's warning; `None` for failures worth retrying the import.
+fn photo_warning(name: &str, error: &ServiceError) -> Option<Problem> {
+    let code = match error {
+        ServiceError::UnsupportedMedia(_) => "unsupported_photo",
+        ServiceError::Invalid { .. } => "invalid_photo",
+        ServiceError::TooLarge(_) => "too_large",
+        ServiceError::QuotaExceeded(_) => "quota_exceeded",
+        _ => return None,
+    };
+    Some(Problem::new(code, format!("{name}: {error}")))
+}
+
+/// Why an entry was not inflated.
+enum Inflation {
+    Entry(EntryError),
+    /// The archive's entries together passed 8 GiB: an archive-level failure.
+    OverTotal,
+}
+
+/// Counts an entry's bytes as they inflate: into the archive's total, and against the
+/// exclusive permit past [`EXCLUSIVE_ABOVE`].
+struct Meter {
+    total: Arc<AtomicU64>,
+    exclusive: Arc<Semaphore>,
+    counted: u64,
+    permit: Option<OwnedSemaphorePermit>,
+    over_total: bool,
+}
+
+impl Meter {
+    fn grown(&mut self, held: u64) -> Result<(), EntryError> {
+        let delta = held.saturating_sub(self.counted);
+        self.counted = held;
+        let total = self.total.fetch_add(delta, Ordering::Relaxed) + delta;
+        if total > stride_tracks::archive::MAX_ARCHIVE_INFLATED_BYTES {
+            self.over_total = true;
+            return Err(EntryError::TooLarge("the archive's total".into()));
+        }
+        if held > EXCLUSIVE_ABOVE && self.permit.is_none() {
+            // On the blocking pool: waiting here blocks no async worker, and the holder needs
+            // nothing this thread has to finish.
+            self.permit = futures::executor::block_on(self.exclusive.clone().acquire_owned()).ok();
+        }
+        Ok(())
+    }
+
+    fn checked<T>(&mut self, read: Result<T, EntryError>) -> Result<T, Inflation> {
+        self.counted = 0;
+        read.map_err(|error| if self.over_total { Inflation::OverTotal } else { Inflation::Entry(error) })
+    }
+}
+
+type InflatedEntry = (Bytes, Bytes, [u8; 32], Option<OwnedSemaphorePermit>);
+
+/// The entry as stored, its plain bytes (gunzipped when it is gzip) and their SHA-256.
+fn inflate_entry(mut archive: Archive<SharedFile>, entry: usize, mut meter: Meter) -> Result<InflatedEntry, Inflation> {
+    let raw = archive.read_entry(entry, MAX_INFLATED_BYTES, &mut |held| meter.grown(held));
+    let raw = meter.checked(raw)?;
+    let plain = match stride_tracks::gunzip_capped(&raw, MAX_INFLATED_BYTES, &mut |held| meter.grown(held)) {
+        Some(plain) => Some(meter.checked(plain)?),
+        None => None,
+    };
+    let raw = Bytes::from(raw);
+    let plain = plain.map_or_else(|| raw.clone(), Bytes::from);
+    let sha = stride_tracks::sha256(&plain);
+    Ok((raw, plain, sha, meter.permit.take()))
+}
