@@ -9,6 +9,7 @@
 mod app;
 mod config;
 mod housekeeping;
+pub mod import_cli;
 pub mod jobs_cli;
 pub mod photos_cli;
 mod serve;

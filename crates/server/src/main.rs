@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use stride_server::import_cli::{self, ImportRequest};
 use stride_server::jobs_cli::{self, JobsRequest};
 use stride_server::photos_cli::{self, ReprocessRequest};
 use stride_server::{Application, Config, init_telemetry, migrate};
@@ -29,6 +30,22 @@ enum Command {
     /// The durable job queue.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Import a zip archive (a Strava export, or watch files zipped up) or one GPX, TCX or FIT
+    /// file for a user, as an upload would, showing its progress; exit status 1 when any item
+    /// failed. Ctrl-C leaves the import to a running server.
+    Import {
+        /// The archive or track file, on this machine.
+        file: PathBuf,
+        /// Whose activities they become.
+        #[arg(long, value_name = "USERNAME")]
+        user: String,
+        /// private, friends (default) or public.
+        #[arg(long)]
+        visibility: Option<String>,
+        /// For files that name no sport: run, ride, swim, walk, hike or other.
+        #[arg(long)]
+        sport: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +133,16 @@ async fn main() -> anyhow::Result<()> {
             });
             let request = ReprocessRequest { user, activity, concurrency, dry_run };
             photos_cli::reprocess(config, request, stop).await.map(drop)
+        }
+        Command::Import { file, user, visibility, sport } => {
+            let stop = tokio_util::sync::CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            let request = ImportRequest { file, user, visibility, sport };
+            import_cli::run(config, request, stop).await.map(drop)
         }
         Command::Photos(PhotosCommand::Gc { dry_run }) => photos_cli::gc(config, dry_run).await.map(drop),
         Command::Jobs(command) => {
