@@ -101,3 +101,54 @@ async fn tracks_are_imported_shown_and_kept_private_through_the_pages() {
     assert_eq!(removed.status(), StatusCode::SEE_OTHER);
     assert!(get("/settings/privacy").await.unwrap().text().await.unwrap().contains("No zones yet."));
 }
+
+#[tokio::test]
+async fn an_archive_is_imported_through_the_form_with_its_progress_and_items_paged() {
+    use stride_tracks::testing::{ZipEntry, zip_file};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.register("alice").await;
+    let client = common::http_client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let session = page_session(&client, &app, "alice").await;
+    let get = |path: &str| client.get(app.url(path)).header("cookie", &session).send();
+    let html = get("/imports").await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"accept=".gpx,.tcx,.fit,.gz,.zip""#), "{html}");
+    let csrf = form_token(&html);
+
+    // 103 entries: two pages of items. The last one is no track.
+    let files: Vec<(String, Vec<u8>)> = (0..103)
+        .map(|i| {
+            let gpx = gpx_file(&synthetic_run(20, (46.05, 14.5), 1_780_349_400 + i * 3_600), None, None);
+            (format!("runs/{i:03}.gpx"), if i == 102 { b"<gpx>".to_vec() } else { gpx.into_bytes() })
+        })
+        .collect();
+    let entries: Vec<ZipEntry<'_>> = files.iter().map(|(name, bytes)| ZipEntry::File(name, bytes)).collect();
+    let form = Form::new().part("file", Part::bytes(zip_file(&entries)).file_name("runs.zip"));
+    let posted = client
+        .post(app.url(&format!("/imports?csrf={csrf}")))
+        .header("cookie", &session)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let import_page = posted.headers()["location"].to_str().unwrap().to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let html = loop {
+        let html = get(&import_page).await.unwrap().text().await.unwrap();
+        if !html.contains("http-equiv=\"refresh\"") {
+            break html;
+        }
+        assert!(Instant::now() < deadline, "the import page still refreshes after 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(html.contains("done: 102 of 103 imported"), "{html}");
+    assert!(html.contains(r#"<progress id="import-progress" max="103" value="103""#), "{html}");
+    assert_eq!(html.matches("<li data-state=").count(), 100, "the first page of items");
+    assert!(html.contains(&format!(r#"href="{import_page}?from=100""#)) && !html.contains("import-previous"), "{html}");
+    let second = get(&format!("{import_page}?from=100")).await.unwrap().text().await.unwrap();
+    assert_eq!(second.matches("<li data-state=").count(), 3);
+    assert!(second.contains("runs/102.gpx") && second.contains("invalid_file"), "{second}");
+    assert!(second.contains(r#"<ol class="listing" id="import-items" start="101">"#), "{second}");
+    assert!(second.contains("import-previous") && !second.contains("import-next"), "{second}");
+}

@@ -42,16 +42,23 @@ pub(crate) async fn upload_import<S: Store>(
     Ok(see_other(&format!("/imports/{}", created.import().id)))
 }
 
+#[derive(Deserialize)]
+pub(crate) struct ItemsFrom {
+    from: Option<u32>,
+}
+
 pub(crate) async fn import_page<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
     PathId(id, ..): PageId<ImportId>,
+    Query(query): Query<ItemsFrom>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
+    let from = query.from.unwrap_or(0);
     let import = app.stride.imports.get(deadline, caller.user.id, id).await?;
-    let items = app.stride.imports.items(deadline, caller.user.id, id, 0, 100).await?;
-    Ok(page(&context, StatusCode::OK, views::import_detail(caller, &context.csrf, &import, &items)))
+    let items = app.stride.imports.items(deadline, caller.user.id, id, from, views::IMPORT_ITEMS_PER_PAGE).await?;
+    Ok(page(&context, StatusCode::OK, views::import_detail(caller, &context.csrf, &import, &items, from)))
 }
 
 pub(crate) async fn cancel_import_page<S: Store>(

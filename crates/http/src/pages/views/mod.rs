@@ -16,7 +16,9 @@ pub(crate) use auth::{login, signup};
 pub(crate) use dashboard::dashboard;
 pub(crate) use feed::feed;
 pub(crate) use friends::{FriendsView, Listed, friends};
-pub(crate) use tracks::{elevation_svg, import_detail, imports, privacy, route_svg, track_facts};
+pub(crate) use tracks::{
+    IMPORT_ITEMS_PER_PAGE, elevation_svg, import_detail, imports, privacy, route_svg, track_facts,
+};
 
 use maud::{DOCTYPE, Markup, html};
 use stride_domain::{Activity, Photo, Profile, Sport};

@@ -111,8 +111,11 @@ pub(crate) fn imports(caller: &Caller, csrf: &str, recent: &[Import], message: O
             h1 { "Import files" }
             (notice(message))
             form.card.upload method="post" enctype="multipart/form-data" action=(format!("/imports?csrf={csrf}")) {
-                label for="file" { "GPX, TCX or FIT files (gzipped too; up to 20, 25 MiB each)" }
-                input #file name="file" type="file" multiple required accept=".gpx,.tcx,.fit,.gz";
+                label for="file" {
+                    "GPX, TCX or FIT files (gzipped too; up to 20, 25 MiB each), or one zip archive: \
+                     watch files zipped up, or Strava's \"Download your data\" export whole"
+                }
+                input #file name="file" type="file" multiple required accept=".gpx,.tcx,.fit,.gz,.zip";
                 label for="sport" { "Sport, for files that name none" }
                 select #sport name="sport" {
                     @for sport in Sport::ALL { option value=(sport.as_str()) selected[sport == Sport::Other] { (sport_label(sport)) } }
@@ -136,7 +139,27 @@ pub(crate) fn imports(caller: &Caller, csrf: &str, recent: &[Import], message: O
     )
 }
 
-pub(crate) fn import_detail(caller: &Caller, csrf: &str, import: &Import, items: &[ImportItem]) -> Markup {
+/// Items per page of an import's page.
+pub(crate) const IMPORT_ITEMS_PER_PAGE: u32 = 100;
+
+/// Rate and time left, while they are known.
+fn import_pace(import: &Import) -> Option<String> {
+    let rate = import.rate_per_s.filter(|_| import.state.is_active())?;
+    let eta = import.eta_s().map_or_else(String::new, |eta| format!(", about {} left", duration_words(eta)));
+    Some(format!("{rate:.1} items/s{eta}"))
+}
+
+fn duration_words(seconds: f64) -> String {
+    let seconds = seconds.max(0.0) as u64;
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds.div_ceil(60)),
+        _ => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
+pub(crate) fn import_detail(caller: &Caller, csrf: &str, import: &Import, items: &[ImportItem], from: u32) -> Markup {
+    let next = (items.len() as u32 == IMPORT_ITEMS_PER_PAGE).then(|| from + IMPORT_ITEMS_PER_PAGE);
     // While it runs, the page reloads itself every two seconds (no script needed).
     let head = html! { @if import.state.is_active() { meta http-equiv="refresh" content="2"; } };
     framed(
@@ -147,8 +170,16 @@ pub(crate) fn import_detail(caller: &Caller, csrf: &str, import: &Import, items:
         html! {
                 h1 { "Import" }
                 p #import-state role="status" { (import_summary(import)) }
+                @if let Some(total) = import.total.filter(|total| *total > 0) {
+                    progress #import-progress max=(total) value=(import.settled()) aria-label="Import progress" {
+                        (import.settled()) " of " (total)
+                    }
+                } @else if import.state.is_active() {
+                    p { "Reading the archive's contents…" }
+                }
+                @if let Some(pace) = import_pace(import) { p #import-pace { (pace) } }
                 @if let Some(error) = &import.error { p.error role="alert" { (error.message) } }
-                ol.listing #import-items {
+                ol.listing #import-items start=(from + 1) {
                     @for item in items {
                         li data-state=(item.state.as_str()) {
                             strong { (item.name) } " — " (item.state.as_str())
@@ -156,7 +187,17 @@ pub(crate) fn import_detail(caller: &Caller, csrf: &str, import: &Import, items:
                                 " · " a href=(format!("/activities/{activity}")) { "the activity" }
                             }
                             @if let Some(error) = &item.error { " · " span.error { (error.code) ": " (error.message) } }
+                            @for warning in &item.warnings { br; small.warning { (warning.code) ": " (warning.message) } }
                         }
+                    }
+                }
+                nav.pager {
+                    @if from > 0 {
+                        a #import-previous href=(format!("/imports/{}?from={}", import.id, from.saturating_sub(IMPORT_ITEMS_PER_PAGE))) { "Previous items" }
+                        " "
+                    }
+                    @if let Some(next) = next {
+                        a #import-next href=(format!("/imports/{}?from={next}", import.id)) { "Next items" }
                     }
                 }
                 @if import.state.is_active() {
