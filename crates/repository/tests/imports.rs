@@ -19,6 +19,8 @@ stride_repository::each_backend!(
     track_files_are_unique_per_user_and_go_with_their_activity,
     import_keys_answer_within_their_window,
     zones_round_trip_per_user,
+    an_archive_is_planned_once_and_reports_its_rate,
+    strava_ids_are_unique_per_user_and_go_with_their_activity,
 );
 
 fn now() -> DateTime<Utc> {
@@ -294,4 +296,86 @@ async fn zones_round_trip_per_user<S: Store>(store: S) {
     assert!(uow.delete_zone(alice, first.id).await.unwrap());
     uow.commit().await.unwrap();
     assert_eq!(store.read(deadline()).await.unwrap().zones_of(alice).await.unwrap(), vec![second]);
+}
+
+async fn an_archive_is_planned_once_and_reports_its_rate<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let (mut archive, _) = import(alice, 0);
+    archive.total = None;
+    archive.archive_key = Some(format!("imports/{}/archive.zip", archive.id));
+    insert_import(&store, &archive, &[]).await;
+    // 150 items: two full multi-row inserts and a remainder of 22 one by one.
+    let items: Vec<ImportItem> = (0..150)
+        .map(|index| ImportItem {
+            import_id: archive.id,
+            index,
+            name: format!("activities/{index}.fit.gz"),
+            blob_key: stride_domain::import_item_blob(archive.id, index),
+            bytes: u64::from(index) * 10,
+            state: ItemState::Queued,
+            activity_id: None,
+            error: None,
+            warnings: Vec::new(),
+        })
+        .collect();
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.plan_import(archive.id, &items).await.unwrap(), "the first plan is recorded");
+    assert!(!uow.plan_import(archive.id, &items).await.unwrap(), "a second changes nothing");
+    uow.commit().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    let stored = uow.import_by_id(archive.id).await.unwrap().unwrap();
+    assert_eq!((stored.total, stored.archive_key.as_deref()), (Some(150), archive.archive_key.as_deref()));
+    let mut read = uow.import_items(archive.id, 0, 200).await.unwrap();
+    assert_eq!(read.len(), 150, "each item once");
+    assert_eq!(read.remove(149), items[149]);
+    assert_eq!(read[63], items[63]);
+    assert!(uow.blob_named_by_import(archive.archive_key.as_deref().unwrap()).await.unwrap(), "queued: kept");
+    drop(uow);
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.record_progress(archive.id, 12.5).await.unwrap();
+    uow.commit().await.unwrap();
+    let queued = store.read(deadline()).await.unwrap().import_by_id(archive.id).await.unwrap().unwrap();
+    assert_eq!(queued.rate_per_s, None, "only a running import records a rate");
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.start_import(archive.id).await.unwrap());
+    uow.record_progress(archive.id, 12.5).await.unwrap();
+    uow.commit().await.unwrap();
+    let running = store.read(deadline()).await.unwrap().import_by_id(archive.id).await.unwrap().unwrap();
+    assert_eq!((running.rate_per_s, running.eta_s()), (Some(12.5), Some(12.0)), "150 left at 12.5/s");
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.finish_import(archive.id, ImportState::Done, None, now()).await.unwrap());
+    uow.commit().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    let done = uow.import_by_id(archive.id).await.unwrap().unwrap();
+    assert_eq!((done.rate_per_s, done.eta_s()), (None, None), "the rate ends with the import");
+    assert!(!uow.blob_named_by_import(archive.archive_key.as_deref().unwrap()).await.unwrap(), "done: garbage");
+}
+
+async fn strava_ids_are_unique_per_user_and_go_with_their_activity<S: Store>(store: S) {
+    let alice = insert_user(&store, "alice").await;
+    let bob = insert_user(&store, "bob").await;
+    let (mine, theirs) = (recorded(alice), recorded(bob));
+    let mut uow = store.write(deadline()).await.unwrap();
+    for activity in [&mine, &theirs] {
+        uow.insert_activity(activity).await.unwrap();
+        uow.insert_strava_id(activity.user_id, "1001", activity.id).await.unwrap();
+    }
+    uow.commit().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.activity_with_strava_id(alice, "1001").await.unwrap(), Some(mine.id));
+    assert_eq!(uow.activity_with_strava_id(bob, "1001").await.unwrap(), Some(theirs.id), "per user");
+    assert_eq!(uow.activity_with_strava_id(alice, "1002").await.unwrap(), None);
+    drop(uow);
+    let mut uow = store.write(deadline()).await.unwrap();
+    let twin = recorded(alice);
+    uow.insert_activity(&twin).await.unwrap();
+    let refused = uow.insert_strava_id(alice, "1001", twin.id).await;
+    assert!(matches!(refused, Err(RepoError::Conflict { .. })), "{refused:?}");
+    drop(uow);
+    let mut uow = store.write(deadline()).await.unwrap();
+    assert!(uow.delete_activity(mine.id).await.unwrap());
+    uow.commit().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.activity_with_strava_id(alice, "1001").await.unwrap(), None, "the id goes with the activity");
 }
