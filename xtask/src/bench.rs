@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--full] [toolkit|pool|stats|photos|feed|jobs|tracks]`: runs the criterion benchmarks (all, or
+//! `cargo xtask bench [--quick] [--full] [toolkit|pool|stats|photos|feed|jobs|tracks|archives]`: runs the criterion benchmarks (all, or
 //! one suite) and enforces the ratio gates of the suites that ran.
 //!
 //! Gates are ratios between two measurements taken in the same run on the same machine, never
@@ -35,13 +35,22 @@ pub enum Suite {
     Feed,
     Jobs,
     Tracks,
+    Archives,
 }
 
 impl Suite {
-    pub const ALL: [Suite; 7] =
-        [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos, Suite::Feed, Suite::Jobs, Suite::Tracks];
+    pub const ALL: [Suite; 8] = [
+        Suite::Toolkit,
+        Suite::Pool,
+        Suite::Stats,
+        Suite::Photos,
+        Suite::Feed,
+        Suite::Jobs,
+        Suite::Tracks,
+        Suite::Archives,
+    ];
     /// What `cargo xtask ci` runs: every suite.
-    pub const CI: [Suite; 7] = Self::ALL;
+    pub const CI: [Suite; 8] = Self::ALL;
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|suite| suite.name() == name)
@@ -56,6 +65,7 @@ impl Suite {
             Suite::Feed => "feed",
             Suite::Jobs => "jobs",
             Suite::Tracks => "tracks",
+            Suite::Archives => "archives",
         }
     }
 
@@ -69,6 +79,7 @@ impl Suite {
             Suite::Feed => ("stride-services", "feed"),
             Suite::Jobs => ("stride-services", "jobs"),
             Suite::Tracks => ("stride-services", "tracks"),
+            Suite::Archives => ("stride-services", "archives"),
         }
     }
 }
@@ -123,6 +134,34 @@ const GATES: &[Gate] = &[
         numerator: "interleaved/tracks/import_latency_postgres",
         denominator: "interleaved/tracks/gpxpy_4200",
         bound: Bound::AtMost(0.5),
+    },
+    Gate {
+        suite: Suite::Archives,
+        name: "archives: 1,000 entries on SQLite, default workers vs one",
+        numerator: "interleaved/archives/wall_default",
+        denominator: "interleaved/archives/wall_one_worker",
+        bound: Bound::AtMost(0.62),
+    },
+    Gate {
+        suite: Suite::Archives,
+        name: "archives: peak memory above idle, 1,000 entries vs 200 MB",
+        numerator: "interleaved/archives/peak_bytes_1000",
+        denominator: "interleaved/archives/peak_bytes_bound",
+        bound: Bound::AtMost(1.0),
+    },
+    Gate {
+        suite: Suite::Archives,
+        name: "archives: peak memory, 1,000 vs 200 entries (larger / smaller)",
+        numerator: "interleaved/archives/peak_bytes_larger",
+        denominator: "interleaved/archives/peak_bytes_smaller",
+        bound: Bound::AtMost(1.1),
+    },
+    Gate {
+        suite: Suite::Archives,
+        name: "archives: peak memory refusing a zip bomb vs 200 MB",
+        numerator: "interleaved/archives/peak_bytes_bomb",
+        denominator: "interleaved/archives/peak_bytes_bound",
+        bound: Bound::AtMost(1.0),
     },
     Gate {
         suite: Suite::Jobs,

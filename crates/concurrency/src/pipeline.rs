@@ -236,6 +236,51 @@ where
         outcomes
     }
 
+    /// [`Pipeline::run`] for work that arrives as a stream (pages read from a database), each
+    /// outcome handed to `on_outcome` as it comes instead of collected: the pipeline's own
+    /// memory stays the channels' and the stages', however many items pass through it.
+    pub async fn drive<St>(mut self, items: St, mut on_outcome: impl FnMut(u64, Outcome<Out, E>))
+    where
+        St: futures::Stream<Item = In> + Send,
+    {
+        let mut items = std::pin::pin!(futures::StreamExt::fuse(items));
+        let cancel = self.cancel.clone();
+        // An item taken from the stream that the first channel had no room for yet.
+        let mut pending: Option<In> = None;
+        loop {
+            let Some(input) = self.input.clone() else { break };
+            if pending.is_none() {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => break,
+                    next = futures::StreamExt::next(&mut items) => match next {
+                        Some(item) => pending = Some(item),
+                        None => break,
+                    },
+                    Some((seq, outcome)) = self.next() => on_outcome(seq, outcome),
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                permit = input.reserve() => match permit {
+                    Ok(permit) => {
+                        permit.send((self.next_seq, pending.take().expect("an item is pending")));
+                        self.next_seq += 1;
+                    }
+                    Err(_) => break,
+                },
+                Some((seq, outcome)) = self.next() => on_outcome(seq, outcome),
+            }
+        }
+        self.close();
+        while let Some((seq, outcome)) = self.next().await {
+            on_outcome(seq, outcome);
+        }
+        self.join().await;
+    }
+
     /// Waits for every stage task to end (after `close` or `cancel`).
     pub async fn join(&mut self) {
         while let Some(joined) = self.tasks.join_next().await {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use parking_lot::Mutex;
 use stride_concurrency::{Outcome, Pipeline, PipelineClosed};
 
@@ -18,6 +19,39 @@ async fn items_flow_through_every_stage_and_each_yields_one_outcome() {
     outcomes.sort_by_key(|(seq, _)| *seq);
     let expected: Vec<_> = (0..50u64).map(|i| (i, Outcome::Ok(format!("<{}>", i * 2)))).collect();
     assert_eq!(outcomes, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driven_stream_yields_one_outcome_per_item_as_it_comes() {
+    let pipeline = Pipeline::<u32, u32, String>::builder(1)
+        .stage("double", 2, |x: u32| async move { Ok(x * 2) })
+        .stage("check", 2, |x: u32| async move { if x == 40 { Err(format!("no {x}")) } else { Ok(x) } })
+        .build();
+    // Pages of ten, as a database would hand them out, read only as intake needs them.
+    let read = Arc::new(AtomicUsize::new(0));
+    let pages = read.clone();
+    let items = futures::stream::iter(0..10u32)
+        .then(move |page| {
+            let pages = pages.clone();
+            async move {
+                pages.fetch_add(1, Ordering::SeqCst);
+                futures::stream::iter(page * 10..page * 10 + 10)
+            }
+        })
+        .flatten();
+    let mut outcomes = Vec::new();
+    pipeline.drive(items, |seq, outcome| outcomes.push((seq, outcome))).await;
+    outcomes.sort_by_key(|(seq, _)| *seq);
+    let accepted = outcomes.len() as u64;
+    assert_eq!(outcomes.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (0..accepted).collect::<Vec<_>>());
+    assert_eq!(outcomes[20], (20, Outcome::Err("no 40".to_owned())), "the first failure, reported once");
+    assert!(outcomes[..20].iter().all(|(seq, o)| *o == Outcome::Ok(*seq as u32 * 2)));
+    assert!(accepted < 100 && read.load(Ordering::SeqCst) < 10, "intake and reading stopped at the failure");
+
+    let all = Pipeline::<u32, u32, String>::builder(1).stage("id", 1, |x: u32| async move { Ok(x) }).build();
+    let mut count = 0;
+    all.drive(futures::stream::iter(0..25u32), |_, outcome| count += usize::from(outcome.is_ok())).await;
+    assert_eq!(count, 25, "a stream that ends drains whole");
 }
 
 #[tokio::test(start_paused = true)]

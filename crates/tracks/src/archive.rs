@@ -262,7 +262,8 @@ impl<R: Read + Seek> Archive<R> {
         grown: &mut dyn FnMut(u64) -> Result<(), EntryError>,
     ) -> Result<Vec<u8>, EntryError> {
         let entry = self.zip.by_index(index).map_err(|e| EntryError::Invalid(e.to_string()))?;
-        let bytes = read_capped(entry, cap, grown)?;
+        let declared = entry.size();
+        let bytes = read_capped(entry, cap, declared, grown)?;
         if is_zip(&bytes) {
             return Err(EntryError::Nested);
         }
@@ -277,17 +278,27 @@ pub fn gunzip_capped(
     cap: u64,
     grown: &mut dyn FnMut(u64) -> Result<(), EntryError>,
 ) -> Option<Result<Vec<u8>, EntryError>> {
-    bytes.starts_with(&[0x1f, 0x8b]).then(|| read_capped(flate2::read::MultiGzDecoder::new(bytes), cap, grown))
+    // The trailer's size (modulo 4 GiB), a hint like an entry's header.
+    let declared = bytes
+        .len()
+        .checked_sub(4)
+        .map_or(0, |at| u64::from(u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])));
+    bytes
+        .starts_with(&[0x1f, 0x8b])
+        .then(|| read_capped(flate2::read::MultiGzDecoder::new(bytes), cap, declared, grown))
 }
 
 /// Everything `reader` gives, at most `cap` bytes: the count is of bytes as they arrive, so a
-/// header's claim is never what stops (or fails to stop) a bomb.
+/// header's claim is never what stops (or fails to stop) a bomb. The claim (`declared`) only
+/// sizes the buffer, up to the cap: an honest entry is read without a reallocation, so its
+/// old and new buffers are never in memory together (an untouched capacity costs no memory).
 fn read_capped(
     mut reader: impl Read,
     cap: u64,
+    declared: u64,
     grown: &mut dyn FnMut(u64) -> Result<(), EntryError>,
 ) -> Result<Vec<u8>, EntryError> {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(declared.min(cap).saturating_add(1) as usize);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let read = reader.read(&mut chunk).map_err(|e| EntryError::Invalid(format!("the entry is damaged: {e}")))?;

@@ -14,7 +14,7 @@ use stride_domain::{
     Import, ImportId, ImportItem, ImportState, ItemState, Lease, Problem, UserId, import_archive_blob, import_item_blob,
 };
 use stride_repository::{BlobKey, ImportRepo, Store};
-use stride_tracks::{Archive, ArchiveError, PlannedItem};
+use stride_tracks::{Archive, ArchiveError, PlannedItem, Work};
 use tokio_util::sync::CancellationToken;
 
 use super::pipeline::{Attempt, Ended};
@@ -202,20 +202,9 @@ impl<S: Store> ImportService<S> {
             }
             Some(_) => {}
         }
-        let mut plan: Vec<Option<PlannedItem>> = plan.into_iter().map(Some).collect();
-        let mut work = Vec::new();
-        let mut from = 0;
-        loop {
-            let items = self.store.read(deadline).await?.import_items(import.id, from, 1000).await?;
-            let Some(last) = items.last() else { break };
-            from = last.index + 1;
-            for item in items.into_iter().filter(|item| item.state == ItemState::Queued) {
-                if let Some(planned) = plan.get_mut(item.index as usize).and_then(Option::take) {
-                    work.push((item, planned));
-                }
-            }
-        }
-        drop(plan);
+        // The plan, names dropped (the items hold them): what each index is, nothing more.
+        let works: Vec<Option<Work>> = plan.into_iter().map(|planned| Some(planned.work)).collect();
+        let queued = self.queued_work(import.id, works, deadline);
         let attempt = Arc::new(Attempt::new(
             self.clone(),
             lease.clone(),
@@ -224,7 +213,7 @@ impl<S: Store> ImportService<S> {
             opened.archive.clone(),
             deadline,
         ));
-        let ended = match attempt.run(work, lost).await {
+        let ended = match attempt.run(queued, lost).await {
             Ok(ended) => ended,
             Err(Stop::Archive(problem)) => return self.fail_archive(lease, &import, problem).await,
             Err(other) => return Err(other),
@@ -262,6 +251,42 @@ impl<S: Store> ImportService<S> {
         finish(uow, failed).await?;
         self.drop_archive(import).await;
         Ok(JobOutcome::Committed)
+    }
+}
+
+impl<S: Store> ImportService<S> {
+    /// The items still queued with their work, read a page at a time as the pipeline takes
+    /// them: however many items an archive holds, a hundred of them are in memory. A read that
+    /// fails ends the stream with its error, which the pipeline takes as its first failure.
+    fn queued_work(
+        &self,
+        import: ImportId,
+        works: Vec<Option<Work>>,
+        deadline: Deadline,
+    ) -> impl futures::Stream<Item = Result<(ImportItem, Work), Stop>> + Send + 'static {
+        const PAGE: u32 = 100;
+        let store = self.store.clone();
+        let pages = futures::stream::unfold(Some((0u32, works)), move |state| {
+            let store = store.clone();
+            async move {
+                let (from, mut works) = state?;
+                let read = async { store.read(deadline).await?.import_items(import, from, PAGE).await }.await;
+                let items = match read {
+                    Ok(items) => items,
+                    Err(error) => return Some((vec![Err(Stop::Failed(error.into()))], None)),
+                };
+                let last = items.last()?.index;
+                let page: Vec<_> = items
+                    .into_iter()
+                    .filter(|item| item.state == ItemState::Queued)
+                    .filter_map(|item| {
+                        works.get_mut(item.index as usize).and_then(Option::take).map(|work| Ok((item, work)))
+                    })
+                    .collect();
+                Some((page, Some((last + 1, works))))
+            }
+        });
+        futures::StreamExt::flat_map(pages, futures::stream::iter)
     }
 }
 

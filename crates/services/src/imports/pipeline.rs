@@ -4,10 +4,12 @@
 //! queued items ─▶ inflate (blocking pool) ─▶ parse (CPU pool) ─▶ store blobs ─▶ write ─▶ progress
 //! ```
 //!
-//! Every stage but progress takes `workers` items at once (the CPU pool's size by default) and
-//! the channels between them hold one item, so the archive's size never sets the memory: an
-//! item is at most 100 MiB once inflated, and an item past 8 MiB must hold the one
-//! "exclusive" permit until it is parsed, so two big ones are never in memory together.
+//! Every stage but progress takes `workers` items at once (one per core by default) and the
+//! channels between them hold one item, so the archive's size never sets the memory: an item
+//! is at most 100 MiB once inflated, and an item past 8 MiB must hold the one "exclusive"
+//! permit until it is parsed, so two big ones are never in memory together. The CPU work of
+//! inflating and parsing holds one of the attempt's `workers` CPU slots: `workers` is how many
+//! cores the import keeps busy, while its storage and database waits overlap that work.
 //!
 //! Item-level errors (a damaged entry, a file that is no track, a duplicate) settle their item
 //! where they happen and are not failures of the pipeline. Archive-level ones (the archive
@@ -28,7 +30,7 @@ use stride_domain::{
     import_item_blob, track_points_blob,
 };
 use stride_repository::{BlobKey, ImportRepo, ItemOutcome, PhotoRepo, Store, TrackFile};
-use stride_tracks::{Archive, EntryError, MAX_INFLATED_BYTES, Media, PlannedItem, RowFile, StravaRow, Work};
+use stride_tracks::{Archive, EntryError, MAX_INFLATED_BYTES, Media, RowFile, StravaRow, Work};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,10 +45,16 @@ use crate::uow::finish;
 
 /// Past this many bytes an item needs the exclusive permit to grow further.
 const EXCLUSIVE_ABOVE: u64 = 8 << 20;
+/// Items storing their blobs at once: waits on storage, not CPU, so more than the workers
+/// (a big item holds the exclusive permit through this stage, so it bounds no memory).
+const STORE_CONCURRENCY: usize = 4;
 /// How often the watcher looks whether the import was cancelled.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How often the rate is recorded.
 const RECORD_EVERY: Duration = Duration::from_secs(1);
+
+/// An item still queued and what it is, as the intake reads them (or the read's failure).
+type Queued = Result<(ImportItem, Work), Stop>;
 
 /// A row of the CSV and the photos it names.
 struct RowParts {
@@ -79,6 +87,8 @@ struct Inflated {
 }
 
 struct Made {
+    /// Held by an item past [`EXCLUSIVE_ABOVE`] until its original is stored.
+    _exclusive: Option<OwnedSemaphorePermit>,
     item: ImportItem,
     id: ActivityId,
     draft: ActivityDraft,
@@ -115,6 +125,8 @@ pub(super) struct Attempt<S> {
     pub(super) deadline: Deadline,
     inflated: Arc<AtomicU64>,
     exclusive: Arc<Semaphore>,
+    /// One permit per core the attempt's CPU work (inflate, parse) may use at once.
+    cpu_slots: Arc<Semaphore>,
     progress: stride_concurrency::sync::Mutex<Progress>,
 }
 
@@ -142,6 +154,7 @@ impl<S: Store> Attempt<S> {
         deadline: Deadline,
     ) -> Self {
         let now = Instant::now();
+        let workers = service.config.workers.max(1);
         Self {
             service,
             lease,
@@ -151,6 +164,7 @@ impl<S: Store> Attempt<S> {
             deadline,
             inflated: Arc::default(),
             exclusive: Arc::new(Semaphore::new(1)),
+            cpu_slots: Arc::new(Semaphore::new(workers)),
             progress: stride_concurrency::sync::Mutex::new(Progress { started: now, settled: 0, recorded: now }),
         }
     }
@@ -159,7 +173,7 @@ impl<S: Store> Attempt<S> {
     /// is lost or a stage fails at the archive level (the first such failure is returned).
     pub(super) async fn run(
         self: Arc<Self>,
-        work: Vec<(ImportItem, PlannedItem)>,
+        work: impl futures::Stream<Item = Result<(ImportItem, Work), Stop>> + Send + 'static,
         lost: &CancellationToken,
     ) -> Result<Ended, Stop> {
         let workers = self.service.config.workers.max(1);
@@ -168,30 +182,38 @@ impl<S: Store> Attempt<S> {
             move |step| f(attempt.clone(), step)
         };
         let intake = self.clone();
-        let pipeline = Pipeline::<(ImportItem, PlannedItem), (ImportItem, PlannedItem), Stop>::builder(1)
+        let pipeline = Pipeline::<Queued, Queued, Stop>::builder(1)
             .stage("inflate", workers, move |work| {
                 let attempt = intake.clone();
                 async move { attempt.inflate(work).await }
             })
             .stage("parse", workers, stage(|a, s| Box::pin(a.parse(s))))
-            .stage("store", workers, stage(|a, s| Box::pin(a.store(s))))
+            .stage("store", STORE_CONCURRENCY, stage(|a, s| Box::pin(a.store(s))))
             .stage("write", workers, stage(|a, s| Box::pin(a.write(s))))
             .stage("progress", 1, stage(|a, s| Box::pin(a.progress(s))))
             .build();
         let stopped = Arc::new(AtomicBool::new(false));
         let watcher = tokio::spawn(self.clone().watch(pipeline.cancellation(), lost.clone(), stopped.clone()));
         let feed = stopped.clone();
-        let outcomes = pipeline.run(work.into_iter().take_while(move |_| !feed.load(Ordering::Acquire))).await;
+        let intake = futures::StreamExt::take_while(work, move |_| std::future::ready(!feed.load(Ordering::Acquire)));
+        let mut failure = None;
+        pipeline
+            .drive(intake, |_, outcome| match outcome {
+                Outcome::Err(stop) => {
+                    failure.get_or_insert(stop);
+                }
+                Outcome::Panicked(why) => {
+                    failure.get_or_insert(Stop::Failed(ServiceError::Internal(why)));
+                }
+                Outcome::Ok(_) | Outcome::Cancelled => {}
+            })
+            .await;
         watcher.abort();
         if lost.is_cancelled() {
             return Err(Stop::LeaseLost);
         }
-        for (_, outcome) in outcomes {
-            match outcome {
-                Outcome::Err(stop) => return Err(stop),
-                Outcome::Panicked(why) => return Err(Stop::Failed(ServiceError::Internal(why))),
-                Outcome::Ok(_) | Outcome::Cancelled => {}
-            }
+        if let Some(stop) = failure {
+            return Err(stop);
         }
         Ok(if stopped.load(Ordering::Acquire) { Ended::Stopped } else { Ended::Drained })
     }
@@ -238,8 +260,9 @@ impl<S: Store> Attempt<S> {
         }
     }
 
-    async fn inflate(self: Arc<Self>, (item, planned): (ImportItem, PlannedItem)) -> Result<Step, Stop> {
-        let (entry, row) = match planned.work {
+    async fn inflate(self: Arc<Self>, queued: Queued) -> Result<Step, Stop> {
+        let (item, work) = queued?;
+        let (entry, row) = match work {
             Work::Unsafe { why } => return self.fail(&item, Problem::new("unsafe_entry", why)).await,
             Work::Track { entry } => (entry, None),
             Work::Row { row, file, media } => {
@@ -261,7 +284,10 @@ impl<S: Store> Attempt<S> {
             }
         };
         let archive = self.archive.clone();
+        let cpu = self.cpu_slots.clone().acquire_owned().await.map_err(|_| closed())?;
         let meter = Meter {
+            cpu: Some(cpu),
+            cpu_slots: self.cpu_slots.clone(),
             total: self.inflated.clone(),
             exclusive: self.exclusive.clone(),
             counted: 0,
@@ -297,18 +323,20 @@ impl<S: Store> Attempt<S> {
         match step {
             Step::Manual { item, row } => match manual_draft(&row.row, defaults.visibility, defaults.now) {
                 Ok(draft) => {
-                    Ok(Step::Made(Box::new(Made { item, id: ActivityId::new(), draft, track: None, row: Some(row) })))
+                    let made =
+                        Made { _exclusive: None, item, id: ActivityId::new(), draft, track: None, row: Some(row) };
+                    Ok(Step::Made(Box::new(made)))
                 }
                 Err(problem) => self.fail(&item, problem).await,
             },
             Step::Inflated(inflated) => {
                 let Inflated { item, row, raw, plain, sha, _exclusive } = *inflated;
+                let _cpu = self.cpu_slots.acquire().await.map_err(|_| closed())?;
                 let recorded = self
                     .service
                     .cpu
                     .run(move || stride_tracks::parse(&plain).and_then(|track| record(track, defaults)))
                     .await?;
-                drop(_exclusive);
                 match recorded {
                     Ok(mut recorded) => {
                         if let Some(row) = &row {
@@ -321,7 +349,8 @@ impl<S: Store> Attempt<S> {
                             raw,
                             sha,
                         };
-                        let made = Made { item, id: ActivityId::new(), draft: recorded.draft, track: Some(track), row };
+                        let (id, draft) = (ActivityId::new(), recorded.draft);
+                        let made = Made { _exclusive, item, id, draft, track: Some(track), row };
                         Ok(Step::Made(Box::new(made)))
                     }
                     Err(error) => self.fail(&item, problem(&error)).await,
@@ -333,7 +362,7 @@ impl<S: Store> Attempt<S> {
 
     async fn store(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
         let Step::Made(made) = step else { return Ok(step) };
-        let Made { item, id, draft, track, row } = *made;
+        let Made { _exclusive, item, id, draft, track, row } = *made;
         let now = self.service.clock.now();
         let owner = self.import.user_id;
         let mut blobs = Vec::new();
@@ -342,16 +371,17 @@ impl<S: Store> Attempt<S> {
                 Some(track) => {
                     let points = parse_key(&track_points_blob(id))?;
                     let original = parse_key(&import_item_blob(self.import.id, item.index))?;
-                    self.put(&points, Bytes::from(track.points), &mut blobs).await?;
+                    blobs.extend([points.clone(), original.clone()]);
+                    let bytes = track.raw.len() as u64;
+                    futures::try_join!(self.put(&points, Bytes::from(track.points)), self.put(&original, track.raw))?;
                     let file = TrackFile {
                         activity_id: id,
                         user_id: owner,
                         sha256: track.sha.to_vec(),
                         name: item.name.clone(),
                         blob_key: original.as_str().to_owned(),
-                        bytes: track.raw.len() as u64,
+                        bytes,
                     };
-                    self.put(&original, track.raw, &mut blobs).await?;
                     (Activity::recorded(id, owner, draft, track.source, track.summary, now), Some(file))
                 }
                 None => (Activity::create(id, owner, draft, now), None),
@@ -375,9 +405,8 @@ impl<S: Store> Attempt<S> {
         }
     }
 
-    async fn put(&self, key: &BlobKey, bytes: Bytes, blobs: &mut Vec<BlobKey>) -> Result<(), Stop> {
+    async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), Stop> {
         let (cancel, attempts) = (CancellationToken::new(), TaskTracker::new());
-        blobs.push(key.clone());
         let stored =
             self.service.storage.put(key, bytes, "application/octet-stream", self.deadline, &cancel, &attempts).await;
         attempts.close();
@@ -505,6 +534,10 @@ impl<S: Store> Attempt<S> {
     }
 }
 
+fn closed() -> Stop {
+    Stop::Failed(ServiceError::Internal("the attempt's CPU slots are closed".into()))
+}
+
 fn parse_key(key: &str) -> Result<BlobKey, Stop> {
     BlobKey::parse(key).map_err(|e| Stop::Failed(ServiceError::Internal(e.to_string())))
 }
@@ -531,6 +564,10 @@ enum Inflation {
 /// Counts an entry's bytes as they inflate: into the archive's total, and against the
 /// exclusive permit past [`EXCLUSIVE_ABOVE`].
 struct Meter {
+    /// The CPU slot the inflation holds, given up while it waits for the exclusive permit
+    /// (whose holder may be waiting for a slot to be parsed).
+    cpu: Option<OwnedSemaphorePermit>,
+    cpu_slots: Arc<Semaphore>,
     total: Arc<AtomicU64>,
     exclusive: Arc<Semaphore>,
     counted: u64,
@@ -550,7 +587,13 @@ impl Meter {
         if held > EXCLUSIVE_ABOVE && self.permit.is_none() {
             // On the blocking pool: waiting here blocks no async worker, and the holder needs
             // nothing this thread has to finish.
-            self.permit = futures::executor::block_on(self.exclusive.clone().acquire_owned()).ok();
+            if let Ok(permit) = self.exclusive.clone().try_acquire_owned() {
+                self.permit = Some(permit);
+            } else {
+                self.cpu = None;
+                self.permit = futures::executor::block_on(self.exclusive.clone().acquire_owned()).ok();
+                self.cpu = futures::executor::block_on(self.cpu_slots.clone().acquire_owned()).ok();
+            }
         }
         Ok(())
     }
