@@ -198,7 +198,10 @@ async fn a_strava_export_imports_on_postgres_and_s3() {
     a_strava_export_imports_every_row(&app).await;
 }
 
-stride_repository::each_backend!(backend: archives_that_cannot_be_imported_are_refused_or_fail_whole);
+stride_repository::each_backend!(
+    backend: archives_that_cannot_be_imported_are_refused_or_fail_whole,
+    cancelling_an_archive_stops_intake_and_keeps_what_is_done,
+);
 
 async fn archives_that_cannot_be_imported_are_refused_or_fail_whole(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.import_max_archive_bytes = 200_000).await;
@@ -245,4 +248,60 @@ async fn archives_that_cannot_be_imported_are_refused_or_fail_whole(backend: Bac
     assert_eq!(post(&app, &alice, mixed).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let imports: Value = app.get("/api/v1/imports", &alice).await.json().await.unwrap();
     assert_eq!(imports["items"].as_array().unwrap().len(), 2, "refused requests record nothing");
+}
+
+
+async fn cancelling_an_archive_stops_intake_and_keeps_what_is_done(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, _) = app.register("alice").await;
+    let files: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            let points = synthetic_run(6_000, (46.0 + f64::from(i) * 0.01, 14.5), START + i64::from(i) * 86_400);
+            (format!("runs/{i}.gpx.gz"), gzip(gpx_file(&points, None, None).as_bytes()))
+        })
+        .collect();
+    let entries: Vec<ZipEntry<'_>> = files.iter().map(|(name, bytes)| ZipEntry::File(name, bytes)).collect();
+    let response = post(&app, &alice, archive_form("runs.zip", zip_file(&entries))).await;
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let import: Value = app.get(&format!("/api/v1/imports/{id}"), &alice).await.json().await.unwrap();
+        if import["imported"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(Instant::now() < give_up && import["state"] != "done", "{import}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cancelled: Value = app
+        .client
+        .post(app.url(&format!("/api/v1/imports/{id}/cancel")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    // Items in flight at the cancel find themselves cancelled and keep nothing: once the job
+    // has let go of the import, every item is settled and each imported one has its activity.
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let (import, items) = loop {
+        let import: Value = app.get(&format!("/api/v1/imports/{id}"), &alice).await.json().await.unwrap();
+        let items: Value =
+            app.get(&format!("/api/v1/imports/{id}/items?limit=100"), &alice).await.json().await.unwrap();
+        let items = items["items"].as_array().unwrap().clone();
+        let listed: Value = app.get("/api/v1/activities?limit=100", &alice).await.json().await.unwrap();
+        let activities = listed["items"].as_array().unwrap().len() as u64;
+        if activities == import["imported"].as_u64().unwrap() && items.iter().all(|i| i["state"] != "queued") {
+            break (import, items);
+        }
+        assert!(Instant::now() < give_up, "still settling: {import}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(import["state"], "cancelled");
+    let (imported, cancelled) = (import["imported"].as_u64().unwrap(), import["cancelled"].as_u64().unwrap());
+    assert!(imported >= 1 && cancelled >= 1 && imported + cancelled == 40, "{import}");
+    assert_eq!(items.iter().filter(|i| i["state"] == "imported").count() as u64, imported);
+    assert!(items.iter().filter(|i| i["state"] == "cancelled").all(|i| i["activity_id"].is_null()));
 }

@@ -22,7 +22,8 @@ use crate::state::AppState;
 #[allow(dead_code)]
 pub(crate) struct ImportForm {
     /// 1–20 parts: GPX 1.0/1.1, TCX or FIT files, each possibly gzipped (recognised from the
-    /// bytes), at most 25 MiB each as sent.
+    /// bytes), at most 25 MiB each as sent; or exactly one zip archive (watch files, or
+    /// Strava's export whole) of at most `STRIDE_IMPORT_MAX_ARCHIVE_BYTES` (1 GiB).
     #[schema(value_type = Vec<String>, format = Binary)]
     file: Vec<Vec<u8>>,
     /// For files that name no sport: `run`, `ride`, `swim`, `walk`, `hike` or `other`.
@@ -41,9 +42,9 @@ pub(crate) struct ImportForm {
         (status = 202, description = "Stored and queued; poll the import or its items", body = ImportBody),
         (status = 400, description = "Malformed multipart body", body = ErrorBody),
         (status = 408, description = "The body stalled", body = ErrorBody),
-        (status = 413, description = "A part over 25 MiB as sent, or a request over 100 MiB", body = ErrorBody),
+        (status = 413, description = "A part over 25 MiB as sent, a request of files over 100 MiB, or an archive over STRIDE_IMPORT_MAX_ARCHIVE_BYTES", body = ErrorBody),
         (status = 415, description = "Not multipart, or a part that is none of GPX, TCX and FIT (named)", body = ErrorBody),
-        (status = 422, description = "No file part, more than 20, or a bad sport or visibility", body = ErrorBody),
+        (status = 422, description = "No file part, more than 20, an archive beside other files, or a bad sport or visibility", body = ErrorBody),
         (status = 429, description = "3 imports of this user are queued or running; see Retry-After", body = ErrorBody),
         (status = 503, description = "Storage or database unavailable; nothing was stored", body = ErrorBody),
     )
