@@ -5,7 +5,7 @@
 //! progress until the import ends. Stopped with Ctrl-C, the import stays queued or running
 //! and a server resumes it.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -196,16 +196,7 @@ struct Progress {
 
 impl Progress {
     fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} items · {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+        let bar = crate::progress::terminal_bar("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} items · {msg}");
         Self { bar, last_line: std::cell::Cell::new(None) }
     }
 

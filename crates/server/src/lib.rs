@@ -12,6 +12,7 @@ mod housekeeping;
 pub mod import_cli;
 pub mod jobs_cli;
 pub mod photos_cli;
+mod progress;
 mod serve;
 mod telemetry;
 

@@ -1,7 +1,6 @@
 //! `stride photos reprocess` and `stride photos gc`: batch work on the photos of a running
 //! deployment, from the same configuration as the server (same database, same blob store).
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -162,16 +161,9 @@ struct LogState {
 
 impl Progress {
     fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} photos · {per_sec} · ETA {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+        let bar = crate::progress::terminal_bar(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} photos · {per_sec} · ETA {eta}",
+        );
         let now = Instant::now();
         let log = LogState { total: 0, done: 0, failed: 0, started: now, last_line: now };
         Self { bar, log: Arc::new(std::sync::Mutex::new(log)) }

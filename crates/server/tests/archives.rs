@@ -71,15 +71,11 @@ async fn post(app: &TestApp, token: &str, form: Form) -> reqwest::Response {
 
 /// Polls the import until it is no longer queued or running (60 s at most).
 async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let import: Value = app.get(&format!("/api/v1/imports/{id}"), token).await.json().await.unwrap();
-        if !matches!(import["state"].as_str(), Some("queued" | "running")) {
-            return import;
-        }
-        assert!(Instant::now() < deadline, "import still {} after 60 s", import["state"]);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let within = Duration::from_secs(60);
+    common::import_until(app, token, id, within, |import| {
+        !matches!(import["state"].as_str(), Some("queued" | "running"))
+    })
+    .await
 }
 
 async fn import_archive(app: &TestApp, token: &str, bytes: Vec<u8>) -> (Value, Vec<Value>) {
@@ -249,7 +245,6 @@ async fn archives_that_cannot_be_imported_are_refused_or_fail_whole(backend: Bac
     let imports: Value = app.get("/api/v1/imports", &alice).await.json().await.unwrap();
     assert_eq!(imports["items"].as_array().unwrap().len(), 2, "refused requests record nothing");
 }
-
 
 async fn cancelling_an_archive_stops_intake_and_keeps_what_is_done(backend: Backend) {
     let app = TestApp::spawn(backend).await;

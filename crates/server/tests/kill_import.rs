@@ -70,15 +70,8 @@ async fn an_import_killed_mid_way_resumes_and_imports_every_file_once(backend: B
     assert!(imported_at_kill < FILES as u64, "the kill came after the last item; nothing to resume");
 
     let rescuer = TestApp::spawn_sharing(db.clone(), |config| config.data_dir = blobs.path().to_owned()).await;
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
-    let import = loop {
-        let import: Value = rescuer.get(&format!("/api/v1/imports/{id}"), &token).await.json().await.unwrap();
-        if import["state"] == "done" {
-            break import;
-        }
-        assert!(tokio::time::Instant::now() < give_up, "never resumed: {import}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let within = Duration::from_secs(120);
+    let import = common::import_until(&rescuer, &token, &id, within, |import| import["state"] == "done").await;
     assert_eq!(
         (import["imported"].as_u64(), import["duplicate"].as_u64(), import["failed"].as_u64()),
         (Some(FILES as u64), Some(0), Some(0))

@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TestApp, error_code, error_message};
 use reqwest::StatusCode;
@@ -45,15 +45,11 @@ async fn post_import(app: &TestApp, token: &str, form: Form, key: Option<&str>) 
 
 /// Polls the import until it is no longer queued or running (30 s at most).
 async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let import: Value = app.get(&format!("/api/v1/imports/{id}"), token).await.json().await.unwrap();
-        if !matches!(import["state"].as_str(), Some("queued" | "running")) {
-            return import;
-        }
-        assert!(Instant::now() < deadline, "import still {} after 30 s", import["state"]);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let within = Duration::from_secs(30);
+    common::import_until(app, token, id, within, |import| {
+        !matches!(import["state"].as_str(), Some("queued" | "running"))
+    })
+    .await
 }
 
 async fn import_files(

@@ -309,3 +309,24 @@ pub fn use_s3(config: &mut Config, s3: &stride_repository::S3TestServer) {
     config.s3_access_key_id = Some(key);
     config.s3_secret_access_key = Some(secret);
 }
+
+/// Polls the import until `until` holds — something only the server's background work makes
+/// true — and returns it; fails, naming its last state, after `within`.
+#[allow(dead_code)]
+pub async fn import_until(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    within: std::time::Duration,
+    until: impl Fn(&Value) -> bool,
+) -> Value {
+    let give_up = std::time::Instant::now() + within;
+    loop {
+        let import: Value = app.get(&format!("/api/v1/imports/{id}"), token).await.json().await.unwrap();
+        if until(&import) {
+            return import;
+        }
+        assert!(std::time::Instant::now() < give_up, "after {within:?} the import is still {import}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
