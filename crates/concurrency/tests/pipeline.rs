@@ -45,7 +45,9 @@ async fn a_driven_stream_yields_one_outcome_per_item_as_it_comes() {
     let accepted = outcomes.len() as u64;
     assert_eq!(outcomes.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (0..accepted).collect::<Vec<_>>());
     assert_eq!(outcomes[20], (20, Outcome::Err("no 40".to_owned())), "the first failure, reported once");
-    assert!(outcomes[..20].iter().all(|(seq, o)| *o == Outcome::Ok(*seq as u32 * 2)));
+    // Items before the failure are done, or cancelled by it while they were in flight.
+    assert!(outcomes[..20].iter().all(|(seq, o)| *o == Outcome::Cancelled || *o == Outcome::Ok(*seq as u32 * 2)));
+    assert!(outcomes[..20].iter().filter(|(_, o)| o.is_ok()).count() >= 10, "{outcomes:?}");
     assert!(accepted < 100 && read.load(Ordering::SeqCst) < 10, "intake and reading stopped at the failure");
 
     let all = Pipeline::<u32, u32, String>::builder(1).stage("id", 1, |x: u32| async move { Ok(x) }).build();
