@@ -8,7 +8,10 @@
 //! the next attempt starts at the first item still queued. No file is imported twice.
 
 mod archive;
+mod commit;
+mod entry;
 mod gc;
+mod media;
 mod pipeline;
 mod recorded;
 mod rows;

@@ -4,12 +4,14 @@
 //! queued items ─▶ inflate (blocking pool) ─▶ parse (CPU pool) ─▶ store blobs ─▶ write ─▶ progress
 //! ```
 //!
-//! Every stage but progress takes `workers` items at once (one per core by default) and the
-//! channels between them hold one item, so the archive's size never sets the memory: an item
-//! is at most 100 MiB once inflated, and an item past 8 MiB must hold the one "exclusive"
-//! permit until it is parsed, so two big ones are never in memory together. The CPU work of
-//! inflating and parsing holds one of the attempt's `workers` CPU slots: `workers` is how many
-//! cores the import keeps busy, while its storage and database waits overlap that work.
+//! Inflate, parse and write take `workers` items at once (one per core by default), store 4,
+//! progress one, and the channels between them hold one item, so the archive's size never
+//! sets the memory: an item is at most 100 MiB once inflated, and an item past 8 MiB must hold
+//! the one "exclusive" permit until it is stored ([`super::entry`]), so two big ones are never
+//! in memory together. The CPU work of inflating and parsing holds one of the attempt's
+//! `workers` CPU slots: `workers` is how many cores the import keeps busy, while its storage
+//! and database waits overlap that work. Photos are in [`super::media`], the write stage in
+//! [`super::commit`].
 //!
 //! Item-level errors (a damaged entry, a file that is no track, a duplicate) settle their item
 //! where they happen and are not failures of the pipeline. Archive-level ones (the archive
@@ -29,24 +31,23 @@ use stride_domain::{
     Activity, ActivityDraft, ActivityId, Import, ImportItem, Lease, Photo, Problem, Source, TrackSummary,
     import_item_blob, track_points_blob,
 };
-use stride_repository::{BlobKey, ImportRepo, ItemOutcome, PhotoRepo, Store, TrackFile};
-use stride_tracks::{Archive, EntryError, MAX_INFLATED_BYTES, Media, RowFile, StravaRow, Work};
+use stride_repository::{BlobKey, ImportRepo, ItemOutcome, Store, TrackFile};
+use stride_tracks::{Archive, Media, RowFile, StravaRow, Work};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ImportService;
 use super::archive::SharedFile;
+use super::entry::{Inflation, Meter, inflate_entry};
 use super::recorded::{Defaults, record};
 use super::rows::{apply_row, manual_draft};
 use super::run::{Stop, problem};
 use crate::ServiceError;
 use crate::uow::finish;
 
-/// Past this many bytes an item needs the exclusive permit to grow further.
-const EXCLUSIVE_ABOVE: u64 = 8 << 20;
-/// Items storing their blobs at once: waits on storage, not CPU, so more than the workers
-/// (a big item holds the exclusive permit through this stage, so it bounds no memory).
+/// Items storing their blobs at once: they wait on storage, not the CPU, so more than the
+/// workers; memory stays bounded since a big item holds the exclusive permit until stored.
 const STORE_CONCURRENCY: usize = 4;
 /// How often the watcher looks whether the import was cancelled.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -57,13 +58,13 @@ const RECORD_EVERY: Duration = Duration::from_secs(1);
 type Queued = Result<(ImportItem, Work), Stop>;
 
 /// A row of the CSV and the photos it names.
-struct RowParts {
+pub(super) struct RowParts {
     row: Box<StravaRow>,
     media: Vec<Media>,
 }
 
 /// An item between stages.
-enum Step {
+pub(super) enum Step {
     /// Its outcome is committed (a failure, a duplicate).
     Settled,
     Manual {
@@ -75,19 +76,19 @@ enum Step {
     Ready(Box<Ready>),
 }
 
-struct Inflated {
+pub(super) struct Inflated {
     item: ImportItem,
     row: Option<RowParts>,
     /// The entry as the archive holds it (kept as the activity's original file).
     raw: Bytes,
     plain: Bytes,
     sha: [u8; 32],
-    /// Held by an item past [`EXCLUSIVE_ABOVE`] until it is parsed.
+    /// Held by an item past [`EXCLUSIVE_ABOVE`](super::entry) until it is stored.
     _exclusive: Option<OwnedSemaphorePermit>,
 }
 
-struct Made {
-    /// Held by an item past [`EXCLUSIVE_ABOVE`] until its original is stored.
+pub(super) struct Made {
+    /// Held by an item past 8 MiB until its original is stored.
     _exclusive: Option<OwnedSemaphorePermit>,
     item: ImportItem,
     id: ActivityId,
@@ -96,7 +97,7 @@ struct Made {
     row: Option<RowParts>,
 }
 
-struct MadeTrack {
+pub(super) struct MadeTrack {
     source: Source,
     summary: TrackSummary,
     points: Vec<u8>,
@@ -104,15 +105,15 @@ struct MadeTrack {
     sha: [u8; 32],
 }
 
-struct Ready {
-    item: ImportItem,
-    activity: Activity,
-    file: Option<TrackFile>,
-    strava_id: Option<String>,
-    photos: Vec<Photo>,
-    warnings: Vec<Problem>,
+pub(super) struct Ready {
+    pub(super) item: ImportItem,
+    pub(super) activity: Activity,
+    pub(super) file: Option<TrackFile>,
+    pub(super) strava_id: Option<String>,
+    pub(super) photos: Vec<Photo>,
+    pub(super) warnings: Vec<Problem>,
     /// Everything stored for it, deleted if it is not written.
-    blobs: Vec<BlobKey>,
+    pub(super) blobs: Vec<BlobKey>,
 }
 
 /// What one attempt shares between its stages.
@@ -285,15 +286,7 @@ impl<S: Store> Attempt<S> {
         };
         let archive = self.archive.clone();
         let cpu = self.cpu_slots.clone().acquire_owned().await.map_err(|_| closed())?;
-        let meter = Meter {
-            cpu: Some(cpu),
-            cpu_slots: self.cpu_slots.clone(),
-            total: self.inflated.clone(),
-            exclusive: self.exclusive.clone(),
-            counted: 0,
-            permit: None,
-            over_total: false,
-        };
+        let meter = Meter::new(cpu, self.cpu_slots.clone(), self.inflated.clone(), self.exclusive.clone());
         let read = tokio::task::spawn_blocking(move || inflate_entry(archive, entry, meter))
             .await
             .map_err(|e| ServiceError::Internal(format!("inflating an entry: {e}")))?;
@@ -414,107 +407,6 @@ impl<S: Store> Attempt<S> {
         Ok(stored?)
     }
 
-    /// The row's photos through the photo pipeline, at most ten; each that cannot be attached
-    /// is a warning of the item, never its failure.
-    async fn photos(
-        &self,
-        activity: ActivityId,
-        media: &[Media],
-        blobs: &mut Vec<BlobKey>,
-    ) -> Result<(Vec<Photo>, Vec<Problem>), Stop> {
-        let (mut photos, mut warnings) = (Vec::new(), Vec::new());
-        for media in media {
-            let (entry, name) = match media {
-                Media::Missing(name) => {
-                    warnings.push(Problem::new("missing_file", format!("{name} is not in the archive")));
-                    continue;
-                }
-                Media::Unsafe(name) => {
-                    warnings.push(Problem::new("unsafe_entry", format!("{name} is not read: its name is unsafe")));
-                    continue;
-                }
-                Media::Entry { entry, name } => (*entry, name),
-            };
-            if photos.len() == super::MAX_PHOTOS_PER_ACTIVITY {
-                let why = format!("{name}: an activity takes at most {} photos", super::MAX_PHOTOS_PER_ACTIVITY);
-                warnings.push(Problem::new("too_many_photos", why));
-                continue;
-            }
-            let (mut archive, cap) = (self.archive.clone(), self.service.photos.config().max_file_bytes);
-            let read = tokio::task::spawn_blocking(move || archive.read_entry(entry, cap, &mut |_| Ok(())))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("reading a photo: {e}")))?;
-            let bytes = match read {
-                Ok(bytes) => Bytes::from(bytes),
-                Err(error) => {
-                    warnings.push(Problem::new(error.code(), format!("{name}: {error}")));
-                    continue;
-                }
-            };
-            let owner = self.import.user_id;
-            match self.service.photos.store_for_import(self.deadline, owner, activity, name, bytes).await {
-                Ok((photo, keys)) => {
-                    blobs.extend(keys);
-                    photos.push(photo);
-                }
-                Err(error) => match photo_warning(name, &error) {
-                    Some(warning) => warnings.push(warning),
-                    None => return Err(Stop::Failed(error)),
-                },
-            }
-        }
-        Ok((photos, warnings))
-    }
-
-    async fn write(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
-        let Step::Ready(ready) = step else { return Ok(step) };
-        let Ready { item, activity, file, strava_id, mut photos, warnings, blobs } = *ready;
-        let now = self.service.clock.now();
-        let owner = self.import.user_id;
-        let id = activity.id;
-        let mut uow = self.service.fenced(&self.lease).await?;
-        let written = async {
-            // The same file or Strava activity committed since the check (another import).
-            let mut earlier = match &file {
-                Some(file) => uow.activity_with_file(owner, &file.sha256).await?,
-                None => None,
-            };
-            if let (None, Some(strava)) = (earlier, &strava_id) {
-                earlier = uow.activity_with_strava_id(owner, strava).await?;
-            }
-            if let Some(earlier) = earlier {
-                uow.settle_item(item.import_id, item.index, &ItemOutcome::Duplicate(earlier), &[]).await?;
-                return Ok(false);
-            }
-            self.service.writes.insert(&mut uow, activity, now).await?;
-            if let Some(file) = &file {
-                uow.insert_track_file(file).await?;
-            }
-            if let Some(strava) = &strava_id {
-                uow.insert_strava_id(owner, strava, id).await?;
-            }
-            for (position, photo) in photos.iter_mut().enumerate() {
-                photo.position = position as u32;
-                uow.insert_photo(photo).await?;
-            }
-            if !uow.settle_item(item.import_id, item.index, &ItemOutcome::Imported(id), &warnings).await? {
-                return Err(ServiceError::Conflict { code: "cancelled", message: "the item was cancelled".into() });
-            }
-            Ok(true)
-        }
-        .await;
-        let outcome = finish(uow, written).await;
-        if matches!(outcome, Ok(false) | Err(ServiceError::Conflict { code: "cancelled", .. })) {
-            // Known not written: what was stored for it is nobody's. After an unknown outcome
-            // it stays; gc removes what no row names.
-            self.service.storage.delete_all(&blobs, Deadline::after(Duration::from_secs(30))).await;
-        }
-        match outcome {
-            Ok(_) | Err(ServiceError::Conflict { code: "cancelled", .. }) => Ok(Step::Settled),
-            Err(error) => Err(Stop::Failed(error)),
-        }
-    }
-
     /// Counts settled items and records the rate about once a second.
     async fn progress(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
         let rate = {
@@ -540,82 +432,4 @@ fn closed() -> Stop {
 
 fn parse_key(key: &str) -> Result<BlobKey, Stop> {
     BlobKey::parse(key).map_err(|e| Stop::Failed(ServiceError::Internal(e.to_string())))
-}
-
-/// A photo's failure as the item's warning; `None` for failures worth retrying the import.
-fn photo_warning(name: &str, error: &ServiceError) -> Option<Problem> {
-    let code = match error {
-        ServiceError::UnsupportedMedia(_) => "unsupported_photo",
-        ServiceError::Invalid { .. } => "invalid_photo",
-        ServiceError::TooLarge(_) => "too_large",
-        ServiceError::QuotaExceeded(_) => "quota_exceeded",
-        _ => return None,
-    };
-    Some(Problem::new(code, format!("{name}: {error}")))
-}
-
-/// Why an entry was not inflated.
-enum Inflation {
-    Entry(EntryError),
-    /// The archive's entries together passed 8 GiB: an archive-level failure.
-    OverTotal,
-}
-
-/// Counts an entry's bytes as they inflate: into the archive's total, and against the
-/// exclusive permit past [`EXCLUSIVE_ABOVE`].
-struct Meter {
-    /// The CPU slot the inflation holds, given up while it waits for the exclusive permit
-    /// (whose holder may be waiting for a slot to be parsed).
-    cpu: Option<OwnedSemaphorePermit>,
-    cpu_slots: Arc<Semaphore>,
-    total: Arc<AtomicU64>,
-    exclusive: Arc<Semaphore>,
-    counted: u64,
-    permit: Option<OwnedSemaphorePermit>,
-    over_total: bool,
-}
-
-impl Meter {
-    fn grown(&mut self, held: u64) -> Result<(), EntryError> {
-        let delta = held.saturating_sub(self.counted);
-        self.counted = held;
-        let total = self.total.fetch_add(delta, Ordering::Relaxed) + delta;
-        if total > stride_tracks::archive::MAX_ARCHIVE_INFLATED_BYTES {
-            self.over_total = true;
-            return Err(EntryError::TooLarge("the archive's total".into()));
-        }
-        if held > EXCLUSIVE_ABOVE && self.permit.is_none() {
-            // On the blocking pool: waiting here blocks no async worker, and the holder needs
-            // nothing this thread has to finish.
-            if let Ok(permit) = self.exclusive.clone().try_acquire_owned() {
-                self.permit = Some(permit);
-            } else {
-                self.cpu = None;
-                self.permit = futures::executor::block_on(self.exclusive.clone().acquire_owned()).ok();
-                self.cpu = futures::executor::block_on(self.cpu_slots.clone().acquire_owned()).ok();
-            }
-        }
-        Ok(())
-    }
-
-    fn checked<T>(&mut self, read: Result<T, EntryError>) -> Result<T, Inflation> {
-        self.counted = 0;
-        read.map_err(|error| if self.over_total { Inflation::OverTotal } else { Inflation::Entry(error) })
-    }
-}
-
-type InflatedEntry = (Bytes, Bytes, [u8; 32], Option<OwnedSemaphorePermit>);
-
-/// The entry as stored, its plain bytes (gunzipped when it is gzip) and their SHA-256.
-fn inflate_entry(mut archive: Archive<SharedFile>, entry: usize, mut meter: Meter) -> Result<InflatedEntry, Inflation> {
-    let raw = archive.read_entry(entry, MAX_INFLATED_BYTES, &mut |held| meter.grown(held));
-    let raw = meter.checked(raw)?;
-    let plain = match stride_tracks::gunzip_capped(&raw, MAX_INFLATED_BYTES, &mut |held| meter.grown(held)) {
-        Some(plain) => Some(meter.checked(plain)?),
-        None => None,
-    };
-    let raw = Bytes::from(raw);
-    let plain = plain.map_or_else(|| raw.clone(), Bytes::from);
-    let sha = stride_tracks::sha256(&plain);
-    Ok((raw, plain, sha, meter.permit.take()))
 }
