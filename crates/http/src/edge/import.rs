@@ -18,7 +18,7 @@ use stride_domain::{Sport, UserId, Visibility};
 use stride_services::{Deadline, IdempotencyKey, ImportCreated, ImportFile, ImportOptions, Store, UploadAdmission};
 use tokio::io::AsyncWriteExt;
 
-use super::upload::{multipart_boundary, multipart_error, request_too_large, stall_guarded};
+use super::upload::{append_held, multipart_boundary, multipart_error, request_too_large, stall_guarded};
 use crate::ApiError;
 use crate::state::{AppState, UploadLimits};
 
@@ -174,14 +174,7 @@ async fn read_import_form(
             if in_memory + needed as u64 > limits.files.max_request_bytes {
                 return Err(request_too_large(limits.files));
             }
-            if needed > bytes.capacity() {
-                // Growing moves the buffer: the old and the new one exist at once, and both are
-                // held in the budget before either is allocated.
-                let grown = needed.max(bytes.capacity() * 2);
-                admission.hold(kept + (bytes.capacity() + grown) as u64).await?;
-                bytes.reserve_exact(grown - bytes.len());
-            }
-            bytes.extend_from_slice(&chunk);
+            append_held(&mut bytes, &chunk, kept, admission).await?;
         }
         kept += bytes.capacity() as u64;
         in_memory += bytes.len() as u64;

@@ -145,15 +145,7 @@ pub(crate) async fn read_form(
         let name = field.file_name().map_or_else(|| format!("{file_part} #{}", form.files.len() + 1), str::to_owned);
         let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limits, Some(&name)))? {
-            let needed = bytes.len() + chunk.len();
-            if needed > bytes.capacity() {
-                // Growing moves the buffer: the old and the new one exist at once, and both are
-                // held in the budget before either is allocated.
-                let grown = needed.max(bytes.capacity() * 2);
-                admission.hold(kept + (bytes.capacity() + grown) as u64).await?;
-                bytes.reserve_exact(grown - bytes.len());
-            }
-            bytes.extend_from_slice(&chunk);
+            append_held(&mut bytes, &chunk, kept, admission).await?;
         }
         kept += bytes.capacity() as u64;
         form.files.push(UploadFile { name, bytes: Bytes::from(bytes) });
@@ -162,6 +154,26 @@ pub(crate) async fn read_form(
         return Err(ApiError::invalid(file_part, format!("at least one file is required, as a `{file_part}` part")));
     }
     Ok(form)
+}
+
+/// Appends `chunk` to a file's buffer, its growth held in the upload memory budget first (`kept`
+/// is what the files already read hold).
+pub(super) async fn append_held(
+    bytes: &mut Vec<u8>,
+    chunk: &[u8],
+    kept: u64,
+    admission: &mut UploadAdmission,
+) -> Result<(), ApiError> {
+    let needed = bytes.len() + chunk.len();
+    if needed > bytes.capacity() {
+        // Growing moves the buffer: the old and the new one exist at once, and both are held in
+        // the budget before either is allocated.
+        let grown = needed.max(bytes.capacity() * 2);
+        admission.hold(kept + (bytes.capacity() + grown) as u64).await?;
+        bytes.reserve_exact(grown - bytes.len());
+    }
+    bytes.extend_from_slice(chunk);
+    Ok(())
 }
 
 pub(super) fn multipart_error(error: multer::Error, limits: UploadLimits, file: Option<&str>) -> ApiError {

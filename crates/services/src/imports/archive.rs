@@ -94,23 +94,7 @@ impl<S: Store> ImportService<S> {
         self.check_room(deadline, owner).await?;
         let id = ImportId::new();
         let archive_key = import_archive_blob(id);
-        let import = Import {
-            id,
-            user_id: owner,
-            state: ImportState::Queued,
-            sport: options.sport.map(|s| s.as_str().to_owned()),
-            visibility: options.visibility.as_str().to_owned(),
-            total: None,
-            imported: 0,
-            duplicate: 0,
-            failed: 0,
-            cancelled: 0,
-            error: None,
-            created_at: self.clock.now(),
-            finished_at: None,
-            archive_key: Some(archive_key.clone()),
-            rate_per_s: None,
-        };
+        let import = self.new_import(id, owner, options, None, Some(archive_key.clone()));
         let blob = BlobKey::parse(&archive_key).map_err(|e| ServiceError::Internal(e.to_string()))?;
         self.storage.put_file(&blob, path, deadline).await?;
         self.record_or_clean(deadline, &import, &[], &[blob], key).await

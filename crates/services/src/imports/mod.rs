@@ -188,24 +188,7 @@ impl<S: Store> ImportService<S> {
             }
         }
         self.check_room(deadline, owner).await?;
-        let now = self.clock.now();
-        let import = Import {
-            id: ImportId::new(),
-            user_id: owner,
-            state: ImportState::Queued,
-            sport: options.sport.map(|s| s.as_str().to_owned()),
-            visibility: options.visibility.as_str().to_owned(),
-            total: Some(files.len() as u32),
-            imported: 0,
-            duplicate: 0,
-            failed: 0,
-            cancelled: 0,
-            error: None,
-            created_at: now,
-            finished_at: None,
-            archive_key: None,
-            rate_per_s: None,
-        };
+        let import = self.new_import(ImportId::new(), owner, options, Some(files.len() as u32), None);
         let items = self.store_files(deadline, import.id, files).await?;
         let stored: Vec<BlobKey> = items.iter().filter_map(|i| BlobKey::parse(&i.blob_key).ok()).collect();
         self.record_or_clean(deadline, &import, &items, &stored, key).await
@@ -238,6 +221,34 @@ impl<S: Store> ImportService<S> {
                     Err(error) => Err(error),
                 }
             }
+        }
+    }
+
+    /// A queued import of `owner` recorded now: files (`total` known) or an archive (its key).
+    pub(super) fn new_import(
+        &self,
+        id: ImportId,
+        owner: UserId,
+        options: ImportOptions,
+        total: Option<u32>,
+        archive_key: Option<String>,
+    ) -> Import {
+        Import {
+            id,
+            user_id: owner,
+            state: ImportState::Queued,
+            sport: options.sport.map(|s| s.as_str().to_owned()),
+            visibility: options.visibility.as_str().to_owned(),
+            total,
+            imported: 0,
+            duplicate: 0,
+            failed: 0,
+            cancelled: 0,
+            error: None,
+            created_at: self.clock.now(),
+            finished_at: None,
+            archive_key,
+            rate_per_s: None,
         }
     }
 
