@@ -11,8 +11,9 @@
 //! finds such blobs with [`BlobStore::list`].
 
 use std::future::Future;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::disk_io::{blocking, collect_keys, write_atomically, write_atomically_with};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -324,79 +325,6 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
-fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomically_with(target, |file| file.write_all(bytes))
-}
-
-fn write_atomically_with(
-    target: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = target.parent().ok_or_else(|| std::io::Error::other("a blob path has a parent"))?;
-    std::fs::create_dir_all(dir)?;
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
-    let temporary = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::now_v7().simple()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        write(&mut file)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, target)?;
-        // The rename is durable only once the directory entry is.
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
-}
-
-/// Keys of the regular files under `dir`, skipping temporary files (their names start with a
-/// dot, which no key segment may).
-fn collect_keys(root: &Path, dir: &Path, keys: &mut Vec<BlobKey>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            collect_keys(root, &path, keys)?;
-        } else if let Some(key) = path.strip_prefix(root).ok().and_then(|relative| relative.to_str())
-            && let Ok(key) = BlobKey::parse(key)
-        {
-            keys.push(key);
-        }
-    }
-    Ok(())
-}
-
-/// Runs file I/O on the blocking pool, bounded by `deadline`, with io errors classified.
-async fn blocking<T: Send + 'static>(
-    deadline: Deadline,
-    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> BlobResult<T> {
-    // Work whose deadline has already passed is not started: blocking I/O cannot be
-    // interrupted once it runs.
-    if deadline.remaining().is_zero() {
-        return Err(BlobError::Timeout);
-    }
-    match deadline.run(tokio::task::spawn_blocking(work)).await {
-        Err(_) => Err(BlobError::Timeout),
-        Ok(Err(join)) => Err(BlobError::Other(format!("blob I/O task failed: {join}"))),
-        Ok(Ok(Err(io))) if io.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
-        Ok(Ok(Err(io))) => Err(classify_io(io)),
-        Ok(Ok(Ok(value))) => Ok(value),
-    }
-}
-
-fn classify_io(error: std::io::Error) -> BlobError {
-    use std::io::ErrorKind::*;
-    match error.kind() {
-        // Space or quota may free up, and an interrupted call may simply be repeated.
-        StorageFull | QuotaExceeded | Interrupted | TimedOut | WouldBlock | ResourceBusy => {
-            BlobError::Unavailable(error.to_string())
-        }
-        _ => BlobError::Other(error.to_string()),
-    }
-}
-
 /// The behaviour every [`BlobStore`] must have; the disk store runs it here and the S3 store in
 /// its own tests, so both keep one contract.
 #[cfg(any(test, feature = "testing"))]
@@ -457,6 +385,7 @@ pub mod contract {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk_io::classify_io;
 
     #[test]
     fn keys_cannot_climb_out_of_the_store_or_name_temporary_files() {

@@ -19,10 +19,12 @@ mod blobs;
 mod codec;
 mod config;
 mod dialect;
+mod disk_io;
 mod error;
 #[cfg(feature = "testing")]
 mod faulty_blobs;
 mod idempotency;
+mod import_rows;
 mod imports;
 mod jobs;
 mod limits;
