@@ -205,60 +205,6 @@ impl Default for Config {
     }
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |url: &Option<String>| url.as_deref().map(stride_repository::redact);
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &redacted(&self.database_url))
-            .field("log", &self.log)
-            .field("log_format", &self.log_format)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("db_timeout_ms", &self.db_timeout_ms)
-            .field("db_max_connections", &self.db_max_connections)
-            .field("shutdown_grace_ms", &self.shutdown_grace_ms)
-            .field("json_body_limit", &self.json_body_limit)
-            .field("session_ttl_hours", &self.session_ttl_hours)
-            .field("stats_cache_ttl_secs", &self.stats_cache_ttl_secs)
-            .field("stats_cache_capacity", &self.stats_cache_capacity)
-            .field("redis_url", &redacted(&self.redis_url))
-            .field("redis_timeout_ms", &self.redis_timeout_ms)
-            .field("trusted_proxy", &self.trusted_proxy)
-            .field("hash_concurrency", &self.hash_concurrency)
-            .field("hash_wait_ms", &self.hash_wait_ms)
-            .field("registrations_per_hour", &self.registrations_per_hour)
-            .field("logins_per_minute", &self.logins_per_minute)
-            .field("lookups_per_minute", &self.lookups_per_minute)
-            .field("metrics_listen", &self.metrics_listen)
-            .field("purge_interval_secs", &self.purge_interval_secs)
-            .field("header_read_timeout_ms", &self.header_read_timeout_ms)
-            .field("idle_timeout_ms", &self.idle_timeout_ms)
-            .field("max_connections", &self.max_connections)
-            .field("upload_timeout_ms", &self.upload_timeout_ms)
-            .field("upload_stall_timeout_ms", &self.upload_stall_timeout_ms)
-            .field("upload_max_request_bytes", &self.upload_max_request_bytes)
-            .field("upload_max_file_bytes", &self.upload_max_file_bytes)
-            .field("photo_concurrency", &self.photo_concurrency)
-            .field("import_max_archive_bytes", &self.import_max_archive_bytes)
-            .field("import_workers", &self.import_workers)
-            .field("s3_bucket", &self.s3_bucket)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("s3_region", &self.s3_region)
-            .field("s3_path_style", &self.s3_path_style)
-            .field("s3_access_key_id", &self.s3_access_key_id)
-            .field("s3_secret_access_key", &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"))
-            .field("s3_timeout_ms", &self.s3_timeout_ms)
-            .field("s3_presign_secs", &self.s3_presign_secs)
-            .field("max_friends", &self.max_friends)
-            .field("max_pending_friend_requests", &self.max_pending_friend_requests)
-            .field("friend_requests_per_day", &self.friend_requests_per_day)
-            .field("feed_chunk_size", &self.feed_chunk_size)
-            .field("feed_concurrency", &self.feed_concurrency)
-            .finish()
-    }
-}
-
 /// Every setting's key; `STRIDE_` plus its upper-case form is its environment variable.
 const SETTINGS: &[&str] = &[
     "listen",

@@ -8,6 +8,7 @@
 
 mod app;
 mod config;
+mod config_debug;
 mod housekeeping;
 pub mod import_cli;
 pub mod jobs_cli;
