@@ -324,11 +324,17 @@ impl<S: Store> Attempt<S> {
             },
             Step::Inflated(inflated) => {
                 let Inflated { item, row, raw, plain, sha, _exclusive } = *inflated;
-                let _cpu = self.cpu_slots.acquire().await.map_err(|_| closed())?;
+                // Given back by the work itself as it ends, not when this task is next polled:
+                // on busy cores that poll can come a time slice later, a slot idle meanwhile.
+                let cpu = self.cpu_slots.clone().acquire_owned().await.map_err(|_| closed())?;
                 let recorded = self
                     .service
                     .cpu
-                    .run(move || stride_tracks::parse(&plain).and_then(|track| record(track, defaults)))
+                    .run(move || {
+                        let recorded = stride_tracks::parse(&plain).and_then(|track| record(track, defaults));
+                        drop(cpu);
+                        recorded
+                    })
                     .await?;
                 match recorded {
                     Ok(mut recorded) => {
