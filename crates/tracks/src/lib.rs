@@ -13,6 +13,7 @@
 //! FIT messages are decoded by fitparser (which checks the file's CRC).
 
 pub mod archive;
+pub mod efforts;
 mod error;
 mod export;
 mod fit;
@@ -31,6 +32,7 @@ mod xml;
 mod zone;
 
 pub use archive::{Archive, ArchiveError, EntryError, Media, PlannedItem, RowFile, Work, gunzip_capped, is_zip};
+pub use efforts::{EFFORTS_VERSION, Effort, Profile, best_efforts};
 pub use error::TrackError;
 pub use export::to_gpx;
 pub use format::{Format, MAX_INFLATED_BYTES, detect, inflate, parse, parse_as, read};
