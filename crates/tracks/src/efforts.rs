@@ -122,7 +122,7 @@ impl Profile {
     /// The best effort over `length` metres, `None` when the track covers less.
     pub fn best_effort(&self, length: f64) -> Option<Effort> {
         let n = self.v.len();
-        if n < 2 || !(length > 0.0) || self.span_m() < length {
+        if n < 2 || length.is_nan() || length <= 0.0 || self.span_m() < length {
             return None;
         }
         let (lowest, highest) = (self.v[0], self.v[n - 1] - length);
@@ -180,7 +180,7 @@ pub fn best_efforts(points: &[Point], cumulative: &[f64]) -> Vec<Effort> {
 /// The plain reference: every breakpoint's other end found by binary search. O(n log n).
 pub fn best_effort_by_search(profile: &Profile, length: f64) -> Option<Effort> {
     let n = profile.v.len();
-    if n < 2 || !(length > 0.0) || profile.span_m() < length {
+    if n < 2 || length.is_nan() || length <= 0.0 || profile.span_m() < length {
         return None;
     }
     let (lowest, highest) = (profile.v[0], profile.v[n - 1] - length);
