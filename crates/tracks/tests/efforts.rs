@@ -115,7 +115,7 @@ proptest! {
                 if d0 == x && d1 == x { found = Some(if latest { t1 } else { t0 }); }
                 else if (d0..=d1).contains(&x) && d1 > d0 {
                     let t = t0 + (x - d0) / (d1 - d0) * (t1 - t0);
-                    if latest { found = Some(t) } else if found.is_none() { found = Some(t) }
+                    if latest || found.is_none() { found = Some(t) }
                 }
                 if !latest && found.is_some() { break; }
             }
