@@ -16,6 +16,7 @@ mod import;
 mod jobs;
 mod limits;
 mod photo;
+mod records;
 mod social;
 mod stats;
 mod track;
@@ -33,6 +34,7 @@ pub use import::{Import, ImportItem, ImportState, ItemState, Problem, import_arc
 pub use jobs::{Job, JobState, JobStateError, Lease, NewJob};
 pub use limits::{Admission, RateLimit};
 pub use photo::{ImageFormat, Photo, PhotoKind, Rendition, blob_name, minted_at_ms, next_position, photo_of_blob};
+pub use records::{BestEffort, Extreme, Period, PeriodTotals, RECORD_PLACES, RankedEffort};
 pub use social::{
     BlockedUser, Connection, FriendRequest, MergedPage, Profile, RequestDirection, RequestOutcome, RequestRefusal, Tie,
     cursor_after, decide_request, feed_order, merge_newest_first,

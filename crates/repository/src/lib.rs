@@ -32,6 +32,7 @@ mod limits;
 pub mod mocks;
 mod photos;
 mod postgres;
+mod records;
 #[cfg(feature = "s3")]
 mod s3;
 #[cfg(all(feature = "s3", feature = "testing"))]
@@ -66,6 +67,7 @@ pub use jobs::{JobRepo, QueueDepth, RESCUE_NOTE};
 pub use limits::LimitRepo;
 pub use photos::{PhotoRepo, PhotoSelection, PhotoUploadRecord};
 pub use postgres::PgStore;
+pub use records::RecordsRepo;
 #[cfg(feature = "s3")]
 pub use s3::{S3BlobStore, S3Config};
 #[cfg(all(feature = "s3", feature = "testing"))]

@@ -18,17 +18,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use stride_concurrency::Deadline;
 use stride_domain::{
-    Activity, ActivityCursor, ActivityId, Admission, BlockedUser, Connection, DayNumber, FriendRequest,
-    FriendRequestId, Import, ImportId, ImportItem, ImportState, Job, JobId, JobState, Lease, ListCursor, NewJob,
-    Observation, Photo, PhotoId, PrivacyZone, Problem, Profile, RateLimit, RequestDirection, StatsScope, StreakRun,
-    StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather, WeatherCell, WeatherStatus, WeatherTarget, ZoneId,
+    Activity, ActivityCursor, ActivityId, Admission, BestEffort, BlockedUser, Connection, DayNumber, Extreme,
+    FriendRequest, FriendRequestId, Import, ImportId, ImportItem, ImportState, Job, JobId, JobState, Lease, ListCursor,
+    NewJob, Observation, PeriodTotals, Photo, PhotoId, PrivacyZone, Problem, Profile, RankedEffort, RateLimit,
+    RequestDirection, Sport, StatsScope, StreakRun, StreakRunEdit, Tie, User, UserId, Username, Visibility, Weather,
+    WeatherCell, WeatherStatus, WeatherTarget, ZoneId,
 };
 
 use crate::{
     ActivityRepo, Backend, Credentials, FeedRepo, IdempotencyRecord, IdempotencyRepo, IdempotencyScope, ImportRepo,
     ItemOutcome, JobRepo, LimitRepo, NewSession, PhotoRepo, PhotoSelection, PhotoUploadRecord, PoolStats, ProfileRepo,
-    QueueDepth, RelationshipRepo, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject, StatsTotals, Store,
-    StoreConfig, TrackFile, UnitOfWork, UserRepo, WeatherRepo, ZoneRepo,
+    QueueDepth, RecordsRepo, RelationshipRepo, RepoResult, SessionRepo, SessionUser, StatsRepo, StatsSubject,
+    StatsTotals, Store, StoreConfig, TrackFile, UnitOfWork, UserRepo, WeatherRepo, ZoneRepo,
 };
 
 /// A mocked blob store (the object-safe face the services hold).
@@ -254,6 +255,26 @@ mockall::mock! {
         fn insert_zone(&mut self, zone: &PrivacyZone) -> impl Future<Output = RepoResult<()>> + Send;
         fn zones_of(&mut self, user: UserId) -> impl Future<Output = RepoResult<Vec<PrivacyZone>>> + Send;
         fn delete_zone(&mut self, user: UserId, id: ZoneId) -> impl Future<Output = RepoResult<bool>> + Send;
+    }
+
+    impl RecordsRepo for UnitOfWork {
+        fn replace_efforts(&mut self, activity: ActivityId, efforts: &[BestEffort], version: i32)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn sync_efforts(&mut self, activity: ActivityId, user: UserId, sport: Sport, visibility: Visibility, started_at_us: i64)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn efforts_of(&mut self, activity: ActivityId) -> impl Future<Output = RepoResult<Vec<BestEffort>>> + Send;
+        fn best_of(&mut self, user: UserId, sport: Sport, distance_mm: i64, visibilities: &[Visibility], limit: u32)
+            -> impl Future<Output = RepoResult<Vec<RankedEffort>>> + Send;
+        fn longest(&mut self, user: UserId, sport: Sport, visibilities: &[Visibility])
+            -> impl Future<Output = RepoResult<Option<Extreme>>> + Send;
+        fn biggest_climb(&mut self, user: UserId, sport: Sport, visibilities: &[Visibility])
+            -> impl Future<Output = RepoResult<Option<Extreme>>> + Send;
+        fn adjust_month(&mut self, user: UserId, month_start: DayNumber, sport: Sport, delta: PeriodTotals)
+            -> impl Future<Output = RepoResult<()>> + Send;
+        fn months(&mut self, user: UserId, first: DayNumber, last: DayNumber, sport: Option<Sport>)
+            -> impl Future<Output = RepoResult<Vec<(DayNumber, PeriodTotals)>>> + Send;
+        fn activities_needing_efforts(&mut self, version: i32, user: Option<UserId>, after: Option<ActivityId>, limit: u32)
+            -> impl Future<Output = RepoResult<Vec<ActivityId>>> + Send;
     }
 
     impl UnitOfWork for UnitOfWork {

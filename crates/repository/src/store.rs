@@ -12,7 +12,7 @@ use stride_concurrency::Deadline;
 
 use crate::{
     ActivityRepo, Backend, FeedRepo, IdempotencyRepo, ImportRepo, JobRepo, LimitRepo, PhotoRepo, ProfileRepo,
-    RelationshipRepo, RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo, ZoneRepo,
+    RecordsRepo, RelationshipRepo, RepoResult, SessionRepo, StatsRepo, StoreConfig, UserRepo, WeatherRepo, ZoneRepo,
 };
 
 /// A backend: hands out units of work. Cheap to clone (pools are reference-counted).
@@ -78,6 +78,7 @@ pub trait UnitOfWork:
     + LimitRepo
     + ImportRepo
     + ZoneRepo
+    + RecordsRepo
     + Send
 {
     fn commit(self) -> impl Future<Output = RepoResult<()>> + Send;

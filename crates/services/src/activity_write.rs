@@ -6,8 +6,9 @@
 //! deletion of a removed activity's photo blobs (a durable `photos.delete_blobs` job, enqueued
 //! in the transaction that removes the rows, so a crash right after the commit cannot leave
 //! the blobs behind), and likewise a track's points and original file (the file's hash, which
-//! makes a re-import a duplicate, goes with the row). Whatever derives from an activity next (a track's files, best efforts,
-//! records, totals by period) is added to [`ActivityWrites::on_written`] and nowhere else.
+//! makes a re-import a duplicate, goes with the row). Best efforts (their copies of the activity's sport, visibility
+//! and start) and the monthly totals are kept by [`crate::records`]'s `on_written`, called from
+//! [`ActivityWrites::on_written`]; whatever derives from an activity next is added there too.
 //!
 //! Architecture Invariant: no use case calls `insert_activity`, `update_activity` or
 //! `delete_activity` except through this module.
@@ -16,12 +17,13 @@
 //! user row (`bump_stats_version`). Writers for one user serialise on that row.
 
 use chrono::{DateTime, Utc};
-use stride_domain::{Activity, NewJob, track_points_blob};
+use stride_domain::{Activity, BestEffort, NewJob, track_points_blob};
 use stride_repository::UnitOfWork;
+use stride_tracks::EFFORTS_VERSION;
 
 use crate::photos::{delete_blobs_job, delete_keys_job};
 use crate::weather::{WeatherConfig, weather_job};
-use crate::{ServiceResult, stats};
+use crate::{ServiceResult, records, stats};
 
 /// What the write path needs to know of the rest of the product: whether a start point asks
 /// for a weather lookup, and with how many attempts.
@@ -47,6 +49,19 @@ impl ActivityWrites {
         uow.bump_stats_version(activity.user_id).await?;
         uow.insert_activity(&activity).await?;
         self.on_written(uow, None, Some(&activity), weather, now).await?;
+        Ok(activity)
+    }
+
+    /// Inserts an activity recorded from a track, with the track's best efforts.
+    pub(crate) async fn insert_recorded<U: UnitOfWork>(
+        &self,
+        uow: &mut U,
+        activity: Activity,
+        efforts: &[BestEffort],
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Activity> {
+        let activity = self.insert(uow, activity, now).await?;
+        uow.replace_efforts(activity.id, efforts, EFFORTS_VERSION).await?;
         Ok(activity)
     }
 
@@ -119,6 +134,7 @@ impl ActivityWrites {
                 stats::record(uow, after, 1).await?;
             }
         }
+        records::on_written(uow, before, after).await?;
         if let Some([lookup, follow_up]) = weather {
             // A new lookup, else the waiting one renewed; if the lookup is running instead, the
             // follow-up (new or renewed) looks again once it is done.

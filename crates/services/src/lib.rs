@@ -27,6 +27,7 @@ mod maintenance;
 mod pace;
 mod password;
 pub mod photos;
+mod records;
 mod social;
 mod stats;
 #[cfg(test)]
@@ -52,6 +53,10 @@ pub use limits::{LimitsConfig, client_network};
 pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
 pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadAdmission, UploadFile, Uploaded};
+pub use records::{
+    EffortView, MAX_PERIODS, PeriodStats, PeriodTotalsView, RebuildProgress, Rebuilt, Records, RecordsService,
+    distances_mm,
+};
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};
 /// Re-exported so the http layer can mint request deadlines without depending on `workers`.
@@ -87,6 +92,7 @@ pub struct Stride<S> {
     pub jobs: jobs::JobService<S>,
     pub imports: ImportService<S>,
     pub tracks: TrackService<S>,
+    pub records: RecordsService<S>,
     /// `None` when the weather feature is off (`STRIDE_WEATHER_URL` unset).
     pub weather: Option<WeatherService<S>>,
 }
@@ -131,6 +137,7 @@ impl<S: Store> Stride<S> {
             social: SocialService::new(store.clone(), clock.clone(), social, limits.clone()),
             feed: FeedService::new(store.clone(), feed).with_track_views(views.clone()),
             tracks: TrackService::new(store.clone(), clock.clone(), views.clone()),
+            records: RecordsService::new(store.clone(), clock.clone(), views.clone()),
             jobs: jobs::JobService::new(store.clone(), clock.clone()),
             auth: AuthService::new(store.clone(), clock.clone(), auth, limits.clone()),
             activities: ActivityService::new(store.clone(), clock.clone(), writes, limits.clone(), views),

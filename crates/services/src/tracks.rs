@@ -72,6 +72,14 @@ impl<S: Store> TrackViews<S> {
         Self { store, storage, cpu, shown }
     }
 
+    pub(crate) fn cpu(&self) -> &CpuPool {
+        &self.cpu
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     /// The points of `activity` that `viewer` may see.
     async fn points(&self, deadline: Deadline, activity: &Activity, viewer: UserId) -> ServiceResult<Streams> {
         let zones = if activity.user_id == viewer {

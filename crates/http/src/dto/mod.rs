@@ -15,10 +15,12 @@ use utoipa::{IntoParams, ToSchema};
 use crate::ApiError;
 
 mod photos;
+mod records;
 mod social;
 mod tracks;
 
 pub use photos::*;
+pub use records::*;
 pub use social::*;
 
 pub use tracks::{ImportBody, ImportItemBody, StreamsQuery, TrackBody, ZoneBody, ZoneRequest, ZonesBody};

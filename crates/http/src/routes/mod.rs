@@ -8,6 +8,7 @@ mod imports;
 mod me;
 mod ops;
 mod photos;
+mod records;
 mod social;
 mod stats;
 mod tracks;
@@ -28,6 +29,7 @@ pub(crate) use imports::*;
 pub(crate) use me::*;
 pub(crate) use ops::*;
 pub(crate) use photos::*;
+pub(crate) use records::*;
 pub(crate) use social::*;
 pub(crate) use stats::*;
 pub(crate) use tracks::*;
@@ -93,6 +95,10 @@ fn api_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(documented!(get_my_stats::<S>))
         .routes(documented!(get_my_weekly_stats::<S>))
         .routes(documented!(get_user_stats::<S>))
+        .routes(documented!(get_my_periods::<S>))
+        .routes(documented!(get_my_records::<S>))
+        .routes(documented!(get_user_records::<S>))
+        .routes(documented!(get_best_efforts::<S>))
         .routes(documented!(create_activity::<S>))
         .routes(documented!(list_activities::<S>))
         .routes(documented!(get_activity::<S>))

@@ -16,7 +16,7 @@ use crate::uow::finish;
 impl<S: Store> Attempt<S> {
     pub(super) async fn write(self: Arc<Self>, step: Step) -> Result<Step, Stop> {
         let Step::Ready(ready) = step else { return Ok(step) };
-        let Ready { item, activity, file, strava_id, mut photos, warnings, blobs } = *ready;
+        let Ready { item, activity, file, efforts, strava_id, mut photos, warnings, blobs } = *ready;
         let now = self.service.clock.now();
         let owner = self.import.user_id;
         let id = activity.id;
@@ -34,7 +34,7 @@ impl<S: Store> Attempt<S> {
                 uow.settle_item(item.import_id, item.index, &ItemOutcome::Duplicate(earlier), &[]).await?;
                 return Ok(false);
             }
-            self.service.writes.insert(&mut uow, activity, now).await?;
+            self.service.writes.insert_recorded(&mut uow, activity, &efforts, now).await?;
             if let Some(file) = &file {
                 uow.insert_track_file(file).await?;
             }

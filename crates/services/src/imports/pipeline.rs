@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use stride_concurrency::{Deadline, Outcome, Pipeline};
 use stride_domain::{
-    Activity, ActivityDraft, ActivityId, Import, ImportItem, Lease, Photo, Problem, Source, TrackSummary,
+    Activity, ActivityDraft, ActivityId, BestEffort, Import, ImportItem, Lease, Photo, Problem, Source, TrackSummary,
     import_item_blob, track_points_blob,
 };
 use stride_repository::{BlobKey, ImportRepo, ItemOutcome, Store, TrackFile};
@@ -99,6 +99,7 @@ pub(super) struct Made {
 
 pub(super) struct MadeTrack {
     source: Source,
+    efforts: Vec<BestEffort>,
     summary: TrackSummary,
     points: Vec<u8>,
     raw: Bytes,
@@ -109,6 +110,7 @@ pub(super) struct Ready {
     pub(super) item: ImportItem,
     pub(super) activity: Activity,
     pub(super) file: Option<TrackFile>,
+    pub(super) efforts: Vec<BestEffort>,
     pub(super) strava_id: Option<String>,
     pub(super) photos: Vec<Photo>,
     pub(super) warnings: Vec<Problem>,
@@ -343,6 +345,7 @@ impl<S: Store> Attempt<S> {
                         }
                         let track = MadeTrack {
                             source: recorded.source,
+                            efforts: recorded.efforts,
                             summary: recorded.summary,
                             points: recorded.points,
                             raw,
@@ -366,12 +369,14 @@ impl<S: Store> Attempt<S> {
         let owner = self.import.user_id;
         let mut blobs = Vec::new();
         let stored = async {
+            let mut efforts = Vec::new();
             let (activity, file) = match track {
                 Some(track) => {
                     let points = parse_key(&track_points_blob(id))?;
                     let original = parse_key(&import_item_blob(self.import.id, item.index))?;
                     blobs.extend([points.clone(), original.clone()]);
                     let bytes = track.raw.len() as u64;
+                    efforts = track.efforts;
                     futures::try_join!(self.put(&points, Bytes::from(track.points)), self.put(&original, track.raw))?;
                     let file = TrackFile {
                         activity_id: id,
@@ -389,13 +394,13 @@ impl<S: Store> Attempt<S> {
                 Some(row) => self.photos(id, &row.media, &mut blobs).await?,
                 None => (Vec::new(), Vec::new()),
             };
-            Ok::<_, Stop>((activity, file, photos, warnings))
+            Ok::<_, Stop>((activity, file, efforts, photos, warnings))
         }
         .await;
         match stored {
-            Ok((activity, file, photos, warnings)) => {
+            Ok((activity, file, efforts, photos, warnings)) => {
                 let strava_id = row.map(|row| row.row.activity_id).filter(|id| !id.is_empty());
-                Ok(Step::Ready(Box::new(Ready { item, activity, file, strava_id, photos, warnings, blobs })))
+                Ok(Step::Ready(Box::new(Ready { item, activity, file, efforts, strava_id, photos, warnings, blobs })))
             }
             Err(stop) => {
                 self.service.storage.delete_all(&blobs, Deadline::after(Duration::from_secs(30))).await;

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, FixedOffset, TimeZone as _, Utc};
 use stride_domain::{
-    ActivityDraft, Distance, LatLng, MovingTime, Source, SplitSummary, Sport, StartedAt, Title, TrackSummary,
-    Visibility, is_forbidden_in_text,
+    ActivityDraft, BestEffort, Distance, LatLng, MovingTime, Source, SplitSummary, Sport, StartedAt, Title,
+    TrackSummary, Visibility, is_forbidden_in_text,
 };
 use stride_tracks::{Format, Route, Streams, Summary, Track, TrackError, local_offset_at, route, sport_name};
 
@@ -17,6 +17,8 @@ pub(crate) struct Recorded {
     pub summary: TrackSummary,
     /// The encoded points, for the blob store.
     pub points: Vec<u8>,
+    /// Its best efforts, stored with the activity.
+    pub efforts: Vec<BestEffort>,
 }
 
 /// What the import knows that the file may not say.
@@ -50,6 +52,7 @@ pub(crate) fn record(track: Track, defaults: Defaults) -> Result<Recorded, Track
     let start_latlng = summary.first_position.and_then(|(lat, lon)| LatLng::new(lat, lon).ok());
     let route = route(&streams.positions());
     let points = stride_tracks::encode_points(&streams);
+    let efforts = crate::records::efforts_of_track(&streams.points, &streams.distance);
     Ok(Recorded {
         draft: ActivityDraft {
             sport,
@@ -68,6 +71,7 @@ pub(crate) fn record(track: Track, defaults: Defaults) -> Result<Recorded, Track
         },
         summary: track_summary(&summary, route.as_ref()),
         points,
+        efforts,
     })
 }
 

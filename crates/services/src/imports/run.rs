@@ -253,6 +253,7 @@ impl<S: Store> ImportService<S> {
             .put(&points, Bytes::from(recorded.points), "application/octet-stream", deadline, &cancel, &attempts)
             .await?;
         let now = self.clock.now();
+        let efforts = recorded.efforts;
         let activity = Activity::recorded(id, import.user_id, recorded.draft, recorded.source, recorded.summary, now);
         let file = TrackFile {
             activity_id: id,
@@ -269,7 +270,7 @@ impl<S: Store> ImportService<S> {
                 uow.settle_item(item.import_id, item.index, &ItemOutcome::Duplicate(earlier), &[]).await?;
                 return Ok(false);
             }
-            self.writes.insert(&mut uow, activity, now).await?;
+            self.writes.insert_recorded(&mut uow, activity, &efforts, now).await?;
             uow.insert_track_file(&file).await?;
             if !uow.settle_item(item.import_id, item.index, &ItemOutcome::Imported(id), &[]).await? {
                 // Cancelled meanwhile: nothing of this item stays.
