@@ -176,6 +176,10 @@ async fn serve_on<S: Store>(store: S, config: Config, clock: Arc<dyn Clock>) -> 
     let stride =
         Stride::new(store.clone(), clock.clone(), blobs, config.settings()?).map_err(|e| anyhow::anyhow!("{e}"))?;
     let photos = stride.photos.clone();
+    // Efforts older than this version (or missing): rebuilt in the background, once.
+    if stride.records.enqueue_rebuild_if_stale(stride_services::Deadline::after(config.db_timeout())).await? {
+        tracing::info!("best efforts are older than this version: a records.rebuild job is queued");
+    }
     let purge_every = Duration::from_secs(config.purge_interval_secs.max(1));
     let (job_kinds, job_store, job_clock) = (kinds(&stride), store.clone(), clock.clone());
     let runner = stride_services::jobs::RunnerConfig { grace: config.shutdown_grace(), ..Default::default() };

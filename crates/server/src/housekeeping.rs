@@ -91,6 +91,7 @@ pub(crate) fn kinds<S: Store>(stride: &Stride<S>) -> Vec<Registered> {
         kind(stride_services::photos::DELETE_BLOBS_KIND, 120, delete_blobs),
     ];
     kinds.push(stride.imports.registered());
+    kinds.push(stride.records.registered());
     kinds.extend(stride.weather.as_ref().map(|weather| weather.registered()));
     kinds
 }

@@ -14,6 +14,7 @@ pub mod import_cli;
 pub mod jobs_cli;
 pub mod photos_cli;
 mod progress;
+pub mod records_cli;
 mod serve;
 mod telemetry;
 

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use stride_server::import_cli::{self, ImportRequest};
 use stride_server::jobs_cli::{self, JobsRequest};
 use stride_server::photos_cli::{self, ReprocessRequest};
+use stride_server::records_cli;
 use stride_server::{Application, Config, init_telemetry, migrate};
 
 /// Stride: self-hostable fitness tracking.
@@ -30,6 +31,9 @@ enum Command {
     /// The durable job queue.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Best efforts and personal records.
+    #[command(subcommand)]
+    Records(RecordsCommand),
     /// Import a zip archive (a Strava export, or watch files zipped up) or one GPX, TCX or FIT
     /// file for a user, as an upload would, showing its progress; exit status 1 when any item
     /// failed. Ctrl-C leaves the import to a running server.
@@ -45,6 +49,17 @@ enum Command {
         /// For files that name no sport: run, ride, swim, walk, hike or other.
         #[arg(long)]
         sport: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordsCommand {
+    /// Recompute the best efforts of every activity with a track whose efforts are older than
+    /// this version of Stride (or missing), from the stored tracks; records follow.
+    Rebuild {
+        /// Only this user's activities.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
     },
 }
 
@@ -144,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             let request = ImportRequest { file, user, visibility, sport };
             import_cli::run(config, request, stop).await.map(drop)
         }
+        Command::Records(RecordsCommand::Rebuild { user }) => records_cli::rebuild(config, user).await.map(drop),
         Command::Photos(PhotosCommand::Gc { dry_run }) => photos_cli::gc(config, dry_run).await.map(drop),
         Command::Jobs(command) => {
             let request = match command {

@@ -289,3 +289,57 @@ async fn records_equal_a_recomputation_on_postgres() {
     let app = TestApp::spawn(Backend::Postgres).await;
     records_equal_a_recomputation_after_concurrent_writes(&app).await;
 }
+
+stride_repository::each_backend!(backend: efforts_are_rebuilt_by_the_command_and_by_a_newer_server);
+
+/// Efforts made stale (version 0, none stored) come back as they were: from the stored track
+/// by `stride records rebuild`, and by the job a server starting on such a database queues.
+async fn efforts_are_rebuilt_by_the_command_and_by_a_newer_server(backend: Backend) {
+    use stride_repository::{RecordsRepo, Store, UnitOfWork};
+    let db = std::sync::Arc::new(stride_repository::testing::TestDatabase::create(backend).await);
+    let data = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_sharing(db.clone(), |config| config.data_dir = data.path().to_owned()).await;
+    let alice = app.register_in("alice", "UTC").await;
+    let id = import(&app, &alice, run_gpx(1_500, 0.8, 0, 7)).await;
+    let path = format!("/api/v1/activities/{id}/best-efforts");
+    let before = records(&app, &alice, &path).await;
+    assert!(!before["items"].as_array().unwrap().is_empty(), "{before}");
+    let stale = || async {
+        let activity: stride_domain::ActivityId = id.parse().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let store = db.sqlite_store().await;
+                let mut uow = store.write(stride_repository::testing::deadline()).await.unwrap();
+                uow.replace_efforts(activity, &[], 0).await.unwrap();
+                uow.commit().await.unwrap();
+            }
+            Backend::Postgres => {
+                let store = db.postgres_store().await;
+                let mut uow = store.write(stride_repository::testing::deadline()).await.unwrap();
+                uow.replace_efforts(activity, &[], 0).await.unwrap();
+                uow.commit().await.unwrap();
+            }
+        }
+    };
+    stale().await;
+    assert_eq!(records(&app, &alice, &path).await["items"], json!([]));
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stride"))
+        .args(["records", "rebuild", "--user", "alice"])
+        .env("STRIDE_DATABASE_URL", db.url())
+        .env("STRIDE_DATA_DIR", data.path())
+        .output()
+        .expect("run stride records rebuild");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1 activities rebuilt, 0 could not be read"), "{stdout}");
+    assert_eq!(records(&app, &alice, &path).await, before);
+
+    stale().await;
+    let newer = TestApp::spawn_sharing(db.clone(), |config| config.data_dir = data.path().to_owned()).await;
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while records(&newer, &alice, &path).await != before {
+        assert!(std::time::Instant::now() < give_up, "the rebuild job never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

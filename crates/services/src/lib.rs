@@ -54,8 +54,8 @@ pub use maintenance::{MaintenanceService, Purged};
 pub use password::HashingConfig;
 pub use photos::{Delivery, PhotoConfig, PhotoService, Served, UploadAdmission, UploadFile, Uploaded};
 pub use records::{
-    EffortView, MAX_PERIODS, PeriodStats, PeriodTotalsView, RebuildProgress, Rebuilt, Records, RecordsService,
-    distances_mm,
+    EffortView, MAX_PERIODS, PeriodStats, PeriodTotalsView, REBUILD_KIND, RebuildProgress, Rebuilt, Records,
+    RecordsService, distances_mm,
 };
 pub use social::{Blocked, Page, RequestSent, SocialConfig, SocialService};
 pub use stats::{MAX_WEEKS, StatsConfig, StatsService, UserStats, WeekTotals, WeeklyStats};

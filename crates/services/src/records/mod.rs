@@ -25,7 +25,7 @@ use crate::{Clock, ServiceError, ServiceResult};
 
 pub(crate) use maintain::{efforts_of_track, on_written};
 pub use periods::{MAX_PERIODS, PeriodStats, PeriodTotalsView};
-pub use rebuild::{RebuildProgress, Rebuilt};
+pub use rebuild::{REBUILD_KIND, RebuildProgress, Rebuilt};
 
 /// The distances (millimetres) whose efforts a sport shows: runs, walks and hikes the run set,
 /// rides the ride set, other sports none.

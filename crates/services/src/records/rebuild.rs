@@ -13,14 +13,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use stride_concurrency::{Deadline, Outcome, Pipeline};
-use stride_domain::{ActivityId, BestEffort, UserId, track_points_blob};
-use stride_repository::{ActivityRepo, BlobKey, RecordsRepo, Store};
+use futures::FutureExt;
+
+use stride_concurrency::{Deadline, Outcome, Pipeline, RetryPolicy};
+use stride_domain::{ActivityId, BestEffort, Lease, NewJob, UserId, track_points_blob};
+use stride_repository::{ActivityRepo, BlobKey, JobRepo, RecordsRepo, Store, UnitOfWork};
 use stride_tracks::{EFFORTS_VERSION, decode_points};
+use tokio_util::sync::CancellationToken;
 
 use super::RecordsService;
 use super::maintain::efforts_of_track;
+use crate::jobs::{JobHandler, JobOutcome, KindConfig, Registered};
 use crate::uow::finish;
 use crate::{ServiceError, ServiceResult};
 
@@ -41,13 +46,22 @@ pub struct Rebuilt {
 
 const PAGE: u32 = 100;
 
+/// The job a server enqueues when it finds efforts older than its [`EFFORTS_VERSION`].
+pub const REBUILD_KIND: &str = "records.rebuild";
+
 impl<S: Store> RecordsService<S> {
-    /// How many activities with a track have no efforts of the current version (of `user`).
-    pub async fn needing_rebuild(&self, deadline: Deadline, user: Option<UserId>) -> ServiceResult<u64> {
+    /// How many activities with a track (of `user`) a rebuild would visit.
+    pub async fn needing_rebuild(
+        &self,
+        deadline: Deadline,
+        user: Option<UserId>,
+        everything: bool,
+    ) -> ServiceResult<u64> {
+        let older_than = if everything { i32::MAX } else { EFFORTS_VERSION };
         let mut uow = self.store.read(deadline).await?;
         let (mut count, mut after) = (0u64, None);
         loop {
-            let page = uow.activities_needing_efforts(EFFORTS_VERSION, user, after, 1000).await?;
+            let page = uow.activities_needing_efforts(older_than, user, after, 1000).await?;
             count += page.len() as u64;
             match page.last() {
                 Some(last) if page.len() == 1000 => after = Some(*last),
@@ -56,14 +70,57 @@ impl<S: Store> RecordsService<S> {
         }
     }
 
-    /// Recomputes the efforts of every activity with a track (of `user`) whose stored efforts
-    /// are older than [`EFFORTS_VERSION`], calling `progress` after each.
+    /// Enqueues the rebuild job (once: a unique key) when any activity's efforts are older
+    /// than this version or missing; whether it did. Called as a server starts.
+    pub async fn enqueue_rebuild_if_stale(&self, deadline: Deadline) -> ServiceResult<bool> {
+        let mut uow = self.store.write(deadline).await?;
+        if uow.activities_needing_efforts(EFFORTS_VERSION, None, None, 1).await?.is_empty() {
+            uow.rollback().await?;
+            return Ok(false);
+        }
+        let mut job = NewJob::due(REBUILD_KIND, "{}".into(), 5, self.now());
+        job.unique_key = Some(REBUILD_KIND.into());
+        let enqueued = uow.enqueue(&job, self.now()).await?;
+        uow.commit().await?;
+        Ok(enqueued)
+    }
+
+    /// The rebuild as a durable job: the stale activities only; a retry resumes where the
+    /// last attempt stopped, since what it wrote is current.
+    pub fn registered(&self) -> Registered {
+        let service = self.clone();
+        let handler: Arc<dyn JobHandler> = Arc::new(move |_: Lease, deadline: Deadline, _: CancellationToken| {
+            let service = service.clone();
+            async move {
+                let rebuilt = service.rebuild(deadline, None, false, |_| {}).await.map_err(|e| e.to_string())?;
+                tracing::info!(rebuilt = rebuilt.rebuilt, failed = rebuilt.failed, "rebuilt best efforts");
+                Ok(JobOutcome::Done)
+            }
+            .boxed()
+        });
+        Registered {
+            config: KindConfig {
+                name: REBUILD_KIND,
+                timeout: Duration::from_secs(6 * 3600),
+                concurrency: 1,
+                backoff: RetryPolicy::default(),
+                lease: None,
+            },
+            handler,
+        }
+    }
+
+    /// Recomputes efforts from the stored tracks, calling `progress` after each activity:
+    /// every activity with a track (of `user`) when `everything`, else those whose efforts are
+    /// older than [`EFFORTS_VERSION`] or missing.
     pub async fn rebuild(
         &self,
         deadline: Deadline,
         user: Option<UserId>,
+        everything: bool,
         progress: impl Fn(RebuildProgress) + Send + Sync + 'static,
     ) -> ServiceResult<Rebuilt> {
+        let older_than = if everything { i32::MAX } else { EFFORTS_VERSION };
         let service = Arc::new(self.clone());
         let (load, compute, write) = (service.clone(), service.clone(), service.clone());
         let cores = self.views.cpu().slots();
@@ -103,7 +160,7 @@ impl<S: Store> RecordsService<S> {
         let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let mut fatal = None;
         pipeline
-            .drive(self.needing(deadline, user), |_, outcome| {
+            .drive(self.needing(deadline, user, older_than), |_, outcome| {
                 match outcome {
                     Outcome::Ok(()) => done.fetch_add(1, Ordering::Relaxed),
                     Outcome::Err(ServiceError::NotFound) => failed.fetch_add(1, Ordering::Relaxed),
@@ -134,6 +191,7 @@ impl<S: Store> RecordsService<S> {
         &self,
         deadline: Deadline,
         user: Option<UserId>,
+        older_than: i32,
     ) -> impl futures::Stream<Item = ActivityId> + Send + 'static {
         let store = self.store.clone();
         let pages = futures::stream::unfold(Some(None), move |after: Option<Option<ActivityId>>| {
@@ -141,7 +199,7 @@ impl<S: Store> RecordsService<S> {
             async move {
                 let after = after?;
                 let read = async {
-                    store.read(deadline).await?.activities_needing_efforts(EFFORTS_VERSION, user, after, PAGE).await
+                    store.read(deadline).await?.activities_needing_efforts(older_than, user, after, PAGE).await
                 };
                 match read.await {
                     Ok(page) if !page.is_empty() => {
