@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--full] [toolkit|pool|stats|photos|feed|jobs|tracks|archives]`: runs the criterion benchmarks (all, or
+//! `cargo xtask bench [--quick] [--full] [toolkit|pool|stats|photos|feed|jobs|tracks|archives|records]`: runs the criterion benchmarks (all, or
 //! one suite) and enforces the ratio gates of the suites that ran.
 //!
 //! Gates are ratios between two measurements taken in the same run on the same machine, never
@@ -36,10 +36,11 @@ pub enum Suite {
     Jobs,
     Tracks,
     Archives,
+    Records,
 }
 
 impl Suite {
-    pub const ALL: [Suite; 8] = [
+    pub const ALL: [Suite; 9] = [
         Suite::Toolkit,
         Suite::Pool,
         Suite::Stats,
@@ -48,12 +49,21 @@ impl Suite {
         Suite::Jobs,
         Suite::Tracks,
         Suite::Archives,
+        Suite::Records,
     ];
     /// What `cargo xtask ci` runs: every suite but `archives`, whose wall-time gate (default
     /// workers ≤ 0.62 × one worker) measured 0.57 here but 0.64 in a fresh-clone ci run, and
     /// which added ~350 s to a stage with little room left; it returns to ci with #22's fix.
-    pub const CI: [Suite; 7] =
-        [Suite::Toolkit, Suite::Pool, Suite::Stats, Suite::Photos, Suite::Feed, Suite::Jobs, Suite::Tracks];
+    pub const CI: [Suite; 8] = [
+        Suite::Toolkit,
+        Suite::Pool,
+        Suite::Stats,
+        Suite::Photos,
+        Suite::Feed,
+        Suite::Jobs,
+        Suite::Tracks,
+        Suite::Records,
+    ];
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|suite| suite.name() == name)
@@ -69,6 +79,7 @@ impl Suite {
             Suite::Jobs => "jobs",
             Suite::Tracks => "tracks",
             Suite::Archives => "archives",
+            Suite::Records => "records",
         }
     }
 
@@ -83,6 +94,7 @@ impl Suite {
             Suite::Jobs => ("stride-services", "jobs"),
             Suite::Tracks => ("stride-services", "tracks"),
             Suite::Archives => ("stride-services", "archives"),
+            Suite::Records => ("stride-services", "records"),
         }
     }
 }
@@ -101,6 +113,27 @@ macro_rules! feed_product_gate {
 }
 
 const GATES: &[Gate] = &[
+    Gate {
+        suite: Suite::Records,
+        name: "records: 100k-point track, seven run efforts vs one cumulative-distance pass",
+        numerator: "interleaved/records/efforts_100k",
+        denominator: "interleaved/records/cumulative_distance_100k",
+        bound: Bound::AtMost(3.0),
+    },
+    Gate {
+        suite: Suite::Records,
+        name: "records: records + months read on SQLite, 100k activities vs 1k",
+        numerator: "interleaved/records/read_sqlite/100000",
+        denominator: "interleaved/records/read_sqlite/1000",
+        bound: Bound::AtMost(1.2),
+    },
+    Gate {
+        suite: Suite::Records,
+        name: "records: records + months read on PostgreSQL, 100k activities vs 1k",
+        numerator: "interleaved/records/read_postgres/100000",
+        denominator: "interleaved/records/read_postgres/1000",
+        bound: Bound::AtMost(1.2),
+    },
     Gate {
         suite: Suite::Tracks,
         name: "tracks: CPU, 100k-point GPX parse + every figure, vs gpxpy",

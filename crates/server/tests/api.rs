@@ -614,7 +614,7 @@ async fn every_documented_operation_is_routed(backend: Backend) {
             assert!(!operation["responses"].as_object().unwrap().is_empty(), "{method} {path} documents no response");
         }
     }
-    assert_eq!(operations, 46, "the operations of the API and the probes (metrics have a listener of their own)");
+    assert_eq!(operations, 50, "the operations of the API and the probes (metrics have a listener of their own)");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["schemas"]["ActivityBody"].is_object(), "schemas are collected from the routes");
 }

@@ -161,6 +161,19 @@ async fn efforts_records_and_periods(app: &TestApp) {
         assert_eq!(app.get(bad, &alice).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
 
+    // The pages: the activity marks its place, the dashboard has the records and the chart.
+    let client = common::http_client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let session = common::page_session(&client, app, "alice").await;
+    let page = |path: String| {
+        let request = client.get(app.url(&path)).header("cookie", &session);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let detail = page(format!("/activities/{}", ids[3])).await;
+    assert!(detail.contains("2nd best 1 km"), "{detail}");
+    let dashboard = page("/?period=year&records=run".into()).await;
+    assert!(dashboard.contains("Totals by year") && dashboard.contains("Records"), "{dashboard}");
+    assert!(dashboard.contains(&format!("/activities/{}", ids[3])), "a record links its activity: {dashboard}");
+
     // A manual activity: no efforts; it counts in its month with no climb.
     let manual = app
         .create_activity(

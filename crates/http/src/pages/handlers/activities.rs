@@ -195,7 +195,12 @@ pub(crate) async fn activity<S: Store>(
             }
         }
     }
-    let markup = views::activity_detail(caller, &context.csrf, &activity, &photos, owner, &profile);
+    let efforts = if activity.track.is_some() {
+        app.stride.records.best_efforts(deadline, caller.user.id, id).await?
+    } else {
+        Vec::new()
+    };
+    let markup = views::activity_detail(caller, &context.csrf, &activity, &photos, owner, &profile, &efforts);
     Ok(page(&context, StatusCode::OK, markup))
 }
 

@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use stride_domain::Cursor;
+use stride_domain::{Cursor, Period, Sport};
 use stride_services::Store;
 
 use crate::extract::RequestDeadline;
@@ -13,15 +13,35 @@ use crate::state::AppState;
 
 use super::*;
 
+/// `/?period=month|year&sport=…&records=…`: what the dashboard's charts and records show.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct DashboardQuery {
+    period: Option<String>,
+    sport: Option<String>,
+    records: Option<String>,
+}
+
 pub(crate) async fn dashboard<S: Store>(
     State(app): State<AppState<S>>,
     RequestDeadline(deadline): RequestDeadline,
     context: PageContext,
+    Query(query): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
     let caller = context.user()?;
-    let (stats, weekly) =
-        tokio::try_join!(app.stride.stats.own(deadline, caller), app.stride.stats.weekly(deadline, caller, 12))?;
-    Ok(page(&context, StatusCode::OK, views::dashboard(caller, &context.csrf, &stats, &weekly)))
+    // Unknown values fall back to the defaults: a dashboard link never fails.
+    let period = if query.period.as_deref() == Some("year") { Period::Year } else { Period::Month };
+    let sport = query.sport.as_deref().and_then(|s| s.parse::<Sport>().ok());
+    let shown = query.records.as_deref().and_then(|s| s.parse::<Sport>().ok()).unwrap_or(Sport::Run);
+    let me = caller.user.id;
+    let (stats, weekly, periods, records) = tokio::try_join!(
+        app.stride.stats.own(deadline, caller),
+        app.stride.stats.weekly(deadline, caller, 12),
+        app.stride.records.periods(deadline, caller, period, 12, sport),
+        app.stride.records.records(deadline, me, me, shown),
+    )?;
+    let period = if period == Period::Year { "year" } else { "month" };
+    let extras = views::DashboardExtras { records, periods, period, sport };
+    Ok(page(&context, StatusCode::OK, views::dashboard(caller, &context.csrf, &stats, &weekly, &extras)))
 }
 
 pub(crate) async fn feed<S: Store>(

@@ -95,6 +95,7 @@ pub(crate) fn activity_detail(
     photos: &[Photo],
     owner: bool,
     profile: &ElevationProfile,
+    efforts: &[stride_services::EffortView],
 ) -> Markup {
     let title = if activity.title.as_str().is_empty() {
         sport_label(activity.sport)
@@ -132,6 +133,7 @@ pub(crate) fn activity_detail(
             @if let Some(track) = &activity.track {
                 (elevation_svg(&profile.distance, &profile.altitude))
                 (track_facts(&activity.id.to_string(), track))
+                (super::efforts_section(efforts))
             }
             section aria-label="Photos" {
                 h2 { "Photos" }

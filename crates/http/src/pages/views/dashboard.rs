@@ -1,7 +1,15 @@
-//! The dashboard: totals, streaks and the weekly chart.
+//! The dashboard: totals, streaks, the weekly chart, totals by month or year, and records.
 
 use maud::{Markup, html};
 use stride_services::{Caller, UserStats, WeeklyStats};
+
+/// The records and period parts of the dashboard, as asked for in its query.
+pub(crate) struct DashboardExtras {
+    pub records: stride_services::Records,
+    pub periods: stride_services::PeriodStats,
+    pub period: &'static str,
+    pub sport: Option<stride_domain::Sport>,
+}
 
 use super::*;
 
@@ -40,7 +48,13 @@ pub(crate) fn weekly_chart(weekly: &WeeklyStats) -> Markup {
     }
 }
 
-pub(crate) fn dashboard(caller: &Caller, csrf: &str, stats: &UserStats, weekly: &WeeklyStats) -> Markup {
+pub(crate) fn dashboard(
+    caller: &Caller,
+    csrf: &str,
+    stats: &UserStats,
+    weekly: &WeeklyStats,
+    extras: &DashboardExtras,
+) -> Markup {
     layout(
         "Dashboard",
         Some(caller),
@@ -56,6 +70,8 @@ pub(crate) fn dashboard(caller: &Caller, csrf: &str, stats: &UserStats, weekly: 
                 div { strong #longest-streak { (stats.longest_streak_days) } span { "longest streak" } }
             }
             (weekly_chart(weekly))
+            (periods_chart(&extras.periods, extras.period, extras.sport, extras.records.sport))
+            (records_table(&extras.records, extras.period, extras.sport))
         },
     )
 }

@@ -7,15 +7,17 @@ mod auth;
 mod dashboard;
 mod feed;
 mod friends;
+mod records;
 mod tracks;
 
 pub(crate) use activities::{
     ActivityForm, ElevationProfile, activities, activity_detail, activity_form, confirm_delete,
 };
 pub(crate) use auth::{login, signup};
-pub(crate) use dashboard::dashboard;
+pub(crate) use dashboard::{DashboardExtras, dashboard};
 pub(crate) use feed::feed;
 pub(crate) use friends::{FriendsView, Listed, friends};
+pub(crate) use records::{efforts_section, periods_chart, records_table};
 pub(crate) use tracks::{
     IMPORT_ITEMS_PER_PAGE, elevation_svg, import_detail, imports, privacy, route_svg, track_facts,
 };
