@@ -171,9 +171,10 @@ impl<DB: Dialect> RecordsRepo for SqlxUnitOfWork<DB> {
         visibilities: &[Visibility],
         limit: u32,
     ) -> RepoResult<Vec<RankedEffort>> {
-        // The three from the ranking index; their activities' offsets by primary key.
+        // The three from the ranking index (its order: no sort, whatever the history), then
+        // their activities' offsets by primary key.
         const SQL: &str = "SELECT b.activity_id, b.elapsed_ds, a.started_at_us, a.utc_offset_s FROM \
-                           (SELECT activity_id, CAST(elapsed_ds AS BIGINT) AS elapsed_ds, started_at_us FROM best_efforts \
+                           (SELECT activity_id, elapsed_ds, started_at_us FROM best_efforts \
                             WHERE user_id = $1 AND sport = $2 AND distance_mm = $3 AND visibility IN ($4, $5, $6) \
                             ORDER BY elapsed_ds, started_at_us, activity_id LIMIT $7) b \
                            JOIN activities a ON a.id = b.activity_id \
