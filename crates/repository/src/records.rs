@@ -101,6 +101,20 @@ fn started<DB: Dialect>(cols: &mut crate::dialect::Columns<'_, DB>) -> RepoResul
     StartedAt::from_parts(micros, offset).ok_or_else(|| corrupt("started_at", (micros, offset)))
 }
 
+impl<DB: Dialect> SqlxUnitOfWork<DB> {
+    /// The one activity an extreme's query (`$1` user, `$2` sport, `$3..$5` visibilities) finds.
+    async fn extreme(
+        &mut self,
+        sql: &'static str,
+        user: UserId,
+        sport: Sport,
+        visibilities: &[Visibility],
+    ) -> RepoResult<Option<Extreme>> {
+        let [a, b, c] = visible(visibilities);
+        self.fetch_optional(sql, &[Param::Uuid(user.as_uuid()), Param::Text(sport.as_str()), a, b, c], extreme).await
+    }
+}
+
 impl<DB: Dialect> RecordsRepo for SqlxUnitOfWork<DB> {
     async fn replace_efforts(&mut self, activity: ActivityId, efforts: &[BestEffort], version: i32) -> RepoResult<()> {
         let id = Param::Uuid(activity.as_uuid());
@@ -208,8 +222,7 @@ impl<DB: Dialect> RecordsRepo for SqlxUnitOfWork<DB> {
         const SQL: &str = "SELECT id, distance_m, started_at_us, utc_offset_s FROM activities \
                            WHERE user_id = $1 AND sport = $2 AND visibility IN ($3, $4, $5) AND distance_m > 0 \
                            ORDER BY distance_m DESC, started_at_us LIMIT 1";
-        let [a, b, c] = visible(visibilities);
-        self.fetch_optional(SQL, &[Param::Uuid(user.as_uuid()), Param::Text(sport.as_str()), a, b, c], extreme).await
+        self.extreme(SQL, user, sport, visibilities).await
     }
 
     async fn biggest_climb(
@@ -221,8 +234,7 @@ impl<DB: Dialect> RecordsRepo for SqlxUnitOfWork<DB> {
         const SQL: &str = "SELECT id, elevation_gain_m, started_at_us, utc_offset_s FROM activities \
                            WHERE user_id = $1 AND sport = $2 AND visibility IN ($3, $4, $5) AND elevation_gain_m > 0 \
                            ORDER BY elevation_gain_m DESC, started_at_us LIMIT 1";
-        let [a, b, c] = visible(visibilities);
-        self.fetch_optional(SQL, &[Param::Uuid(user.as_uuid()), Param::Text(sport.as_str()), a, b, c], extreme).await
+        self.extreme(SQL, user, sport, visibilities).await
     }
 
     async fn adjust_month(

@@ -210,7 +210,9 @@ async fn journey(app: &TestApp, browser: &Client) {
     person.go("/").await;
     assert_eq!(person.text("#total-activities").await, "1");
     assert_eq!(person.text("#total-distance").await, "7.50 km");
-    let bars = browser.find_all(Locator::Css("figure.chart rect.bar")).await.unwrap();
+    let months = browser.find_all(Locator::Css("figure.chart.by-period rect.bar")).await.unwrap();
+    assert_eq!(months.len(), 12, "twelve months");
+    let bars = browser.find_all(Locator::Css("figure.chart.weekly rect.bar")).await.unwrap();
     assert_eq!(bars.len(), 12, "twelve weeks");
     let this_week = bars.last().unwrap();
     assert_eq!(this_week.attr("data-distance").await.unwrap().as_deref(), Some("7500"));

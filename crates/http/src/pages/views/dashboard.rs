@@ -20,7 +20,7 @@ pub(crate) fn weekly_chart(weekly: &WeeklyStats) -> Markup {
     let step = 50.0;
     let width = step * weekly.weeks.len() as f64 + 10.0;
     html! {
-        figure.chart {
+        figure.chart.weekly {
             svg viewBox=(format!("0 0 {width} 190")) role="img"
                 aria-label=(format!("Distance per week, last {} weeks", weekly.weeks.len())) {
                 @for (i, week) in weekly.weeks.iter().enumerate() {

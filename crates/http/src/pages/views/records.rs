@@ -127,7 +127,7 @@ pub(crate) fn periods_chart(stats: &PeriodStats, period: &str, sport: Option<Spo
                 input type="hidden" name="records" value=(records.as_str());
                 button type="submit" { "Show" }
             }
-            figure.chart {
+            figure.chart.by-period {
                 svg viewBox=(format!("0 0 {width} 190")) role="img" aria-label=(format!("Distance per {period}")) {
                     @for (i, p) in stats.periods.iter().enumerate() {
                         @let height = if max > 0.0 { p.distance_m / max * HEIGHT } else { 0.0 };
