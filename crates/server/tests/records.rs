@@ -193,6 +193,8 @@ async fn efforts_records_and_periods(app: &TestApp) {
     assert_eq!(by_start("2026-01-01")["distance_m"], 30000.0);
     assert_eq!(by_start("2026-01-01")["elevation_gain_m"], 0.0);
     assert_eq!(by_start("2026-03-01")["activities"], 3, "three runs left in March: {months}");
+    let all = records(app, &alice, "/api/v1/me/stats/periods?period=&sport=&count=").await;
+    assert_eq!(all["periods"].as_array().unwrap().len(), 12, "empty values are the defaults: {all}");
     let rides = records(app, &alice, "/api/v1/me/stats/periods?period=year&sport=ride&count=2").await;
     assert_eq!(rides["periods"][1]["start"].as_str().unwrap()[5..], *"01-01");
     assert_eq!(

@@ -97,14 +97,17 @@ pub(crate) async fn get_my_periods<S: Store>(
     AuthUser(caller): AuthUser,
     ApiQuery(query): ApiQuery<PeriodsQuery>,
 ) -> Result<Json<PeriodsBody>, ApiError> {
-    let period = match query.period.as_deref() {
+    // An empty value (`?sport=&count=`, as a form sends it) is the same as none.
+    let given = |value: &Option<String>| value.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+    let (period, sport, count) = (given(&query.period), given(&query.sport), given(&query.count));
+    let period = match period.as_deref() {
         None | Some("month") => Period::Month,
         Some("year") => Period::Year,
         Some(_) => return Err(ApiError::invalid("period", "must be month or year")),
     };
-    let sport = query.sport.as_deref().map(parse_sport).transpose()?;
+    let sport = sport.as_deref().map(parse_sport).transpose()?;
     let max = stride_services::MAX_PERIODS;
-    let count = match query.count.as_deref() {
+    let count = match count.as_deref() {
         None => 12,
         Some(raw) => raw
             .parse::<u32>()
