@@ -307,6 +307,16 @@ async fn records_equal_a_recomputation_on_postgres() {
 
 stride_repository::each_backend!(backend: efforts_are_rebuilt_by_the_command_and_by_a_newer_server);
 
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walkdir(&path)) } else { files.push(path) }
+    }
+    files
+}
+
 /// Efforts made stale (version 0, none stored) come back as they were: from the stored track
 /// by `stride records rebuild`, and by the job a server starting on such a database queues.
 async fn efforts_are_rebuilt_by_the_command_and_by_a_newer_server(backend: Backend) {
@@ -316,6 +326,10 @@ async fn efforts_are_rebuilt_by_the_command_and_by_a_newer_server(backend: Backe
     let app = TestApp::spawn_sharing(db.clone(), |config| config.data_dir = data.path().to_owned()).await;
     let alice = app.register_in("alice", "UTC").await;
     let id = import(&app, &alice, run_gpx(1_500, 0.8, 0, 7)).await;
+    // A second run whose stored points are gone: the rebuild reports it and goes on.
+    let lost = import(&app, &alice, run_gpx(1_500, 0.9, 1, 8)).await;
+    let points = walkdir(data.path()).into_iter().find(|p| p.ends_with(format!("{lost}.points"))).unwrap();
+    std::fs::remove_file(points).unwrap();
     let path = format!("/api/v1/activities/{id}/best-efforts");
     let before = records(&app, &alice, &path).await;
     assert!(!before["items"].as_array().unwrap().is_empty(), "{before}");
@@ -346,8 +360,8 @@ async fn efforts_are_rebuilt_by_the_command_and_by_a_newer_server(backend: Backe
         .output()
         .expect("run stride records rebuild");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("1 activities rebuilt, 0 could not be read"), "{stdout}");
+    assert_eq!(output.status.code(), Some(1), "a track could not be read: {stdout}");
+    assert!(stdout.contains("1 activities rebuilt, 1 could not be read"), "{stdout}");
     assert_eq!(records(&app, &alice, &path).await, before);
 
     stale().await;

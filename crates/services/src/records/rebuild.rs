@@ -150,9 +150,11 @@ impl<S: Store> RecordsService<S> {
             .stage("write", 1, move |(id, efforts): (ActivityId, Option<Vec<BestEffort>>)| {
                 let service = write.clone();
                 async move {
+                    // An unreadable track is this activity's outcome, not the pipeline's failure
+                    // (an error would cancel every stage): its efforts stay as they were.
                     match efforts {
-                        Some(efforts) => service.write(deadline, id, &efforts).await,
-                        None => Err(ServiceError::NotFound),
+                        Some(efforts) => service.write(deadline, id, &efforts).await.map(|()| true),
+                        None => Ok(false),
                     }
                 }
             })
@@ -162,8 +164,8 @@ impl<S: Store> RecordsService<S> {
         pipeline
             .drive(self.needing(deadline, user, older_than), |_, outcome| {
                 match outcome {
-                    Outcome::Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-                    Outcome::Err(ServiceError::NotFound) => failed.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Ok(true) => done.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Ok(false) => failed.fetch_add(1, Ordering::Relaxed),
                     Outcome::Err(error) => {
                         fatal.get_or_insert(error);
                         0
