@@ -172,6 +172,19 @@ pub(crate) fn state_the_rules(doc: &mut Value) {
                     merge(&mut parameter["schema"], json!({ "pattern": format!("^{key}(,{key})*$") }));
                 }
                 Some("resolution") => merge(&mut parameter["schema"], json!({ "enum": ["low", "medium", "high"] })),
+                // Records need a sport; totals by period take one or none (empty is none).
+                Some("sport") => {
+                    let mut values = sports.clone();
+                    if parameter["required"] != true {
+                        values.push("".into());
+                    }
+                    merge(&mut parameter["schema"], json!({ "enum": values }));
+                }
+                Some("period") => merge(&mut parameter["schema"], json!({ "enum": ["month", "year", ""] })),
+                Some("count") => {
+                    parameter["required"] = false.into();
+                    merge(&mut parameter["schema"], json!({ "minimum": 1, "maximum": stride_services::MAX_PERIODS }));
+                }
                 Some("Idempotency-Key") => {
                     merge(&mut parameter["schema"], json!({ "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }))
                 }
