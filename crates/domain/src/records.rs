@@ -96,6 +96,19 @@ pub struct PeriodTotals {
     pub gain_mm: i64,
 }
 
+impl std::ops::Neg for PeriodTotals {
+    type Output = Self;
+    /// What removing these totals adds.
+    fn neg(self) -> Self {
+        Self {
+            activities: -self.activities,
+            distance_mm: -self.distance_mm,
+            duration_s: -self.duration_s,
+            gain_mm: -self.gain_mm,
+        }
+    }
+}
+
 impl std::ops::AddAssign for PeriodTotals {
     fn add_assign(&mut self, other: Self) {
         self.activities += other.activities;

@@ -27,15 +27,6 @@ fn month_of(activity: &Activity) -> (DayNumber, Sport, PeriodTotals) {
     (Period::Month.start_of(activity.local_date().day_number()), activity.sport, totals)
 }
 
-fn negated(t: PeriodTotals) -> PeriodTotals {
-    PeriodTotals {
-        activities: -t.activities,
-        distance_mm: -t.distance_mm,
-        duration_s: -t.duration_s,
-        gain_mm: -t.gain_mm,
-    }
-}
-
 /// Keeps the months and the efforts' copies in step with one write (`before` `None` for an
 /// insert, `after` `None` for a delete; a delete's efforts go with the row).
 pub(crate) async fn on_written<U: UnitOfWork>(
@@ -46,7 +37,7 @@ pub(crate) async fn on_written<U: UnitOfWork>(
     let (was, is) = (before.map(month_of), after.map(month_of));
     if was != is {
         if let (Some((month, sport, totals)), Some(before)) = (was, before) {
-            uow.adjust_month(before.user_id, month, sport, negated(totals)).await?;
+            uow.adjust_month(before.user_id, month, sport, -totals).await?;
         }
         if let (Some((month, sport, totals)), Some(after)) = (is, after) {
             uow.adjust_month(after.user_id, month, sport, totals).await?;
