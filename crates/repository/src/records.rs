@@ -21,6 +21,28 @@ fn visible<'a>(visibilities: &[Visibility]) -> [Param<'a>; 3] {
     [Param::Text(pick(0)), Param::Text(pick(1)), Param::Text(pick(2))]
 }
 
+/// Efforts one `INSERT` carries at most: every distance of both sports fits in one, and the
+/// statement texts stay few.
+const EFFORTS_PER_STATEMENT: usize = 16;
+
+/// `$1` the activity, `$2` the version, then four per effort. The copies come from the
+/// activity row itself, in this same transaction.
+fn insert_efforts_sql(efforts: usize) -> String {
+    let rows: Vec<String> = (0..efforts)
+        .map(|i| {
+            let first = 3 + 4 * i;
+            format!("(${first}, ${}, ${}, ${})", first + 1, first + 2, first + 3)
+        })
+        .collect();
+    format!(
+        "INSERT INTO best_efforts (activity_id, distance_mm, user_id, sport, visibility, started_at_us, \
+         elapsed_ds, start_ds, end_ds, version) \
+         SELECT a.id, e.column1, a.user_id, a.sport, a.visibility, a.started_at_us, e.column2, e.column3, e.column4, $2 \
+         FROM activities AS a CROSS JOIN (VALUES {}) AS e WHERE a.id = $1",
+        rows.join(", ")
+    )
+}
+
 pub trait RecordsRepo {
     /// Stores an activity's efforts (computed by algorithm `version`), replacing any it had.
     fn replace_efforts(
@@ -120,22 +142,17 @@ impl<DB: Dialect> RecordsRepo for SqlxUnitOfWork<DB> {
         let id = Param::Uuid(activity.as_uuid());
         self.execute("DELETE FROM best_efforts WHERE activity_id = $1", &[id]).await?;
         self.execute("UPDATE activities SET efforts_version = $2 WHERE id = $1", &[id, Param::Int(version)]).await?;
-        for effort in efforts {
-            // The copies come from the activity row itself, in this same transaction.
-            self.execute(
-                "INSERT INTO best_efforts (activity_id, distance_mm, user_id, sport, visibility, started_at_us, \
-                 elapsed_ds, start_ds, end_ds, version) \
-                 SELECT id, $2, user_id, sport, visibility, started_at_us, $3, $4, $5, $6 FROM activities WHERE id = $1",
-                &[
-                    id,
-                    Param::BigInt(effort.distance_mm),
-                    Param::BigInt(effort.elapsed_ds),
-                    Param::BigInt(effort.start_ds),
-                    Param::BigInt(effort.end_ds),
-                    Param::Int(version),
-                ],
-            )
-            .await?;
+        // One statement per chunk rather than per effort: on SQLite each statement is a round
+        // trip to the writer's thread, on the single connection every import's write queues on.
+        for chunk in efforts.chunks(EFFORTS_PER_STATEMENT) {
+            let sql = crate::social::statement("insert_efforts", chunk.len(), || insert_efforts_sql(chunk.len()));
+            let mut params = Vec::with_capacity(2 + 4 * chunk.len());
+            params.extend([id, Param::Int(version)]);
+            for effort in chunk {
+                params
+                    .extend([effort.distance_mm, effort.elapsed_ds, effort.start_ds, effort.end_ds].map(Param::BigInt));
+            }
+            self.execute(sql, &params).await?;
         }
         Ok(())
     }

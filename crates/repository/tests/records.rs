@@ -12,6 +12,7 @@ stride_repository::each_backend!(
     store:
     records_rank_the_stored_efforts_a_reader_may_see,
     months_add_up_and_go_when_empty,
+    efforts_are_stored_whole_and_replaced,
 );
 
 async fn user<S: Store>(store: &S, name: &str) -> UserId {
@@ -95,6 +96,36 @@ async fn records_rank_the_stored_efforts_a_reader_may_see<S: Store>(store: S) {
     assert!(uow.biggest_climb(owner, Sport::Run, &Visibility::ALL).await.unwrap().is_none(), "no track, no climb");
     // Nothing has a track, so nothing needs efforts.
     assert!(uow.activities_needing_efforts(i32::MAX, Some(owner), None, 10).await.unwrap().is_empty());
+}
+
+async fn efforts_are_stored_whole_and_replaced<S: Store>(store: S) {
+    let owner = user(&store, "efforts").await;
+    let activity = run(owner, "2026-03-04T07:00:00+01:00", Visibility::Public);
+    // More than one statement carries (16), every field different, in no particular order.
+    let efforts: Vec<BestEffort> = (0..37_i64)
+        .rev()
+        .map(|i| BestEffort {
+            distance_mm: 400_000 + i * 1_000,
+            elapsed_ds: 900 + 7 * i,
+            start_ds: i,
+            end_ds: 905 + 8 * i,
+        })
+        .collect();
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.insert_activity(&activity).await.unwrap();
+    uow.replace_efforts(activity.id, &efforts, 1).await.unwrap();
+    uow.commit().await.unwrap();
+    let mut sorted = efforts.clone();
+    sorted.sort_by_key(|e| e.distance_mm);
+    assert_eq!(store.read(deadline()).await.unwrap().efforts_of(activity.id).await.unwrap(), sorted);
+
+    let mut uow = store.write(deadline()).await.unwrap();
+    uow.replace_efforts(activity.id, &efforts[3..5], 2).await.unwrap();
+    uow.commit().await.unwrap();
+    let mut uow = store.read(deadline()).await.unwrap();
+    assert_eq!(uow.efforts_of(activity.id).await.unwrap(), [efforts[4], efforts[3]]);
+    let best = uow.best_of(owner, Sport::Run, efforts[3].distance_mm, &Visibility::ALL, 3).await.unwrap();
+    assert_eq!(best.iter().map(|b| (b.activity_id, b.elapsed_ds)).collect::<Vec<_>>(), [(activity.id, 900 + 7 * 33)]);
 }
 
 async fn months_add_up_and_go_when_empty<S: Store>(store: S) {
