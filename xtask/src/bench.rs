@@ -51,19 +51,6 @@ impl Suite {
         Suite::Archives,
         Suite::Records,
     ];
-    /// What `cargo xtask ci` runs: every suite but `archives`, whose wall-time gate (default
-    /// workers ≤ 0.62 × one worker) measured 0.57 here but 0.64 in a fresh-clone ci run, and
-    /// which added ~350 s to a stage with little room left; it returns to ci with #22's fix.
-    pub const CI: [Suite; 8] = [
-        Suite::Toolkit,
-        Suite::Pool,
-        Suite::Stats,
-        Suite::Photos,
-        Suite::Feed,
-        Suite::Jobs,
-        Suite::Tracks,
-        Suite::Records,
-    ];
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|suite| suite.name() == name)

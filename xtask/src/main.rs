@@ -147,7 +147,7 @@ fn ci() -> Result<(), String> {
         stages.run("soak", || soak::soak(60))?;
         stages.run("fuzz", || fuzz::fuzz(100))?;
         stages.run("fuzz-tracks", || fuzz_tracks::fuzz_tracks(20))?;
-        stages.run("bench", || bench::bench(true, false, &bench::Suite::CI))?;
+        stages.run("bench", || bench::bench(true, false, &bench::Suite::ALL))?;
         Ok(())
     })();
     stages.summary();

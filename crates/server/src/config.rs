@@ -93,7 +93,7 @@ pub struct Config {
     /// `STRIDE_IMPORT_MAX_ARCHIVE_BYTES`: the largest zip an import takes, as sent (413 past it).
     pub import_max_archive_bytes: u64,
     /// `STRIDE_IMPORT_WORKERS`: items each stage of an archive's pipeline takes at once
-    /// (0: one per core).
+    /// (0: one per core, plus one).
     pub import_workers: usize,
     /// `STRIDE_S3_BUCKET`: store photos in this S3 bucket instead of `<data dir>/blobs`.
     pub s3_bucket: Option<String>,

@@ -2,8 +2,9 @@
 //! store, as an operator's import of a Strava export runs:
 //!
 //! - a 1,000-entry archive of mixed gzipped GPX, FIT and TCX (as Strava stores them): the
-//!   wall time with the pipeline's default concurrency (one per core) at most 0.62 × the wall
-//!   time with one worker, same archive, same run;
+//!   wall time with the pipeline's default concurrency (`ImportConfig::default().workers`,
+//!   one per core plus one) at most 0.62 × the wall time with one worker, same archive, same
+//!   run;
 //! - the peak resident memory above idle during that import at most 200 MB, and a 200-entry
 //!   and the 1,000-entry archive's peaks within 10 % of each other;
 //! - a zip bomb (an entry inflating past the 100 MiB cap, a 42.zip-style nest of archives)
@@ -172,26 +173,26 @@ fn main() {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let workers = ImportConfig::default().workers;
     if part == "timing" {
         let big = dir.path().join("1000.zip");
         std::fs::write(&big, archive(1000, POINTS)).unwrap();
-        timing(dir.path(), &big, cores);
+        timing(dir.path(), &big, workers);
     } else {
-        memory(dir.path(), cores);
+        memory(dir.path(), workers);
     }
 }
 
 /// The same archive into a fresh database each, with one worker and with the default, three
 /// rounds alternating; the medians (a round's wall time moves with the disk's fsyncs).
-fn timing(dir: &Path, big: &Path, cores: usize) {
+fn timing(dir: &Path, big: &Path, workers: usize) {
     let (mut ones, mut defaults) = (Vec::new(), Vec::new());
     // Kept until the end: deleting a run's thousands of blobs would make the next run's file
     // creations slower (ext4 scans recently freed inodes), a cost no import of a real server
     // pays for the one before it.
     let mut finished = Vec::new();
     for _ in 0..3 {
-        for (workers, walls) in [(1, &mut ones), (cores, &mut defaults)] {
+        for (workers, walls) in [(1, &mut ones), (workers, &mut defaults)] {
             let harness = Harness::new(dir, workers);
             let (wall, _, done) = harness.import(big);
             assert_eq!((done.imported, done.failed), (1000, 0), "{done:?}");
@@ -203,7 +204,7 @@ fn timing(dir: &Path, big: &Path, cores: usize) {
     defaults.sort();
     let (one, default) = (ones[1], defaults[1]);
     println!(
-        "archives: 1,000 entries on SQLite: {:.2} s with {cores} workers, {:.2} s with one ({:.2}×)",
+        "archives: 1,000 entries on SQLite: {:.2} s with {workers} workers (the default), {:.2} s with one ({:.2}×)",
         default.as_secs_f64(),
         one.as_secs_f64(),
         default.as_secs_f64() / one.as_secs_f64()
@@ -215,12 +216,12 @@ fn timing(dir: &Path, big: &Path, cores: usize) {
 /// Peaks: the 1,000-entry archive into a fresh database; then the 200- and the 1,000-entry
 /// archives, three times each, into the database the first ones filled (its caches as full as
 /// they get), so that what differs between those two is the archive alone; then the bomb.
-fn memory(dir: &Path, cores: usize) {
+fn memory(dir: &Path, workers: usize) {
     let (big, small, bombs) = (&dir.join("1000.zip"), dir.join("200.zip"), dir.join("bomb.zip"));
     std::fs::write(big, archive(1000, POINTS_FOR_MEMORY)).unwrap();
     std::fs::write(&small, archive(200, POINTS_FOR_MEMORY)).unwrap();
     std::fs::write(&bombs, bomb()).unwrap();
-    let product = Harness::new(dir, cores);
+    let product = Harness::new(dir, workers);
     let (_, peak_fresh, _) = product.import(big);
     // Once more, so the database's page caches are as full as they get before the comparison.
     product.import(big);

@@ -4,13 +4,14 @@
 //! queued items ─▶ inflate (blocking pool) ─▶ parse (CPU pool) ─▶ store blobs ─▶ write ─▶ progress
 //! ```
 //!
-//! Inflate, parse and write take `workers` items at once (one per core by default), store 4,
+//! Inflate, parse and write take `workers` items at once (one per core plus one by default), store 4,
 //! progress one, and the channels between them hold one item, so the archive's size never
 //! sets the memory: an item is at most 100 MiB once inflated, and an item past 8 MiB must hold
 //! the one "exclusive" permit until it is stored ([`super::entry`]), so two big ones are never
 //! in memory together. The CPU work of inflating and parsing holds one of the attempt's
-//! `workers` CPU slots: `workers` is how many cores the import keeps busy, while its storage
-//! and database waits overlap that work. Photos are in [`super::media`], the write stage in
+//! `workers` CPU slots: `workers` bounds how many cores the import keeps busy (the default's
+//! extra slot fills the moments a slot's holder is between threads), while its storage and
+//! database waits overlap that work. Photos are in [`super::media`], the write stage in
 //! [`super::commit`].
 //!
 //! Item-level errors (a damaged entry, a file that is no track, a duplicate) settle their item
