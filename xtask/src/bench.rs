@@ -327,19 +327,35 @@ pub fn bench(quick: bool, full: bool, suites: &[Suite]) -> Result<(), String> {
         if quick { &["--warm-up-time", "1", "--measurement-time", "3", "--noplot"] } else { &["--noplot"] };
     let postgres = crate::services::Postgres::ensure()?;
     let python = if suites.contains(&Suite::Tracks) { Some(crate::fixtures::ensure()?.1) } else { None };
-    // Estimates written before this moment are a previous run's: never gate on them.
-    let started = std::time::SystemTime::now();
-    for suite in suites {
-        let (krate, bench) = suite.target();
+    let cargo = || {
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         command
             .current_dir(project_root())
             .env("STRIDE_TEST_DATABASE_URL", &postgres.url)
             .env("STRIDE_BENCH_FULL", if full { "1" } else { "0" })
-            .envs(python.iter().map(|p| ("STRIDE_REFERENCE_PYTHON", p.as_os_str())))
-            .args(["bench", "-p", krate, "--bench", bench, "--"])
-            .args(timing);
-        run(&mut command)?;
+            .envs(python.iter().map(|p| ("STRIDE_REFERENCE_PYTHON", p.as_os_str())));
+        command
+    };
+    // Each crate's bench binaries in one cargo run first: they compile and link side by side
+    // on both cores instead of one after another between the measurements. One run per crate,
+    // never several crates together: that would unify their features, and the runs below (one
+    // crate each) would build everything again.
+    let mut crates: Vec<&str> = suites.iter().map(|suite| suite.target().0).collect();
+    crates.sort_unstable();
+    crates.dedup();
+    for krate in crates {
+        let mut build = cargo();
+        build.args(["bench", "--no-run", "-p", krate]);
+        for (_, bench) in suites.iter().map(|suite| suite.target()).filter(|(k, _)| *k == krate) {
+            build.args(["--bench", bench]);
+        }
+        run(&mut build)?;
+    }
+    // Estimates written before this moment are a previous run's: never gate on them.
+    let started = std::time::SystemTime::now();
+    for suite in suites {
+        let (krate, bench) = suite.target();
+        run(cargo().args(["bench", "-p", krate, "--bench", bench, "--"]).args(timing))?;
     }
     let criterion = report(&crate::target_dir()?.join("criterion"), suites, started);
     // The HTTP comparison belongs to the statistics suite.
