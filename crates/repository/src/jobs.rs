@@ -296,7 +296,7 @@ impl<DB: Dialect> JobRepo for SqlxUnitOfWork<DB> {
         // No arrays: a row-value list, padded to a power of two by repeating a fence (a repeat
         // changes nothing), so statement texts stay few.
         let padded = fences.len().next_power_of_two();
-        let sql = crate::social::statement("complete_batch", padded, || {
+        let sql = crate::statements::statement("complete_batch", padded, || {
             let rows: Vec<String> = (0..padded).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
             format!(
                 "UPDATE jobs SET state = 'completed', lease_until_us = NULL, finished_at_us = $1 \

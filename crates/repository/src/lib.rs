@@ -42,6 +42,7 @@ mod scans;
 mod sessions;
 mod social;
 mod sqlite;
+mod statements;
 mod stats;
 mod store;
 #[cfg(feature = "testing")]

@@ -145,7 +145,7 @@ impl<DB: Dialect> RecordsRepo for SqlxUnitOfWork<DB> {
         // One statement per chunk rather than per effort: on SQLite each statement is a round
         // trip to the writer's thread, on the single connection every import's write queues on.
         for chunk in efforts.chunks(EFFORTS_PER_STATEMENT) {
-            let sql = crate::social::statement("insert_efforts", chunk.len(), || insert_efforts_sql(chunk.len()));
+            let sql = crate::statements::statement("insert_efforts", chunk.len(), || insert_efforts_sql(chunk.len()));
             let mut params = Vec::with_capacity(2 + 4 * chunk.len());
             params.extend([id, Param::Int(version)]);
             for effort in chunk {

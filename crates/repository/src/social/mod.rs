@@ -5,9 +5,6 @@ mod feed;
 mod profiles;
 mod relationships;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
 use stride_domain::{
     Activity, ActivityCursor, Connection, DisplayName, FriendRequest, FriendRequestId, ListCursor, Profile, UserId,
     Username,
@@ -16,6 +13,7 @@ use stride_domain::{
 use crate::activities::{activity_columns, decode_activity};
 use crate::codec::{corrupt, from_micros};
 use crate::dialect::{Columns, Dialect, Param};
+use crate::statements::statement;
 use crate::{RepoResult, SqlxUnitOfWork};
 
 pub use feed::{FeedRepo, MAX_FEED_CHUNK};
@@ -52,17 +50,6 @@ pub(super) fn keyset(after: Option<ActivityCursor>) -> (i64, uuid::Uuid) {
 
 pub(super) fn list_keyset(after: Option<ListCursor>) -> (i64, uuid::Uuid) {
     after.map_or((i64::MAX, uuid::Uuid::max()), |c| (c.at_utc_micros, c.id))
-}
-
-/// Statement text built for a number of authors, made once per (shape, count) and kept: at
-/// most [`MAX_FEED_CHUNK`] counts for the chunk and profile shapes, powers of two for the
-/// reference, so the cache is bounded, and the driver's prepared statement cache (keyed by
-/// text) reuses each plan.
-pub(crate) fn statement(shape: &'static str, authors: usize, build: impl FnOnce() -> String) -> &'static str {
-    static TEXTS: OnceLock<Mutex<HashMap<(&'static str, usize), &'static str>>> = OnceLock::new();
-    let texts = TEXTS.get_or_init(Default::default);
-    let mut texts = texts.lock().unwrap_or_else(|e| e.into_inner());
-    texts.entry((shape, authors)).or_insert_with(|| Box::leak(build().into_boxed_str()))
 }
 
 /// `$1`, `$2`: the keyset; `$3`: the limit; `$4…`: the authors.

@@ -4,8 +4,9 @@ use std::future::Future;
 
 use stride_domain::{Profile, UserId, Username};
 
-use super::{MAX_FEED_CHUNK, decode_profile, statement};
+use super::{MAX_FEED_CHUNK, decode_profile};
 use crate::dialect::{Dialect, Param};
+use crate::statements::statement;
 use crate::{RepoResult, SqlxUnitOfWork};
 
 pub trait ProfileRepo {
