@@ -185,14 +185,14 @@ fn main() {
 
 /// The same archive into a fresh database each, with one worker and with the default, three
 /// rounds alternating; the medians (a round's wall time moves with the disk's fsyncs).
-fn timing(dir: &Path, big: &Path, workers: usize) {
+fn timing(dir: &Path, big: &Path, default_workers: usize) {
     let (mut ones, mut defaults) = (Vec::new(), Vec::new());
     // Kept until the end: deleting a run's thousands of blobs would make the next run's file
     // creations slower (ext4 scans recently freed inodes), a cost no import of a real server
     // pays for the one before it.
     let mut finished = Vec::new();
     for _ in 0..3 {
-        for (workers, walls) in [(1, &mut ones), (workers, &mut defaults)] {
+        for (workers, walls) in [(1, &mut ones), (default_workers, &mut defaults)] {
             let harness = Harness::new(dir, workers);
             let (wall, _, done) = harness.import(big);
             assert_eq!((done.imported, done.failed), (1000, 0), "{done:?}");
@@ -204,7 +204,7 @@ fn timing(dir: &Path, big: &Path, workers: usize) {
     defaults.sort();
     let (one, default) = (ones[1], defaults[1]);
     println!(
-        "archives: 1,000 entries on SQLite: {:.2} s with {workers} workers (the default), {:.2} s with one ({:.2}×)",
+        "archives: 1,000 entries on SQLite: {:.2} s with {default_workers} workers (the default), {:.2} s with one ({:.2}×)",
         default.as_secs_f64(),
         one.as_secs_f64(),
         default.as_secs_f64() / one.as_secs_f64()
